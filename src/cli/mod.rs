@@ -1,0 +1,103 @@
+//! The command line (DESIGN §9). `main.rs` only calls [`main`].
+
+mod admin;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{Application, BuildOptions};
+use crate::config::{Config, LogFormat, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "kaibiao",
+    version,
+    about = "kaibiao (开标): sealed bids, live no-meeting openings, remote evaluation"
+)]
+pub struct Cli {
+    /// A TOML configuration file (also KAIBIAO_CONFIG).
+    #[arg(long, global = true, env = "KAIBIAO_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct ServerArgs {
+    /// Where the database (SQLite), blobs, keys and mail live [default: ./data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// postgres://… for PostgreSQL [default: SQLite in the data directory].
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+impl ServerArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen.clone(),
+            database_url: self.database_url.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the platform (the default when no command is given).
+    Serve(ServerArgs),
+    /// Bootstrap organisations and users.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Database schema maintenance.
+    #[command(subcommand)]
+    Db(admin::DbCommand),
+}
+
+/// Loads and validates the configuration, printing every problem.
+pub fn load_config(
+    file: Option<&std::path::Path>,
+    overrides: &Overrides,
+) -> anyhow::Result<Config> {
+    Config::load(file, std::env::vars(), overrides).map_err(|errors| {
+        let mut msg = String::from("the configuration has problems:\n");
+        for e in errors {
+            msg.push_str(&format!("  - {e}\n"));
+        }
+        anyhow::anyhow!(msg)
+    })
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(ServerArgs::default())) {
+        Command::Serve(args) => {
+            let config = load_config(cli.config.as_deref(), &args.overrides())?;
+            init_tracing(&config);
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::build(config, BuildOptions::default()).await?;
+                eprintln!("kaibiao serving on http://{}", app.addr());
+                app.run_until_stopped().await?;
+                Ok(())
+            })
+        }
+        Command::Admin(cmd) => admin::run(cli.config.as_deref(), cmd),
+        Command::Db(cmd) => admin::run_db(cli.config.as_deref(), cmd),
+    }
+}

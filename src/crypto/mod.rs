@@ -1,0 +1,92 @@
+//! Cryptography: canonical JSON, domain-separated Ed25519 signatures, X25519,
+//! hashing and the key-possession proofs. `sealed-bid/1` (HPKE, Shamir, the
+//! chunked AEAD, envelopes) and the Merkle log build on these.
+//!
+//! Ed25519 comes from ed25519-dalek; X25519, HKDF, AES-GCM, HMAC and SHA-256
+//! from OpenSSL. Every byte layout is specified in `docs/PROTOCOL.md`.
+
+pub mod jcs;
+pub mod keyproof;
+pub mod sign;
+pub mod x25519;
+
+use base64::Engine;
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    openssl::sha::sha256(data)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha256(data))
+}
+
+/// `N` bytes from the operating system's CSPRNG (via OpenSSL).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    openssl::rand::rand_bytes(&mut b).expect("the OS random generator is available");
+    b
+}
+
+/// A bearer secret for a person (session, e-mail link): 32 random bytes,
+/// base64url, with a readable prefix. Only its SHA-256 is ever stored.
+pub fn new_token(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
+}
+
+/// How a token is stored: SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    sha256_hex(token.as_bytes())
+}
+
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
+    let k = PKey::hmac(key).expect("HMAC key");
+    let mut s = Signer::new(MessageDigest::sha256(), &k).expect("HMAC-SHA256");
+    s.update(msg).expect("HMAC update");
+    let mut out = [0u8; 32];
+    s.sign(&mut out).expect("HMAC final");
+    out
+}
+
+/// Constant-time equality for secrets and MACs.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a, b)
+}
+
+/// Decodes exactly `N` bytes of lower- or upper-case hex.
+pub fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let v = hex::decode(s).ok()?;
+    v.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_abc() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn hmac_rfc4231_case_2() {
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn tokens_are_unique_and_only_hashed() {
+        let a = new_token("kbs");
+        assert!(a.starts_with("kbs_") && a.len() == 4 + 43);
+        assert_ne!(a, new_token("kbs"));
+        assert_eq!(token_hash(&a).len(), 64);
+    }
+}

@@ -1,0 +1,75 @@
+//! Per-section events: the ordered record of everything that happens to a
+//! section. Sequence numbers come from the section row (`last_seq`), bumped in
+//! the same transaction, so they are gap-free and never repeat — on either
+//! backend and across nodes.
+
+use diesel::prelude::*;
+
+use super::schema::{events, sections};
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub section_id: String,
+    pub seq: i64,
+    pub kind: String,
+    pub payload: String,
+    pub actor_id: Option<String>,
+    pub at: i64,
+}
+
+/// Appends an event; returns its sequence number. Call inside the
+/// transaction that makes the change it describes.
+pub fn append(
+    c: &mut DbConn,
+    section_id: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+    actor_id: Option<&str>,
+    at: i64,
+) -> QueryResult<i64> {
+    // The update takes the row lock (PostgreSQL) or the write lock (SQLite)
+    // before the read, so two writers can never see the same last_seq.
+    diesel::update(sections::table.find(section_id))
+        .set(sections::last_seq.eq(sections::last_seq + 1))
+        .execute(c)?;
+    let seq: i64 = sections::table
+        .find(section_id)
+        .select(sections::last_seq)
+        .first(c)?;
+    diesel::insert_into(events::table)
+        .values(&EventRow {
+            section_id: section_id.to_string(),
+            seq,
+            kind: kind.to_string(),
+            payload: payload.to_string(),
+            actor_id: actor_id.map(str::to_string),
+            at,
+        })
+        .execute(c)?;
+    Ok(seq)
+}
+
+pub fn since(
+    c: &mut DbConn,
+    section_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    events::table
+        .filter(events::section_id.eq(section_id))
+        .filter(events::seq.gt(after_seq))
+        .select(EventRow::as_select())
+        .order(events::seq.asc())
+        .limit(limit)
+        .load(c)
+}
+
+pub fn count_kind(c: &mut DbConn, section_id: &str, kind: &str) -> QueryResult<i64> {
+    events::table
+        .filter(events::section_id.eq(section_id))
+        .filter(events::kind.eq(kind))
+        .count()
+        .get_result(c)
+}

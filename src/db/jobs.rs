@@ -1,0 +1,134 @@
+//! The chronograph's durable schedule. One pending job per (section, kind);
+//! a job is done in the same transaction as the transition it performs.
+
+use diesel::prelude::*;
+
+use super::schema::jobs;
+use super::DbConn;
+use crate::domain::ids::JobId;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = jobs)]
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    pub section_id: String,
+    pub due_at: i64,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub lease_until: Option<i64>,
+    pub leased_by: Option<String>,
+    pub done_at: Option<i64>,
+    pub done_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// Schedules `kind` for a section at `due_at`, or moves the pending one.
+pub fn schedule(
+    c: &mut DbConn,
+    section_id: &str,
+    kind: &str,
+    due_at: i64,
+    now: i64,
+) -> QueryResult<()> {
+    let moved = diesel::update(
+        jobs::table
+            .filter(jobs::section_id.eq(section_id))
+            .filter(jobs::kind.eq(kind))
+            .filter(jobs::state.eq("pending")),
+    )
+    .set(jobs::due_at.eq(due_at))
+    .execute(c)?;
+    if moved == 0 {
+        diesel::insert_into(jobs::table)
+            .values(&JobRow {
+                id: JobId::new().into_string(),
+                kind: kind.to_string(),
+                section_id: section_id.to_string(),
+                due_at,
+                state: "pending".into(),
+                attempts: 0,
+                last_error: None,
+                lease_until: None,
+                leased_by: None,
+                done_at: None,
+                done_by: None,
+                created_at: now,
+            })
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+pub fn cancel_pending(c: &mut DbConn, section_id: &str) -> QueryResult<usize> {
+    diesel::update(
+        jobs::table
+            .filter(jobs::section_id.eq(section_id))
+            .filter(jobs::state.eq("pending")),
+    )
+    .set(jobs::state.eq("cancelled"))
+    .execute(c)
+}
+
+/// Pending jobs due by `now` whose lease (if any) has lapsed.
+pub fn due(c: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<JobRow>> {
+    jobs::table
+        .filter(jobs::state.eq("pending"))
+        .filter(jobs::due_at.le(now))
+        .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(now)))
+        .select(JobRow::as_select())
+        .order(jobs::due_at.asc())
+        .limit(limit)
+        .load(c)
+}
+
+/// When the next pending job may run: its due time, or for a job backing off
+/// after a failure, the end of its lease. Tells the chronograph how long to sleep.
+pub fn next_due(c: &mut DbConn, now: i64) -> QueryResult<Option<i64>> {
+    let free: Option<i64> = jobs::table
+        .filter(jobs::state.eq("pending"))
+        .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(now)))
+        .select(diesel::dsl::min(jobs::due_at))
+        .first(c)?;
+    let leased: Option<i64> = jobs::table
+        .filter(jobs::state.eq("pending"))
+        .filter(jobs::lease_until.ge(now))
+        .select(diesel::dsl::min(jobs::lease_until))
+        .first(c)?;
+    Ok(match (free, leased) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Marks a job done; 1 row only for the first to do so.
+pub fn complete(c: &mut DbConn, id: &str, node: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(jobs::table.find(id).filter(jobs::state.eq("pending")))
+        .set((
+            jobs::state.eq("done"),
+            jobs::done_at.eq(Some(now)),
+            jobs::done_by.eq(Some(node)),
+            jobs::lease_until.eq(None::<i64>),
+        ))
+        .execute(c)
+}
+
+/// Records a failed attempt and leases the job away for a back-off period.
+pub fn fail(c: &mut DbConn, id: &str, error: &str, retry_at: i64) -> QueryResult<usize> {
+    diesel::update(jobs::table.find(id).filter(jobs::state.eq("pending")))
+        .set((
+            jobs::attempts.eq(jobs::attempts + 1),
+            jobs::last_error.eq(Some(error)),
+            jobs::lease_until.eq(Some(retry_at)),
+        ))
+        .execute(c)
+}
+
+pub fn for_section(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<JobRow>> {
+    jobs::table
+        .filter(jobs::section_id.eq(section_id))
+        .select(JobRow::as_select())
+        .order(jobs::created_at.asc())
+        .load(c)
+}

@@ -1,0 +1,296 @@
+//! The database: one connection type over SQLite and PostgreSQL, one pool,
+//! and one choke point ([`Db::run`]) that moves every diesel call off the
+//! async executor onto the blocking pool.
+//!
+//! Repository functions (the other files here) take `&mut DbConn` and return
+//! `QueryResult`; services own the transaction ([`write_tx`]) so that a state
+//! change, its event, its audit record and its outbox mail commit together.
+
+pub mod audit;
+pub mod events;
+pub mod identity;
+pub mod jobs;
+pub mod keys;
+pub mod outbox;
+pub mod schema;
+pub mod sections;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DatabaseTarget;
+use crate::error::{AppError, AppResult};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection, whichever backend. Queries written against `DbConn` run on
+/// both; backend-specific work matches on the variant.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Opens connections for the pool, setting SQLite's per-connection pragmas.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    target: DatabaseTarget,
+    busy_timeout_ms: u64,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match &self.target {
+            DatabaseTarget::Postgres(url) => {
+                let mut c = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                c.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Pg(c))
+            }
+            DatabaseTarget::Sqlite(path) => {
+                let url = path.to_string_lossy();
+                let mut c =
+                    SqliteConnection::establish(&url).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the one writer; the busy timeout
+                // makes writers queue instead of failing with "database is
+                // locked"; FULL makes each commit durable; foreign keys are
+                // off by default in SQLite.
+                c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(c))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+
+/// The database handle shared by every part of the server.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+    inner: Arc<DbInfo>,
+}
+
+struct DbInfo {
+    max_size: u32,
+}
+
+impl Db {
+    /// Opens the pool (creating the SQLite file's directory if needed).
+    pub fn connect(
+        target: &DatabaseTarget,
+        pool_size: u32,
+        busy_timeout_ms: u64,
+        connect_timeout: Duration,
+    ) -> anyhow::Result<Db> {
+        let backend = match target {
+            DatabaseTarget::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                Backend::Sqlite
+            }
+            DatabaseTarget::Postgres(_) => Backend::Postgres,
+        };
+        let manager = Manager {
+            target: target.clone(),
+            busy_timeout_ms,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(connect_timeout)
+            .test_on_check_out(false)
+            .build(manager)?;
+        Ok(Db {
+            pool,
+            backend,
+            inner: Arc::new(DbInfo {
+                max_size: pool_size,
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool. The
+    /// connection is taken inside the closure, so a slow database never
+    /// blocks an async worker.
+    pub async fn run<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(AppError::unavailable)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("database task failed: {e}")))?
+    }
+
+    /// Like [`Db::run`], inside a write transaction.
+    pub async fn write<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |c| write_tx(c, f)).await
+    }
+
+    /// Applies pending migrations; returns the schema version afterwards.
+    /// On PostgreSQL an advisory lock keeps several starting nodes in line.
+    pub fn migrate(&self) -> anyhow::Result<String> {
+        let mut conn = self.pool.get()?;
+        migrate_conn(&mut conn)?;
+        schema_version(&mut conn)
+    }
+
+    pub fn schema_version_blocking(&self) -> anyhow::Result<String> {
+        let mut conn = self.pool.get()?;
+        schema_version(&mut conn)
+    }
+
+    /// Reverts every migration (used by `kaibiao db reset` and the migration test).
+    pub fn revert_all(&self) -> anyhow::Result<()> {
+        let mut conn = self.pool.get()?;
+        let e = |e: Box<dyn std::error::Error + Send + Sync>| anyhow::anyhow!(e);
+        match &mut *conn {
+            DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map_err(e)?,
+            DbConn::Pg(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map_err(e)?,
+        };
+        Ok(())
+    }
+
+    /// Connections in the pool: (open, idle, maximum).
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections, self.inner.max_size)
+    }
+
+    /// A connection for blocking code that is already off the executor
+    /// (the command line, start-up).
+    pub fn get_blocking(&self) -> anyhow::Result<r2d2::PooledConnection<Manager>> {
+        Ok(self.pool.get()?)
+    }
+}
+
+fn migrate_conn(conn: &mut DbConn) -> anyhow::Result<()> {
+    let e = |e: Box<dyn std::error::Error + Send + Sync>| anyhow::anyhow!(e);
+    match conn {
+        DbConn::Sqlite(c) => {
+            c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(e)?;
+        }
+        DbConn::Pg(c) => {
+            c.batch_execute("SELECT pg_advisory_lock(72015301)")?;
+            let r = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(e);
+            c.batch_execute("SELECT pg_advisory_unlock(72015301)")?;
+            r?;
+        }
+    }
+    Ok(())
+}
+
+fn schema_version(conn: &mut DbConn) -> anyhow::Result<String> {
+    let e = |e: Box<dyn std::error::Error + Send + Sync>| anyhow::anyhow!(e);
+    let applied = match conn {
+        DbConn::Sqlite(c) => c.applied_migrations().map_err(e)?,
+        DbConn::Pg(c) => c.applied_migrations().map_err(e)?,
+    };
+    Ok(applied
+        .iter()
+        .map(|v| v.to_string())
+        .max()
+        .unwrap_or_else(|| "none".into()))
+}
+
+/// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (the write
+/// lock is taken up front, so a transaction that reads then writes never
+/// fails half-way with "database is locked"), an ordinary transaction on
+/// PostgreSQL. Any error rolls everything back.
+pub fn write_tx<T, F>(conn: &mut DbConn, f: F) -> AppResult<T>
+where
+    F: FnOnce(&mut DbConn) -> AppResult<T>,
+{
+    match conn {
+        DbConn::Pg(_) => conn.transaction(|c| f(c)),
+        DbConn::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(v) => {
+                    let DbConn::Sqlite(inner) = conn else {
+                        unreachable!("variant fixed above")
+                    };
+                    AnsiTransactionManager::commit_transaction(inner)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let DbConn::Sqlite(inner) = conn else {
+                        unreachable!("variant fixed above")
+                    };
+                    if let Err(rb) = AnsiTransactionManager::rollback_transaction(inner) {
+                        tracing::error!(error = %rb, "rollback failed");
+                    }
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// True when `e` is a unique-constraint violation (a duplicate insert).
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

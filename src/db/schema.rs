@@ -1,0 +1,273 @@
+// One schema for both backends: only types both SQLite and PostgreSQL carry
+// the same way (TEXT, BIGINT, INTEGER, BOOLEAN). Instants are BIGINT UTC ms.
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        kind -> Text,
+        name -> Text,
+        credit_code -> Text,
+        centre_code -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        org_id -> Nullable<Text>,
+        username -> Text,
+        email -> Text,
+        display_name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        email_verified_at -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    email_verifications (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        window_start -> BigInt,
+        failures -> Integer,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    key_challenges (id) {
+        id -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        nonce -> Text,
+        server_secret -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    identity_keys (id) {
+        id -> Text,
+        owner_id -> Text,
+        purpose -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        registered_by -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    projects (id) {
+        id -> Text,
+        centre_org_id -> Text,
+        tenderer_org_id -> Text,
+        agent_org_id -> Nullable<Text>,
+        regulator_org_id -> Text,
+        code -> Text,
+        name -> Text,
+        category -> Text,
+        must_tender_by_law -> Bool,
+        description -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sections (id) {
+        id -> Text,
+        project_id -> Text,
+        code -> Text,
+        name -> Text,
+        description -> Text,
+        state -> Text,
+        deadline_at -> Nullable<BigInt>,
+        published_at -> Nullable<BigInt>,
+        window_secs -> BigInt,
+        decryption_mode -> Text,
+        threshold -> Integer,
+        min_bidders -> Integer,
+        grace_secs -> BigInt,
+        ceiling_price_fen -> Nullable<BigInt>,
+        evaluation -> Nullable<Text>,
+        summary_fields -> Text,
+        params_version -> Integer,
+        params_json -> Nullable<Text>,
+        params_hash -> Nullable<Text>,
+        cancel_reason -> Nullable<Text>,
+        last_seq -> BigInt,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    section_custodians (section_id, position) {
+        section_id -> Text,
+        position -> Integer,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    custodian_section_keys (section_id, user_id) {
+        section_id -> Text,
+        user_id -> Text,
+        public_key -> Text,
+        identity_key_id -> Text,
+        signature -> Text,
+        registered_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    amendments (id) {
+        id -> Text,
+        section_id -> Text,
+        number -> Integer,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        old_deadline -> BigInt,
+        new_deadline -> BigInt,
+        params_hash -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    documents (id) {
+        id -> Text,
+        section_id -> Text,
+        amendment_id -> Nullable<Text>,
+        name -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        uploaded_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    section_registrations (section_id, org_id) {
+        section_id -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (section_id, seq) {
+        section_id -> Text,
+        seq -> BigInt,
+        kind -> Text,
+        payload -> Text,
+        actor_id -> Nullable<Text>,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        target -> Text,
+        request_id -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        kind -> Text,
+        section_id -> Text,
+        due_at -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        leased_by -> Nullable<Text>,
+        done_at -> Nullable<BigInt>,
+        done_by -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        to_addr -> Text,
+        subject -> Text,
+        body -> Text,
+        created_at -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(users -> organisations (org_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(sections -> projects (project_id));
+diesel::joinable!(section_custodians -> sections (section_id));
+diesel::joinable!(documents -> sections (section_id));
+diesel::joinable!(amendments -> sections (section_id));
+diesel::joinable!(events -> sections (section_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    users,
+    sessions,
+    email_verifications,
+    login_throttle,
+    key_challenges,
+    identity_keys,
+    projects,
+    sections,
+    section_custodians,
+    custodian_section_keys,
+    amendments,
+    documents,
+    section_registrations,
+    events,
+    audit_log,
+    jobs,
+    outbox,
+);

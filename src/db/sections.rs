@@ -1,0 +1,442 @@
+//! Projects, sections, their custodians, documents, amendments and the
+//! bidders registered for them.
+
+use diesel::prelude::*;
+
+use super::schema::{
+    amendments, documents, projects, section_custodians, section_registrations, sections,
+};
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = projects)]
+pub struct ProjectRow {
+    pub id: String,
+    pub centre_org_id: String,
+    pub tenderer_org_id: String,
+    pub agent_org_id: Option<String>,
+    pub regulator_org_id: String,
+    pub code: String,
+    pub name: String,
+    pub category: String,
+    pub must_tender_by_law: bool,
+    pub description: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sections)]
+pub struct SectionRow {
+    pub id: String,
+    pub project_id: String,
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub state: String,
+    pub deadline_at: Option<i64>,
+    pub published_at: Option<i64>,
+    pub window_secs: i64,
+    pub decryption_mode: String,
+    pub threshold: i32,
+    pub min_bidders: i32,
+    pub grace_secs: i64,
+    pub ceiling_price_fen: Option<i64>,
+    pub evaluation: Option<String>,
+    pub summary_fields: String,
+    pub params_version: i32,
+    pub params_json: Option<String>,
+    pub params_hash: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub last_seq: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The editable settings of a draft section.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = sections, treat_none_as_null = true)]
+pub struct SectionDraftChanges {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub deadline_at: Option<i64>,
+    pub window_secs: i64,
+    pub decryption_mode: String,
+    pub threshold: i32,
+    pub min_bidders: i32,
+    pub grace_secs: i64,
+    pub ceiling_price_fen: Option<i64>,
+    pub evaluation: Option<String>,
+    pub summary_fields: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = documents)]
+pub struct DocumentRow {
+    pub id: String,
+    pub section_id: String,
+    pub amendment_id: Option<String>,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_by: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = amendments)]
+pub struct AmendmentRow {
+    pub id: String,
+    pub section_id: String,
+    pub number: i32,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub old_deadline: i64,
+    pub new_deadline: i64,
+    pub params_hash: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+pub fn insert_project(c: &mut DbConn, row: &ProjectRow) -> QueryResult<()> {
+    diesel::insert_into(projects::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn find_project(c: &mut DbConn, id: &str) -> QueryResult<Option<ProjectRow>> {
+    projects::table
+        .find(id)
+        .select(ProjectRow::as_select())
+        .first(c)
+        .optional()
+}
+
+/// Projects a host's organisation runs (as the centre or as the agent).
+pub fn projects_of_org(c: &mut DbConn, org_id: &str) -> QueryResult<Vec<ProjectRow>> {
+    projects::table
+        .filter(
+            projects::centre_org_id
+                .eq(org_id)
+                .or(projects::agent_org_id.eq(org_id))
+                .or(projects::tenderer_org_id.eq(org_id))
+                .or(projects::regulator_org_id.eq(org_id)),
+        )
+        .select(ProjectRow::as_select())
+        .order(projects::created_at.desc())
+        .load(c)
+}
+
+pub fn insert_section(c: &mut DbConn, row: &SectionRow) -> QueryResult<()> {
+    diesel::insert_into(sections::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn find_section(c: &mut DbConn, id: &str) -> QueryResult<Option<SectionRow>> {
+    sections::table
+        .find(id)
+        .select(SectionRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn section_with_project(
+    c: &mut DbConn,
+    id: &str,
+) -> QueryResult<Option<(SectionRow, ProjectRow)>> {
+    sections::table
+        .inner_join(projects::table)
+        .filter(sections::id.eq(id))
+        .select((SectionRow::as_select(), ProjectRow::as_select()))
+        .first(c)
+        .optional()
+}
+
+pub fn sections_of_project(c: &mut DbConn, project_id: &str) -> QueryResult<Vec<SectionRow>> {
+    sections::table
+        .filter(sections::project_id.eq(project_id))
+        .select(SectionRow::as_select())
+        .order(sections::code.asc())
+        .load(c)
+}
+
+/// Applies draft edits only while the section is still a draft.
+pub fn update_draft(c: &mut DbConn, id: &str, changes: &SectionDraftChanges) -> QueryResult<usize> {
+    diesel::update(sections::table.find(id).filter(sections::state.eq("draft")))
+        .set(changes)
+        .execute(c)
+}
+
+/// Compare-and-set of the lifecycle state: exactly one row when the section
+/// was in `from`, none otherwise (someone else moved it first).
+pub fn cas_state(c: &mut DbConn, id: &str, from: &str, to: &str, at: i64) -> QueryResult<usize> {
+    diesel::update(sections::table.find(id).filter(sections::state.eq(from)))
+        .set((sections::state.eq(to), sections::updated_at.eq(at)))
+        .execute(c)
+}
+
+pub fn set_published(
+    c: &mut DbConn,
+    id: &str,
+    at: i64,
+    params_json: &str,
+    params_hash: &str,
+) -> QueryResult<usize> {
+    diesel::update(sections::table.find(id).filter(sections::state.eq("draft")))
+        .set((
+            sections::state.eq("published"),
+            sections::published_at.eq(Some(at)),
+            sections::params_version.eq(1),
+            sections::params_json.eq(Some(params_json)),
+            sections::params_hash.eq(Some(params_hash)),
+            sections::updated_at.eq(at),
+        ))
+        .execute(c)
+}
+
+/// Records new published parameters after an amendment, while still published.
+pub fn set_amended_params(
+    c: &mut DbConn,
+    id: &str,
+    version: i32,
+    deadline: i64,
+    params_json: &str,
+    params_hash: &str,
+    at: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        sections::table
+            .find(id)
+            .filter(sections::state.eq("published"))
+            .filter(sections::params_version.eq(version - 1)),
+    )
+    .set((
+        sections::params_version.eq(version),
+        sections::deadline_at.eq(Some(deadline)),
+        sections::params_json.eq(Some(params_json)),
+        sections::params_hash.eq(Some(params_hash)),
+        sections::updated_at.eq(at),
+    ))
+    .execute(c)
+}
+
+pub fn set_cancelled(
+    c: &mut DbConn,
+    id: &str,
+    from: &str,
+    reason: &str,
+    at: i64,
+) -> QueryResult<usize> {
+    diesel::update(sections::table.find(id).filter(sections::state.eq(from)))
+        .set((
+            sections::state.eq("cancelled"),
+            sections::cancel_reason.eq(Some(reason)),
+            sections::updated_at.eq(at),
+        ))
+        .execute(c)
+}
+
+/// Public search over published sections, newest deadline first.
+pub struct SectionQuery<'a> {
+    pub text: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub fn search_public(
+    c: &mut DbConn,
+    q: &SectionQuery<'_>,
+) -> QueryResult<(Vec<(SectionRow, ProjectRow)>, i64)> {
+    let build = || {
+        let mut b = sections::table
+            .inner_join(projects::table)
+            .filter(sections::state.ne("draft"))
+            .into_boxed();
+        if let Some(t) = q.text {
+            let like = format!(
+                "%{}%",
+                t.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            b = b.filter(
+                sections::name
+                    .like(like.clone())
+                    .escape('\\')
+                    .or(sections::code.like(like.clone()).escape('\\'))
+                    .or(projects::name.like(like.clone()).escape('\\'))
+                    .or(projects::code.like(like).escape('\\')),
+            );
+        }
+        if let Some(cat) = q.category {
+            b = b.filter(projects::category.eq(cat.to_string()));
+        }
+        if let Some(s) = q.state {
+            b = b.filter(sections::state.eq(s.to_string()));
+        }
+        b
+    };
+    let total: i64 = build().count().get_result(c)?;
+    let rows = build()
+        .select((SectionRow::as_select(), ProjectRow::as_select()))
+        .order((sections::deadline_at.desc(), sections::id.asc()))
+        .limit(q.limit)
+        .offset(q.offset)
+        .load(c)?;
+    Ok((rows, total))
+}
+
+pub fn custodians(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<(i32, String)>> {
+    section_custodians::table
+        .filter(section_custodians::section_id.eq(section_id))
+        .select((section_custodians::position, section_custodians::user_id))
+        .order(section_custodians::position.asc())
+        .load(c)
+}
+
+pub fn set_custodians(c: &mut DbConn, section_id: &str, users: &[String]) -> QueryResult<()> {
+    diesel::delete(section_custodians::table.filter(section_custodians::section_id.eq(section_id)))
+        .execute(c)?;
+    for (i, u) in users.iter().enumerate() {
+        diesel::insert_into(section_custodians::table)
+            .values((
+                section_custodians::section_id.eq(section_id),
+                section_custodians::position.eq(i as i32 + 1),
+                section_custodians::user_id.eq(u),
+            ))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+pub fn is_custodian(c: &mut DbConn, section_id: &str, user_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        section_custodians::table
+            .filter(section_custodians::section_id.eq(section_id))
+            .filter(section_custodians::user_id.eq(user_id)),
+    ))
+    .get_result(c)
+}
+
+pub fn insert_document(c: &mut DbConn, row: &DocumentRow) -> QueryResult<()> {
+    diesel::insert_into(documents::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn documents_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<DocumentRow>> {
+    documents::table
+        .filter(documents::section_id.eq(section_id))
+        .select(DocumentRow::as_select())
+        .order((documents::created_at.asc(), documents::id.asc()))
+        .load(c)
+}
+
+pub fn find_document(
+    c: &mut DbConn,
+    section_id: &str,
+    id: &str,
+) -> QueryResult<Option<DocumentRow>> {
+    documents::table
+        .find(id)
+        .filter(documents::section_id.eq(section_id))
+        .select(DocumentRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn delete_document(c: &mut DbConn, section_id: &str, id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        documents::table
+            .find(id)
+            .filter(documents::section_id.eq(section_id))
+            .filter(documents::amendment_id.is_null()),
+    )
+    .execute(c)
+}
+
+/// Documents uploaded after publication and not yet attached to an amendment.
+pub fn pending_amendment_documents(
+    c: &mut DbConn,
+    section_id: &str,
+    ids: &[String],
+) -> QueryResult<Vec<DocumentRow>> {
+    documents::table
+        .filter(documents::section_id.eq(section_id))
+        .filter(documents::id.eq_any(ids))
+        .filter(documents::amendment_id.is_null())
+        .select(DocumentRow::as_select())
+        .load(c)
+}
+
+pub fn attach_documents(c: &mut DbConn, ids: &[String], amendment_id: &str) -> QueryResult<usize> {
+    diesel::update(documents::table.filter(documents::id.eq_any(ids)))
+        .set(documents::amendment_id.eq(Some(amendment_id)))
+        .execute(c)
+}
+
+pub fn insert_amendment(c: &mut DbConn, row: &AmendmentRow) -> QueryResult<()> {
+    diesel::insert_into(amendments::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn amendments_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<AmendmentRow>> {
+    amendments::table
+        .filter(amendments::section_id.eq(section_id))
+        .select(AmendmentRow::as_select())
+        .order(amendments::number.asc())
+        .load(c)
+}
+
+/// Registers a bidder organisation for a section; false if it already was.
+pub fn register_bidder(
+    c: &mut DbConn,
+    section_id: &str,
+    org_id: &str,
+    user_id: &str,
+    at: i64,
+) -> QueryResult<bool> {
+    if is_registered(c, section_id, org_id)? {
+        return Ok(false);
+    }
+    diesel::insert_into(section_registrations::table)
+        .values((
+            section_registrations::section_id.eq(section_id),
+            section_registrations::org_id.eq(org_id),
+            section_registrations::user_id.eq(user_id),
+            section_registrations::created_at.eq(at),
+        ))
+        .execute(c)?;
+    Ok(true)
+}
+
+pub fn is_registered(c: &mut DbConn, section_id: &str, org_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        section_registrations::table
+            .filter(section_registrations::section_id.eq(section_id))
+            .filter(section_registrations::org_id.eq(org_id)),
+    ))
+    .get_result(c)
+}
+
+/// The organisations registered for a section (for notices; never shown
+/// before the opening).
+pub fn registered_orgs(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<String>> {
+    section_registrations::table
+        .filter(section_registrations::section_id.eq(section_id))
+        .select(section_registrations::org_id)
+        .load(c)
+}

@@ -1,0 +1,259 @@
+//! The HTTP edge: thin handlers (extract → service → JSON), one middleware,
+//! and one route table. The route table is the single list of what the
+//! server answers; `configure` registers it and the OpenAPI test compares it
+//! with `openapi.json`, so the description cannot drift from the routes.
+
+pub mod accounts;
+pub mod extract;
+pub mod keys;
+pub mod middleware;
+pub mod public;
+pub mod request_id;
+pub mod sections;
+pub mod system;
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse, Route};
+
+use crate::error::{AppError, ErrorCode};
+
+/// Every route: method, path pattern and handler.
+pub fn routes() -> Vec<(Method, &'static str, Route)> {
+    use Method as M;
+    vec![
+        // The front end and operations.
+        (M::GET, "/", web::get().to(system::index)),
+        (M::GET, "/static/{file}", web::get().to(system::asset)),
+        (M::GET, "/healthz", web::get().to(system::healthz)),
+        (M::GET, "/metrics", web::get().to(system::metrics)),
+        (M::GET, "/api/openapi.json", web::get().to(system::openapi)),
+        // Accounts.
+        (
+            M::POST,
+            "/api/auth/register",
+            web::post().to(accounts::register),
+        ),
+        (M::POST, "/api/auth/login", web::post().to(accounts::login)),
+        (
+            M::POST,
+            "/api/auth/logout",
+            web::post().to(accounts::logout),
+        ),
+        (M::GET, "/api/auth/me", web::get().to(accounts::me)),
+        (
+            M::POST,
+            "/api/auth/verify-email",
+            web::post().to(accounts::verify_email),
+        ),
+        (
+            M::POST,
+            "/api/auth/resend-verification",
+            web::post().to(accounts::resend_verification),
+        ),
+        (
+            M::GET,
+            "/api/admin/organisations",
+            web::get().to(accounts::list_orgs),
+        ),
+        (
+            M::POST,
+            "/api/admin/organisations",
+            web::post().to(accounts::create_org),
+        ),
+        (
+            M::GET,
+            "/api/admin/users",
+            web::get().to(accounts::list_users),
+        ),
+        (
+            M::POST,
+            "/api/admin/users",
+            web::post().to(accounts::create_user),
+        ),
+        (
+            M::POST,
+            "/api/admin/users/{id}/disable",
+            web::post().to(accounts::disable_user),
+        ),
+        (
+            M::POST,
+            "/api/admin/users/{id}/enable",
+            web::post().to(accounts::enable_user),
+        ),
+        (
+            M::POST,
+            "/api/admin/users/{id}/revoke-sessions",
+            web::post().to(accounts::revoke_sessions),
+        ),
+        // Keys.
+        (
+            M::POST,
+            "/api/keys/challenges",
+            web::post().to(keys::challenge),
+        ),
+        (M::POST, "/api/keys", web::post().to(keys::register)),
+        (M::GET, "/api/keys", web::get().to(keys::list)),
+        // Projects and sections.
+        (
+            M::GET,
+            "/api/projects",
+            web::get().to(sections::list_projects),
+        ),
+        (
+            M::POST,
+            "/api/projects",
+            web::post().to(sections::create_project),
+        ),
+        (
+            M::GET,
+            "/api/projects/{id}",
+            web::get().to(sections::get_project),
+        ),
+        (
+            M::POST,
+            "/api/projects/{id}/sections",
+            web::post().to(sections::create_section),
+        ),
+        (
+            M::GET,
+            "/api/sections/{id}",
+            web::get().to(sections::get_section),
+        ),
+        (
+            M::PUT,
+            "/api/sections/{id}",
+            web::put().to(sections::update_section),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/publish",
+            web::post().to(sections::publish),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/amendments",
+            web::post().to(sections::amend),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/cancel",
+            web::post().to(sections::cancel),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/documents",
+            web::post().to(sections::upload_document),
+        ),
+        (
+            M::GET,
+            "/api/sections/{id}/documents/{doc}",
+            web::get().to(sections::download_document),
+        ),
+        (
+            M::DELETE,
+            "/api/sections/{id}/documents/{doc}",
+            web::delete().to(sections::delete_document),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/custodian-key",
+            web::post().to(keys::section_key),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/registration",
+            web::post().to(sections::register_bidder),
+        ),
+        (
+            M::GET,
+            "/api/sections/{id}/events",
+            web::get().to(sections::events),
+        ),
+        (
+            M::GET,
+            "/api/sections/{id}/audit",
+            web::get().to(sections::audit),
+        ),
+        // The public read side.
+        (M::GET, "/api/public/sections", web::get().to(public::list)),
+        (
+            M::GET,
+            "/api/public/sections/{id}",
+            web::get().to(public::detail),
+        ),
+        (
+            M::GET,
+            "/api/public/sections/{id}/params",
+            web::get().to(public::params),
+        ),
+        (
+            M::GET,
+            "/api/public/sections/{id}/documents/{doc}",
+            web::get().to(sections::public_document),
+        ),
+        (
+            M::GET,
+            "/api/public/platform-key",
+            web::get().to(public::platform_key),
+        ),
+    ]
+}
+
+/// `(method, path)` of every route, for the OpenAPI check and the
+/// authorisation test.
+pub fn route_table() -> Vec<(Method, &'static str)> {
+    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
+/// Registers the route table: one resource per path, so a known path with an
+/// unknown method answers 405 in the error envelope.
+pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_json_bytes)
+            .content_type_required(true)
+            .error_handler(extract::json_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+    .app_data(web::PathConfig::default().error_handler(extract::path_error));
+    let mut paths: Vec<&'static str> = Vec::new();
+    let mut by_path: Vec<Vec<Route>> = Vec::new();
+    for (_, path, route) in routes() {
+        match paths.iter().position(|p| *p == path) {
+            Some(i) => by_path[i].push(route),
+            None => {
+                paths.push(path);
+                by_path.push(vec![route]);
+            }
+        }
+    }
+    for (path, routes) in paths.into_iter().zip(by_path) {
+        let mut resource = web::resource(path).default_service(web::to(method_not_allowed));
+        for r in routes {
+            resource = resource.route(r);
+        }
+        cfg.service(resource);
+    }
+}
+
+async fn method_not_allowed(req: HttpRequest) -> AppError {
+    AppError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} is not supported on this path", req.method()),
+    )
+}
+
+/// The answer for paths no route matches.
+pub async fn route_not_found() -> AppError {
+    AppError::new(
+        ErrorCode::RouteNotFound,
+        "no such endpoint; see /api/openapi.json",
+    )
+}
+
+impl actix_web::Responder for AppError {
+    type Body = actix_web::body::BoxBody;
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}

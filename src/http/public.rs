@@ -1,0 +1,124 @@
+//! The public read side: published sections, their parameters and
+//! documents, and the platform's public key. No sign-in needed.
+
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::io::AsyncReadExt;
+
+use crate::domain::section::{Category, SectionState};
+use crate::error::{AppError, AppResult};
+use crate::service::sections::{self, DocumentView, SearchParams};
+use crate::service::Services;
+
+type Svc = web::Data<Services>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    q: Option<String>,
+    category: Option<Category>,
+    state: Option<SectionState>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+pub async fn list(svc: Svc, q: web::Query<SearchQuery>) -> AppResult<HttpResponse> {
+    let q = q.into_inner();
+    if q.q.as_ref().is_some_and(|t| t.chars().count() > 100) {
+        return Err(AppError::invalid_field("q", "at most 100 characters"));
+    }
+    let page = sections::search_public(
+        &svc,
+        SearchParams {
+            q: q.q,
+            category: q.category,
+            state: q.state,
+            page: q.page.unwrap_or(1),
+            per_page: q.per_page.unwrap_or(20),
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn detail(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(sections::public_detail(&svc, id.into_inner()).await?))
+}
+
+/// The canonical parameters bytes, exactly as hashed. `ETag` carries the hash.
+pub async fn params(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let (json, hash) = sections::public_params(&svc, id.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("ETag", format!("\"{hash}\"")))
+        .insert_header(("X-Params-Hash", hash))
+        .body(json))
+}
+
+pub async fn platform_key(svc: Svc) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "algorithm": "ed25519",
+        "public_key": svc.platform_public_hex(),
+    }))
+}
+
+/// RFC 5987/6266 `Content-Disposition` with a UTF-8 file name.
+fn disposition(name: &str) -> String {
+    let mut enc = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            enc.push(b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{enc}")
+}
+
+/// Streams a stored document in 64 KiB reads.
+pub async fn stream_document(svc: &Services, d: DocumentView) -> AppResult<HttpResponse> {
+    let file = svc
+        .blobs
+        .open_read(&d.sha256)
+        .await
+        .map_err(AppError::internal)?;
+    let stream = futures_util::stream::unfold(file, |mut f| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(d.content_type.as_str())
+        .insert_header(("Content-Disposition", disposition(&d.name)))
+        .insert_header(("X-Content-SHA256", d.sha256.clone()))
+        .no_chunking(d.size as u64)
+        .streaming(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn disposition_encodes_utf8_names() {
+        assert_eq!(
+            super::disposition("招标文件 v1.pdf"),
+            "attachment; filename=\"____ v1.pdf\"; filename*=UTF-8''%E6%8B%9B%E6%A0%87%E6%96%87%E4%BB%B6%20v1.pdf"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Use cases. Each public function here is one thing a user can do; it
+//! authorises the caller, validates the input into domain types, and makes
+//! the change in one transaction together with its event, its audit record
+//! and its outbox mail. HTTP handlers and the command line both call these.
+
+pub mod auth;
+pub mod keys;
+pub mod policy;
+pub mod projects;
+pub mod schedule;
+pub mod sections;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::audit::Who;
+use crate::db::Db;
+use crate::domain::identity::Role;
+use crate::domain::ids::{OrgId, UserId};
+use crate::domain::time::Timestamp;
+use crate::error::{AppError, AppResult};
+use crate::metrics::Metrics;
+use crate::storage::BlobStore;
+
+/// Everything a use case needs, made once in `app::build` and shared by all
+/// workers, the chronograph and the outbox worker.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub config: Arc<Config>,
+    pub blobs: BlobStore,
+    pub metrics: Arc<Metrics>,
+    pub platform_key: Arc<ed25519_dalek::SigningKey>,
+    /// Wakes the chronograph when a job is scheduled on this node.
+    pub chronograph_wake: Arc<Notify>,
+    /// Wakes the outbox worker when mail is queued on this node.
+    pub outbox_wake: Arc<Notify>,
+    /// Base URL for links in e-mails.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+}
+
+impl Services {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn platform_public_hex(&self) -> String {
+        hex::encode(self.platform_key.verifying_key().to_bytes())
+    }
+
+    /// Call after committing a transaction that queued mail or scheduled jobs.
+    pub fn kick_workers(&self) {
+        self.outbox_wake.notify_one();
+        self.chronograph_wake.notify_one();
+    }
+}
+
+/// A signed-in user, as established by the session token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: UserId,
+    pub org_id: Option<OrgId>,
+    pub role: Role,
+    pub username: String,
+}
+
+/// Who is calling a use case, and under which request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: AuthUser,
+    pub request_id: String,
+}
+
+impl Actor {
+    pub fn who(&self) -> Who {
+        Who {
+            actor_id: Some(self.user.id.to_string()),
+            request_id: Some(self.request_id.clone()),
+        }
+    }
+
+    /// Refuses callers whose role is not among `roles`.
+    pub fn require(&self, roles: &[Role]) -> AppResult<()> {
+        if roles.contains(&self.user.role) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(format!(
+                "this action is not open to the {} role",
+                self.user.role
+            )))
+        }
+    }
+
+    pub fn org(&self) -> AppResult<&OrgId> {
+        self.user
+            .org_id
+            .as_ref()
+            .ok_or_else(|| AppError::forbidden("this action needs a user of an organisation"))
+    }
+}
+
+/// Trims and bounds a free-text field.
+pub fn text_field(
+    p: &mut crate::domain::problems::Problems,
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> String {
+    let v = value.trim().to_string();
+    let n = v.chars().count();
+    if n < min || n > max {
+        p.push(field, format!("must be {min} to {max} characters"));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        p.push(field, "must not contain control characters");
+    }
+    v
+}

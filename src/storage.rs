@@ -1,0 +1,255 @@
+//! Content-addressed blob storage under `<data_dir>/blobs`: tender documents
+//! now, sealed bid parts later. A blob is streamed to a temporary file while
+//! its SHA-256 is computed in the same pass, fsynced, then renamed to
+//! `sha256/ab/cd/<hash>` and the directory fsynced — so a stored blob is
+//! complete and durable, and a failed or oversized upload leaves nothing
+//! behind. The async side only forwards chunks over a bounded channel to one
+//! blocking writer thread: memory stays bounded whatever the size.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("the upload was interrupted")]
+    Interrupted,
+    #[error("storage error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// Chunks in flight between the network and the writer thread.
+const CHANNEL_DEPTH: usize = 16;
+
+impl BlobStore {
+    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+        let root = data_dir.join("blobs");
+        std::fs::create_dir_all(root.join("tmp"))?;
+        std::fs::create_dir_all(root.join("sha256"))?;
+        Ok(Self { root })
+    }
+
+    pub fn path_of(&self, sha256: &str) -> Option<PathBuf> {
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return None;
+        }
+        Some(
+            self.root
+                .join("sha256")
+                .join(&sha256[0..2])
+                .join(&sha256[2..4])
+                .join(sha256),
+        )
+    }
+
+    pub fn exists(&self, sha256: &str) -> bool {
+        self.path_of(sha256).is_some_and(|p| p.is_file())
+    }
+
+    /// Streams `body` into the store, refusing more than `max` bytes.
+    pub async fn put_stream<S, E>(&self, mut body: S, max: u64) -> Result<StoredBlob, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let root = self.root.clone();
+        let writer = tokio::task::spawn_blocking(move || write_blob(&root, rx));
+        let mut total = 0u64;
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(b) => {
+                    total += b.len() as u64;
+                    if total > max {
+                        failure = Some(BlobError::TooLarge(max));
+                        break;
+                    }
+                    if tx.send(b).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(_) => {
+                    failure = Some(BlobError::Interrupted);
+                    break;
+                }
+            }
+        }
+        // Dropping the sender tells the writer whether to keep or discard.
+        let keep = failure.is_none();
+        drop(tx);
+        let result = writer
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?;
+        match (failure, result) {
+            (Some(f), Ok(tmp)) => {
+                let _ = std::fs::remove_file(tmp.path);
+                Err(f)
+            }
+            (Some(f), Err(_)) => Err(f),
+            (None, Err(e)) => Err(e),
+            (None, Ok(tmp)) => {
+                debug_assert!(keep);
+                let stored = StoredBlob {
+                    sha256: tmp.sha256.clone(),
+                    size: tmp.size,
+                };
+                let root = self.root.clone();
+                tokio::task::spawn_blocking(move || commit(&root, tmp))
+                    .await
+                    .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
+                Ok(stored)
+            }
+        }
+    }
+
+    pub async fn open_read(&self, sha256: &str) -> std::io::Result<tokio::fs::File> {
+        let p = self
+            .path_of(sha256)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad hash"))?;
+        tokio::fs::File::open(p).await
+    }
+}
+
+struct TempBlob {
+    path: PathBuf,
+    sha256: String,
+    size: u64,
+}
+
+fn write_blob(root: &Path, mut rx: mpsc::Receiver<Bytes>) -> Result<TempBlob, BlobError> {
+    let name = hex::encode(crate::crypto::random_bytes::<16>());
+    let path = root.join("tmp").join(name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let mut hasher = openssl::sha::Sha256::new();
+    let mut size = 0u64;
+    let r: Result<(), BlobError> = (|| {
+        while let Some(chunk) = rx.blocking_recv() {
+            hasher.update(&chunk);
+            file.write_all(&chunk)?;
+            size += chunk.len() as u64;
+        }
+        file.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = r {
+        drop(file);
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(TempBlob {
+        path,
+        sha256: hex::encode(hasher.finish()),
+        size,
+    })
+}
+
+fn commit(root: &Path, tmp: TempBlob) -> Result<(), BlobError> {
+    let store = BlobStore {
+        root: root.to_path_buf(),
+    };
+    let dest = store.path_of(&tmp.sha256).expect("own hash is well-formed");
+    let dir = dest.parent().expect("has a parent");
+    std::fs::create_dir_all(dir)?;
+    if dest.exists() {
+        // Same content already stored: keep the existing copy.
+        std::fs::remove_file(&tmp.path)?;
+        return Ok(());
+    }
+    std::fs::rename(&tmp.path, &dest)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(
+        parts: Vec<Result<Bytes, std::io::Error>>,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter(parts)
+    }
+
+    #[tokio::test]
+    async fn stores_by_hash_and_dedupes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let b = store
+            .put_stream(
+                chunks(vec![
+                    Ok(Bytes::from_static(b"ab")),
+                    Ok(Bytes::from_static(b"c")),
+                ]),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(b.sha256, crate::crypto::sha256_hex(b"abc"));
+        assert_eq!(b.size, 3);
+        assert_eq!(
+            std::fs::read(store.path_of(&b.sha256).unwrap()).unwrap(),
+            b"abc"
+        );
+        let again = store
+            .put_stream(chunks(vec![Ok(Bytes::from_static(b"abc"))]), 10)
+            .await
+            .unwrap();
+        assert_eq!(again, b);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn oversize_and_interrupted_uploads_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let r = store
+            .put_stream(chunks(vec![Ok(Bytes::from(vec![0u8; 11]))]), 10)
+            .await;
+        assert!(matches!(r, Err(BlobError::TooLarge(10))));
+        let r = store
+            .put_stream(
+                chunks(vec![
+                    Ok(Bytes::from_static(b"abc")),
+                    Err(std::io::Error::other("reset")),
+                ]),
+                10,
+            )
+            .await;
+        assert!(matches!(r, Err(BlobError::Interrupted)));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(!store.exists(&crate::crypto::sha256_hex(b"abc")));
+    }
+}

@@ -1,0 +1,522 @@
+//! Every route × every role: who may act, who is refused. The table must
+//! name every route in the route table, so a new endpoint cannot ship
+//! without its authorisation decision being written down and tested.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{credit_code, spawn, unique, TestApp, TestStore, PASSWORD};
+use crate::world::{login, Person, World};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum R {
+    Anon,
+    Admin,
+    Host,
+    HostB,
+    Tenderer,
+    Supervisor,
+    SupervisorB,
+    Custodian,
+    Expert,
+    Bidder,
+}
+
+const ALL: [R; 10] = [
+    R::Anon,
+    R::Admin,
+    R::Host,
+    R::HostB,
+    R::Tenderer,
+    R::Supervisor,
+    R::SupervisorB,
+    R::Custodian,
+    R::Expert,
+    R::Bidder,
+];
+const SIGNED_IN: [R; 9] = [
+    R::Admin,
+    R::Host,
+    R::HostB,
+    R::Tenderer,
+    R::Supervisor,
+    R::SupervisorB,
+    R::Custodian,
+    R::Expert,
+    R::Bidder,
+];
+const VIEWERS: [R; 4] = [R::Host, R::Tenderer, R::Supervisor, R::Custodian];
+
+/// What a row acts on.
+#[derive(Clone, Copy)]
+enum Target {
+    Nothing,
+    /// The shared draft (read-only rows).
+    Draft,
+    /// The shared published section (read-only rows).
+    Published,
+    /// A fresh ready-to-publish draft per role.
+    FreshDraft,
+    /// A fresh published section per role.
+    FreshPublished,
+    /// A throwaway user per role (admin rows).
+    User,
+}
+
+struct Row {
+    method: &'static str,
+    pattern: &'static str,
+    allowed: &'static [R],
+    target: Target,
+    body: Option<Value>,
+}
+
+fn row(
+    method: &'static str,
+    pattern: &'static str,
+    allowed: &'static [R],
+    target: Target,
+    body: Option<Value>,
+) -> Row {
+    Row {
+        method,
+        pattern,
+        allowed,
+        target,
+        body,
+    }
+}
+
+fn table(w: &World) -> Vec<Row> {
+    use Target::*;
+    let draft = |w: &World| json!({"code": format!("S-{}", unique()), "name": "标段", "custodians": w.custodian_ids()});
+    vec![
+        row("GET", "/", &ALL, Nothing, None),
+        row("GET", "/static/{file}", &ALL, Nothing, None),
+        row("GET", "/healthz", &ALL, Nothing, None),
+        row("GET", "/metrics", &ALL, Nothing, None),
+        row("GET", "/api/openapi.json", &ALL, Nothing, None),
+        row(
+            "POST",
+            "/api/auth/register",
+            &ALL,
+            Nothing,
+            Some(json!({"company_name": "X公司", "credit_code": "bad"})),
+        ),
+        row(
+            "POST",
+            "/api/auth/login",
+            &ALL,
+            Nothing,
+            Some(json!({"username": "nobody", "password": "wrong password"})),
+        ),
+        row(
+            "POST",
+            "/api/auth/logout",
+            &SIGNED_IN,
+            Nothing,
+            Some(json!({})),
+        ),
+        row("GET", "/api/auth/me", &SIGNED_IN, Nothing, None),
+        row(
+            "POST",
+            "/api/auth/verify-email",
+            &ALL,
+            Nothing,
+            Some(json!({"token": "kbv_nope"})),
+        ),
+        row(
+            "POST",
+            "/api/auth/resend-verification",
+            &ALL,
+            Nothing,
+            Some(json!({"username": "nobody"})),
+        ),
+        row(
+            "GET",
+            "/api/admin/organisations",
+            &[R::Admin],
+            Nothing,
+            None,
+        ),
+        row(
+            "POST",
+            "/api/admin/organisations",
+            &[R::Admin],
+            Nothing,
+            Some(json!({"kind": "tenderer", "name": "新招标人", "credit_code": "to-be-replaced"})),
+        ),
+        row("GET", "/api/admin/users", &[R::Admin], Nothing, None),
+        row(
+            "POST",
+            "/api/admin/users",
+            &[R::Admin],
+            Nothing,
+            Some(
+                json!({"org_id": w.centre, "role": "host", "username": "to-be-replaced", "email": "n@example.cn", "display_name": "N", "password": PASSWORD}),
+            ),
+        ),
+        row(
+            "POST",
+            "/api/admin/users/{id}/disable",
+            &[R::Admin],
+            User,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
+            "/api/admin/users/{id}/enable",
+            &[R::Admin],
+            User,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
+            "/api/admin/users/{id}/revoke-sessions",
+            &[R::Admin],
+            User,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
+            "/api/keys/challenges",
+            &[R::Bidder],
+            Nothing,
+            Some(json!({"purpose": "bidder_signing"})),
+        ),
+        row(
+            "POST",
+            "/api/keys",
+            &SIGNED_IN,
+            Nothing,
+            Some(json!({"challenge_id": "chl_x", "public_key": "00", "proof": "00"})),
+        ),
+        row("GET", "/api/keys", &SIGNED_IN, Nothing, None),
+        row(
+            "GET",
+            "/api/projects",
+            &[
+                R::Host,
+                R::HostB,
+                R::Tenderer,
+                R::Supervisor,
+                R::SupervisorB,
+            ],
+            Nothing,
+            None,
+        ),
+        row(
+            "POST",
+            "/api/projects",
+            &[R::Host, R::HostB],
+            Nothing,
+            Some(
+                json!({"code": "to-be-replaced", "name": "新项目", "category": "construction", "must_tender_by_law": true,
+                        "tenderer_org_id": w.tenderer_org, "regulator_org_id": w.regulator}),
+            ),
+        ),
+        row(
+            "GET",
+            "/api/projects/{id}",
+            &[R::Host, R::Tenderer, R::Supervisor],
+            Draft,
+            None,
+        ),
+        row(
+            "POST",
+            "/api/projects/{id}/sections",
+            &[R::Host],
+            Draft,
+            Some(draft(w)),
+        ),
+        row("GET", "/api/sections/{id}", &VIEWERS, Draft, None),
+        row(
+            "PUT",
+            "/api/sections/{id}",
+            &[R::Host],
+            FreshDraft,
+            Some(draft(w)),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/publish",
+            &[R::Host],
+            FreshDraft,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/amendments",
+            &[R::Host],
+            FreshPublished,
+            Some(json!({"kind": "clarification", "title": "澄清一", "body": "答疑"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/cancel",
+            &[R::Host],
+            FreshPublished,
+            Some(json!({"reason": "计划调整"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/documents",
+            &[R::Host],
+            FreshDraft,
+            None,
+        ),
+        row(
+            "GET",
+            "/api/sections/{id}/documents/{doc}",
+            &VIEWERS,
+            Draft,
+            None,
+        ),
+        row(
+            "DELETE",
+            "/api/sections/{id}/documents/{doc}",
+            &[R::Host],
+            FreshDraft,
+            None,
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/custodian-key",
+            &[R::Custodian],
+            FreshDraft,
+            Some(json!({"public_key": "00", "signature": "00"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/registration",
+            &[R::Bidder],
+            Published,
+            Some(json!({})),
+        ),
+        row(
+            "GET",
+            "/api/sections/{id}/events",
+            &VIEWERS,
+            Published,
+            None,
+        ),
+        row(
+            "GET",
+            "/api/sections/{id}/audit",
+            &[R::Host, R::Supervisor],
+            Published,
+            None,
+        ),
+        row("GET", "/api/public/sections", &ALL, Nothing, None),
+        row("GET", "/api/public/sections/{id}", &ALL, Published, None),
+        row(
+            "GET",
+            "/api/public/sections/{id}/params",
+            &ALL,
+            Published,
+            None,
+        ),
+        row(
+            "GET",
+            "/api/public/sections/{id}/documents/{doc}",
+            &ALL,
+            Published,
+            None,
+        ),
+        row("GET", "/api/public/platform-key", &ALL, Nothing, None),
+    ]
+}
+
+fn person(w: &World, r: R) -> Option<&Person> {
+    Some(match r {
+        R::Anon => return None,
+        R::Admin => &w.admin,
+        R::Host => &w.host,
+        R::HostB => &w.host_b,
+        R::Tenderer => &w.tenderer,
+        R::Supervisor => &w.supervisor,
+        R::SupervisorB => &w.supervisor_b,
+        R::Custodian => &w.custodians[0].person,
+        R::Expert => &w.expert,
+        R::Bidder => &w.bidders[0],
+    })
+}
+
+fn first_doc(section: &Value) -> String {
+    section["documents"][0]["id"].as_str().unwrap().to_string()
+}
+
+async fn section_json(app: &TestApp, w: &World, id: &str) -> Value {
+    app.get(&format!("/api/sections/{id}"), Some(&w.host.token))
+        .await
+        .expect(200)
+}
+
+#[actix_web::test]
+async fn every_role_on_every_endpoint() {
+    let store = TestStore::new();
+    let app = spawn(&store).start().await;
+    let w = World::build(&app).await;
+    let draft = w.ready(&app, 30).await;
+    let draft_json = section_json(&app, &w, &draft).await;
+    let draft_project = draft_json["project"]["id"].as_str().unwrap().to_string();
+    let published = w.published(&app, 30).await;
+    let published_doc = first_doc(&section_json(&app, &w, &published).await);
+
+    let rows = table(&w);
+    // The table covers the route table exactly.
+    let mut covered: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.method.to_string(), r.pattern.to_string()))
+        .collect();
+    covered.sort();
+    let mut routes: Vec<(String, String)> = kaibiao::http::route_table()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    routes.sort();
+    assert_eq!(
+        covered, routes,
+        "the authorisation table must name every route"
+    );
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for r in &rows {
+        // Allowed roles go last, so a permitted change cannot mask a refusal.
+        let mut order: Vec<R> = ALL
+            .iter()
+            .copied()
+            .filter(|x| !r.allowed.contains(x))
+            .collect();
+        order.extend(ALL.iter().copied().filter(|x| r.allowed.contains(x)));
+        for role in order {
+            let (path, body) = concretise(
+                &app,
+                &w,
+                r,
+                &draft,
+                &draft_project,
+                &draft_json,
+                &published,
+                &published_doc,
+            )
+            .await;
+            let token = match (r.pattern, person(&w, role)) {
+                // Signing out ends the session: use a throwaway one.
+                ("/api/auth/logout", Some(p)) => Some(login(&app, &p.username).await),
+                (_, p) => p.map(|p| p.token.clone()),
+            };
+            let res = if r.pattern == "/api/sections/{id}/documents" {
+                app.raw(
+                    "POST",
+                    &format!("{path}?name=a.pdf"),
+                    token.as_deref(),
+                    "application/pdf",
+                    b"%PDF".to_vec(),
+                )
+                .await
+            } else {
+                app.request(r.method, &path, token.as_deref(), body).await
+            };
+            let status = res.status.as_u16();
+            let allowed = r.allowed.contains(&role);
+            let code = if res.body.first() == Some(&b'{') {
+                res.json()["error"].as_str().unwrap_or("").to_string()
+            } else {
+                String::new()
+            };
+            let ok = if allowed {
+                // Reached the use case: success, or a refusal about the input
+                // or the state — never about who is asking.
+                !(403..=405).contains(&status) && code != "unauthenticated"
+            } else if role == R::Anon {
+                status == 401 && code == "unauthenticated"
+            } else {
+                (status == 403 && code == "forbidden") || (status == 404 && code == "not_found")
+            };
+            checked += 1;
+            if !ok {
+                failures.push(format!(
+                    "{:?} {} {} -> {} {}",
+                    role,
+                    r.method,
+                    r.pattern,
+                    status,
+                    res.text()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} decisions wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, rows.len() * ALL.len());
+    app.stop().await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn concretise(
+    app: &TestApp,
+    w: &World,
+    r: &Row,
+    draft: &str,
+    draft_project: &str,
+    draft_json: &Value,
+    published: &str,
+    published_doc: &str,
+) -> (String, Option<Value>) {
+    let mut body = r.body.clone();
+    // Bodies that must be unique per attempt.
+    if let Some(b) = body.as_mut() {
+        if b.get("credit_code").is_some_and(|c| c == "to-be-replaced") {
+            b["credit_code"] = json!(credit_code(unique()));
+        }
+        if b.get("username").is_some_and(|c| c == "to-be-replaced") {
+            b["username"] = json!(format!("u-{}", unique()));
+        }
+        if b.get("code").is_some_and(|c| c == "to-be-replaced") {
+            b["code"] = json!(format!("P-{}", unique()));
+        }
+        if b.get("code")
+            .is_some_and(|c| c.as_str().is_some_and(|s| s.starts_with("S-")))
+        {
+            b["code"] = json!(format!("S-{}", unique()));
+        }
+    }
+    let (id, doc) = match r.target {
+        Target::Nothing => (String::new(), String::new()),
+        Target::Draft if r.pattern.starts_with("/api/projects/") => {
+            (draft_project.to_string(), String::new())
+        }
+        Target::Draft => (draft.to_string(), first_doc(draft_json)),
+        Target::Published => (published.to_string(), published_doc.to_string()),
+        Target::FreshDraft => {
+            let s = w.ready(app, 30).await;
+            let d = first_doc(&section_json(app, w, &s).await);
+            (s, d)
+        }
+        Target::FreshPublished => {
+            let s = w.published(app, 30).await;
+            (s, String::new())
+        }
+        Target::User => {
+            let p = crate::world::person(
+                app,
+                Some(&w.centre),
+                kaibiao::domain::identity::Role::Host,
+                "victim",
+            )
+            .await;
+            (p.id, String::new())
+        }
+    };
+    let path = r
+        .pattern
+        .replace("{id}", &id)
+        .replace("{doc}", &doc)
+        .replace("{file}", "app.js");
+    (path, body)
+}

@@ -1,0 +1,277 @@
+//! The command line as a user runs it: real `kaibiao` processes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{client, credit_code, unique, PASSWORD};
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_kaibiao")
+}
+
+/// A `kaibiao serve` child process; its stderr (the logs) is collected.
+pub struct Node {
+    pub base: String,
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Node {
+    /// Starts `kaibiao serve ARGS` with extra environment and waits until it
+    /// says where it listens.
+    pub fn start(args: &[&str], envs: &[(&str, String)]) -> Node {
+        let mut cmd = clean_command();
+        cmd.arg("serve")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("kaibiao starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("kaibiao serving on ") {
+                    if let Some(t) = tx.take() {
+                        let _ = t.send(rest.trim().to_string());
+                    }
+                }
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("kaibiao serve did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        Node { base, child, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then wait (actix stops gracefully).
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The binary with none of this process's `KAIBIAO_…` variables (the test
+/// harness's own settings would be unknown configuration to the server).
+fn clean_command() -> Command {
+    let mut cmd = Command::new(binary());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KAIBIAO_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = clean_command()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn dir_arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[actix_web::test]
+async fn serve_with_flags_answers_healthz_on_sqlite_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut node = Node::start(
+        &["--data-dir", &dir_arg(&data), "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let mut res = client()
+        .get(format!("{}/healthz", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let h: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(h["backend"], "sqlite");
+    assert!(data.join("kaibiao.sqlite3").is_file());
+    let mut res = client()
+        .get(format!("{}/", node.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(String::from_utf8_lossy(&res.body().await.unwrap()).contains("开标"));
+    node.terminate();
+    assert!(
+        node.log().contains("kaibiao starting"),
+        "structured start-up log expected:\n{}",
+        node.log()
+    );
+}
+
+#[actix_web::test]
+async fn a_bad_configuration_is_refused_with_every_problem_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kaibiao.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = \"not-an-address\"\n[rules]\nmin_days_by_law = -3\n[mail]\ntransport = \"smtp\"\nfrom = \"???\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(
+        &[
+            "--config",
+            &dir_arg(&cfg),
+            "serve",
+            "--database-url",
+            "mysql://nope",
+        ],
+        None,
+    );
+    assert!(!ok);
+    for needle in [
+        "server.listen",
+        "rules.min_days_by_law",
+        "mail.smtp.host",
+        "mail.from",
+        "database.url",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+    // Unknown settings are errors, not silently ignored.
+    std::fs::write(&cfg, "[server]\nlisten_on = \"127.0.0.1:1\"\n").unwrap();
+    let (ok, _, err) = run(&["--config", &dir_arg(&cfg), "serve"], None);
+    assert!(!ok);
+    assert!(err.contains("unknown setting server.listen_on"), "{err}");
+}
+
+#[actix_web::test]
+async fn admin_bootstrap_creates_a_verified_user_who_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir_arg(&dir.path().join("d"));
+    let (ok, out, err) = run(
+        &[
+            "admin",
+            "create-org",
+            "--kind",
+            "trading_centre",
+            "--name",
+            "某市公共资源交易中心",
+            "--credit-code",
+            &credit_code(unique()),
+            "--centre-code",
+            "SZ",
+            "--data-dir",
+            &data,
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let org: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (ok, _, err) = run(
+        &[
+            "admin",
+            "create-user",
+            "--username",
+            "root",
+            "--email",
+            "root@example.cn",
+            "--role",
+            "admin",
+            "--display-name",
+            "管理员",
+            "--data-dir",
+            &data,
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(
+        &[
+            "admin",
+            "create-user",
+            "--username",
+            "host1",
+            "--email",
+            "h@example.cn",
+            "--role",
+            "host",
+            "--display-name",
+            "主持人",
+            "--org",
+            org["id"].as_str().unwrap(),
+            "--data-dir",
+            &data,
+        ],
+        Some("short\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("password"), "{err}");
+    let (ok, out, _) = run(&["db", "status", "--data-dir", &data], None);
+    assert!(
+        ok && out.contains("backend sqlite schema version 20261126000001"),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["db", "revert-all", "--data-dir", &data], None);
+    assert!(!ok && err.contains("--yes"), "{err}");
+
+    let mut node = Node::start(&["--data-dir", &data, "--listen", "127.0.0.1:0"], &[]);
+    let mut res = client()
+        .post(format!("{}/api/auth/login", node.base))
+        .send_json(&json!({"username": "root", "password": PASSWORD}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.body().await);
+    node.terminate();
+}

@@ -1,0 +1,19 @@
+//! The one integration-test binary: a real server per test, over SQLite by
+//! default or PostgreSQL with `KB_TEST_DATABASE_URL`. One module per area.
+
+mod helpers;
+mod world;
+
+mod accounts;
+mod authz;
+mod chronograph;
+mod cli;
+mod frontend;
+mod keys;
+mod mail;
+mod migrations;
+mod multinode;
+mod openapi;
+mod sections;
+mod smtp;
+mod system;
