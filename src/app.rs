@@ -13,6 +13,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::clock::{AcceleratedClock, SharedClock, SystemClock};
 use crate::config::{ClockMode, Config};
+use crate::crypto::atrest::AtRest;
 use crate::db::Db;
 use crate::domain::time::Timestamp;
 use crate::metrics::Metrics;
@@ -78,10 +79,17 @@ impl Application {
         let migrating = db.clone();
         let schema = tokio::task::spawn_blocking(move || migrating.migrate()).await??;
         let dd = data_dir.clone();
-        let platform_key =
-            tokio::task::spawn_blocking(move || keystore::load_or_create_platform_key(&dd))
-                .await??;
-        let blobs = BlobStore::open(&data_dir)?;
+        let (platform_key, at_rest) = tokio::task::spawn_blocking(move || {
+            let p = keystore::load_or_create_platform_key(&dd)?;
+            let a = keystore::load_or_create_secret(
+                &dd,
+                keystore::AT_REST_KEY_FILE,
+                "the at-rest key",
+            )?;
+            anyhow::Ok((p, a))
+        })
+        .await??;
+        let blobs = BlobStore::open(&config.blob_dir())?;
         let mailer = Mailer::from_config(&config.mail, &data_dir)?;
         let clock = opts.clock.unwrap_or_else(|| clock_from_config(&config));
 
@@ -97,6 +105,8 @@ impl Application {
             blobs,
             metrics: Arc::new(Metrics::new()),
             platform_key: Arc::new(platform_key),
+            atrest: Arc::new(AtRest::from_secret(&at_rest)),
+            uploads: Arc::default(),
             chronograph_wake: Arc::new(Notify::new()),
             outbox_wake: Arc::new(Notify::new()),
         };

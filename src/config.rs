@@ -70,6 +70,14 @@ pub struct ServerConfig {
     pub max_json_bytes: usize,
     /// Largest tender document accepted, in bytes.
     pub max_document_bytes: u64,
+    /// Largest bid (the documents part's plaintext) accepted, in bytes.
+    pub max_bid_bytes: u64,
+    /// Bearer token for `/metrics`; empty = scrapes from loopback only.
+    /// (Request counts can reveal submission activity: operators only.)
+    pub metrics_token: String,
+    /// Where documents and sealed bid parts are stored; empty =
+    /// `<data_dir>/blobs`. With several nodes, a directory they all share.
+    pub blob_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +174,9 @@ impl Default for ServerConfig {
             workers: 0,
             max_json_bytes: 256 * 1024,
             max_document_bytes: 512 * 1024 * 1024,
+            max_bid_bytes: 4 * 1024 * 1024 * 1024,
+            metrics_token: String::new(),
+            blob_dir: PathBuf::new(),
         }
     }
 }
@@ -361,6 +372,10 @@ impl Config {
             self.server.max_document_bytes >= 1024,
             "server.max_document_bytes: must be at least 1 KiB".into(),
         );
+        check(
+            self.server.max_bid_bytes >= 1024,
+            "server.max_bid_bytes: must be at least 1 KiB".into(),
+        );
         let target = self.database_target();
         check(target.is_ok(), target.err().unwrap_or_default());
         check(
@@ -486,6 +501,14 @@ impl Config {
             return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
         }
         Err("database.url: must start with postgres://, postgresql:// or sqlite://".into())
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        if self.server.blob_dir.as_os_str().is_empty() {
+            self.server.data_dir.join("blobs")
+        } else {
+            self.server.blob_dir.clone()
+        }
     }
 
     pub fn listen_addr(&self) -> SocketAddr {

@@ -1,7 +1,10 @@
-//! The platform's Ed25519 key (signs receipts and log checkpoints). Made on
-//! first start in `<data_dir>/keys/platform.ed25519` with mode 0600; never
-//! committed, never logged. Several nodes share it by sharing the data
-//! directory (or a copy of this one file).
+//! The deployment's secrets, made on first start under `<data_dir>/keys/`
+//! with mode 0600, never committed, never logged:
+//! - `platform.ed25519`: the platform's Ed25519 key (receipts, checkpoints);
+//! - `at-rest.key`: the key behind confidentiality at rest (`crypto::atrest`).
+//!
+//! Several nodes share them by sharing the data directory (or copies of
+//! these files).
 
 use std::io::Write;
 use std::path::Path;
@@ -10,11 +13,24 @@ use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
 
 pub const PLATFORM_KEY_FILE: &str = "keys/platform.ed25519";
+/// The secret behind confidentiality at rest (`crypto::atrest`).
+pub const AT_REST_KEY_FILE: &str = "keys/at-rest.key";
 
-/// Loads the platform key, creating it if it does not exist yet. The file
-/// holds the 32-byte seed as 64 hex digits and a newline.
+/// Loads the platform key, creating it if it does not exist yet.
 pub fn load_or_create_platform_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
-    let path = data_dir.join(PLATFORM_KEY_FILE);
+    let seed = load_or_create_secret(data_dir, PLATFORM_KEY_FILE, "the platform signing key")?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Loads a 32-byte secret kept as 64 hex digits and a newline in a file of
+/// mode 0600 under the data directory, making it on first use. Nodes that
+/// start together race safely: one creates, the others read.
+pub fn load_or_create_secret(
+    data_dir: &Path,
+    file: &str,
+    what: &str,
+) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    let path = data_dir.join(file);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -28,29 +44,26 @@ pub fn load_or_create_platform_key(data_dir: &Path) -> anyhow::Result<SigningKey
     }
     match opts.open(&path) {
         Ok(mut f) => {
-            f.write_all(format!("{}\n", hex::encode(*seed)).as_bytes())?;
+            f.write_all(Zeroizing::new(format!("{}\n", hex::encode(*seed))).as_bytes())?;
             f.sync_all()?;
-            tracing::info!(path = %path.display(), "made the platform signing key");
-            Ok(SigningKey::from_bytes(&seed))
+            tracing::info!(path = %path.display(), "made {what}");
+            Ok(seed)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_secret(&path),
         Err(e) => Err(e.into()),
     }
 }
 
-fn read_key(path: &Path) -> anyhow::Result<SigningKey> {
+fn read_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     // Another node may be writing it this very moment; give it a moment.
     for _ in 0..50 {
         let text = Zeroizing::new(std::fs::read_to_string(path)?);
-        if let Some(seed) = crate::crypto::hex_array::<32>(text.trim()) {
-            return Ok(SigningKey::from_bytes(&seed));
+        if let Some(secret) = crate::crypto::hex_array::<32>(text.trim()) {
+            return Ok(Zeroizing::new(secret));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    anyhow::bail!(
-        "{} does not hold a platform key (64 hex digits)",
-        path.display()
-    )
+    anyhow::bail!("{} does not hold a key (64 hex digits)", path.display())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod chronograph;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -18,3 +19,4 @@ pub mod metrics;
 pub mod notify;
 pub mod service;
 pub mod storage;
+pub mod transcript;

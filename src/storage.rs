@@ -38,11 +38,120 @@ pub struct BlobStore {
 const CHANNEL_DEPTH: usize = 16;
 
 impl BlobStore {
-    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
-        let root = data_dir.join("blobs");
+    /// Opens (creating) the store rooted at `root` (by default `<data_dir>/blobs`).
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        let root = root.to_path_buf();
         std::fs::create_dir_all(root.join("tmp"))?;
         std::fs::create_dir_all(root.join("sha256"))?;
+        std::fs::create_dir_all(root.join("uploads"))?;
         Ok(Self { root })
+    }
+
+    /// Where a resumable upload accumulates before it is adopted.
+    pub fn upload_path(&self, upload: &str) -> PathBuf {
+        self.root.join("uploads").join(upload)
+    }
+
+    /// Appends `body` to the upload file at `offset`, continuing `hasher`,
+    /// refusing more than `max` bytes. The file is fsynced before this
+    /// returns; on any failure it is cut back to `offset`, so what is on disk
+    /// is always exactly the bytes acknowledged.
+    pub async fn append_stream<S, E>(
+        &self,
+        path: PathBuf,
+        offset: u64,
+        hasher: openssl::sha::Sha256,
+        mut body: S,
+        max: u64,
+    ) -> Result<(u64, openssl::sha::Sha256), BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let writer = tokio::task::spawn_blocking(move || append_file(&path, offset, hasher, rx));
+        let mut total = 0u64;
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(b) => {
+                    total += b.len() as u64;
+                    if total > max {
+                        failure = Some(BlobError::TooLarge(max));
+                        break;
+                    }
+                    if tx.send(b).await.is_err() {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    failure = Some(BlobError::Interrupted);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let (written, hasher, file) = writer
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
+        match failure {
+            None => Ok((written, hasher)),
+            Some(f) => {
+                // Keep nothing that was not acknowledged.
+                let _ = file.set_len(offset).and_then(|_| file.sync_all());
+                Err(f)
+            }
+        }
+    }
+
+    /// Recomputes the hash of the first `len` bytes of an upload (after a
+    /// restart, or when another node took the earlier bytes).
+    pub async fn rehash(&self, path: PathBuf, len: u64) -> std::io::Result<openssl::sha::Sha256> {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&path)?.take(len);
+            let mut h = openssl::sha::Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut n_total = 0u64;
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+                n_total += n as u64;
+            }
+            if n_total != len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "upload shorter than recorded",
+                ));
+            }
+            Ok(h)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+
+    /// Moves a finished upload whose SHA-256 is `sha256` into the store.
+    pub async fn adopt(&self, path: PathBuf, sha256: String) -> Result<(), BlobError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            commit(
+                &root,
+                TempBlob {
+                    size: std::fs::metadata(&path)?.len(),
+                    path,
+                    sha256,
+                },
+            )
+        })
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
+    }
+
+    /// Removes an upload that will never complete.
+    pub fn discard(&self, path: &Path) {
+        let _ = std::fs::remove_file(path);
     }
 
     pub fn path_of(&self, sha256: &str) -> Option<PathBuf> {
@@ -166,6 +275,39 @@ fn write_blob(root: &Path, mut rx: mpsc::Receiver<Bytes>) -> Result<TempBlob, Bl
     })
 }
 
+fn append_file(
+    path: &Path,
+    offset: u64,
+    mut hasher: openssl::sha::Sha256,
+    mut rx: mpsc::Receiver<Bytes>,
+) -> Result<(u64, openssl::sha::Sha256, std::fs::File), BlobError> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(offset == 0)
+        .truncate(false)
+        .open(path)?;
+    file.set_len(offset)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut written = 0u64;
+    let r: Result<(), std::io::Error> = (|| {
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+            hasher.update(&chunk);
+            written += chunk.len() as u64;
+        }
+        file.sync_data()
+    })();
+    if let Err(e) = r {
+        // Drain what is still coming, then cut back to what was acknowledged.
+        while rx.blocking_recv().is_some() {}
+        let _ = file.set_len(offset).and_then(|_| file.sync_all());
+        return Err(BlobError::Io(e));
+    }
+    Ok((written, hasher, file))
+}
+
 fn commit(root: &Path, tmp: TempBlob) -> Result<(), BlobError> {
     let store = BlobStore {
         root: root.to_path_buf(),
@@ -196,7 +338,7 @@ mod tests {
     #[tokio::test]
     async fn stores_by_hash_and_dedupes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
+        let store = BlobStore::open(&dir.path().join("blobs")).unwrap();
         let b = store
             .put_stream(
                 chunks(vec![
@@ -229,7 +371,7 @@ mod tests {
     #[tokio::test]
     async fn oversize_and_interrupted_uploads_leave_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
+        let store = BlobStore::open(&dir.path().join("blobs")).unwrap();
         let r = store
             .put_stream(chunks(vec![Ok(Bytes::from(vec![0u8; 11]))]), 10)
             .await;

@@ -111,41 +111,14 @@ fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) -> Result<(), JcsErro
     Ok(())
 }
 
-/// ECMAScript `Number::toString(x)` (ECMA-262 §6.1.6.1.20) for a double.
+/// ECMAScript `Number::toString(x)` (ECMA-262 §6.1.6.1.20) for a double:
+/// the shortest round-tripping digits, ties to even, and the ECMAScript
+/// choice between plain and exponent notation (`ryu-js` does exactly this).
 pub fn es6_number(x: f64) -> Result<String, JcsError> {
     if !x.is_finite() {
         return Err(JcsError::NonFinite);
     }
-    if x == 0.0 {
-        return Ok("0".into());
-    }
-    if x < 0.0 {
-        return Ok(format!("-{}", es6_number(-x)?));
-    }
-    // Rust's `{:e}` gives the shortest round-tripping digits: "d.ddde±x".
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci
-        .split_once('e')
-        .expect("LowerExp always has an exponent");
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let k = digits.len() as i32;
-    let n = exp.parse::<i32>().expect("integer exponent") + 1;
-    let s = if k <= n && n <= 21 {
-        format!("{digits}{}", "0".repeat((n - k) as usize))
-    } else if 0 < n && n <= 21 {
-        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
-    } else if -6 < n && n <= 0 {
-        format!("0.{}{digits}", "0".repeat((-n) as usize))
-    } else {
-        let e = n - 1;
-        let sign = if e < 0 { '-' } else { '+' };
-        if k == 1 {
-            format!("{digits}e{sign}{}", e.abs())
-        } else {
-            format!("{}.{}e{sign}{}", &digits[..1], &digits[1..], e.abs())
-        }
-    };
-    Ok(s)
+    Ok(ryu_js::Buffer::new().format_finite(x).to_string())
 }
 
 #[cfg(test)]

@@ -1,13 +1,23 @@
-//! Cryptography: canonical JSON, domain-separated Ed25519 signatures, X25519,
-//! hashing and the key-possession proofs. `sealed-bid/1` (HPKE, Shamir, the
-//! chunked AEAD, envelopes) and the Merkle log build on these.
+//! Cryptography: canonical JSON (JCS), domain-separated Ed25519, X25519,
+//! HKDF, HPKE, Shamir over GF(256), chunked AES-256-GCM, the `sealed-bid/1`
+//! envelopes, RFC 9162 Merkle trees and the transparency log's formats, key
+//! proofs, key files and confidentiality at rest.
 //!
 //! Ed25519 comes from ed25519-dalek; X25519, HKDF, AES-GCM, HMAC and SHA-256
 //! from OpenSSL. Every byte layout is specified in `docs/PROTOCOL.md`.
 
+pub mod atrest;
+pub mod envelope;
+pub mod hkdf;
+pub mod hpke;
 pub mod jcs;
+pub mod keyfile;
 pub mod keyproof;
+pub mod merkle;
+pub mod shamir;
 pub mod sign;
+pub mod stream;
+pub mod translog;
 pub mod x25519;
 
 use base64::Engine;

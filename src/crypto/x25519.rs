@@ -13,6 +13,7 @@ pub enum X25519Error {
     LowOrder,
 }
 
+#[derive(Clone)]
 pub struct SecretKey(Zeroizing<[u8; 32]>);
 
 impl SecretKey {

@@ -7,6 +7,7 @@
 //! change, its event, its audit record and its outbox mail commit together.
 
 pub mod audit;
+pub mod bids;
 pub mod events;
 pub mod identity;
 pub mod jobs;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod outbox;
 pub mod schema;
 pub mod sections;
+pub mod translog;
 
 use std::sync::Arc;
 use std::time::Duration;

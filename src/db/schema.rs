@@ -178,11 +178,119 @@ diesel::table! {
 }
 
 diesel::table! {
-    section_registrations (section_id, org_id) {
-        section_id -> Text,
-        org_id -> Text,
-        user_id -> Text,
+    section_registrations (id) {
+        id -> Text,
+        section_tag -> Text,
+        member_tag -> Text,
+        record -> Text,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    log_state (id) {
+        id -> Integer,
+        size -> BigInt,
+    }
+}
+
+diesel::table! {
+    log_nodes (level, idx) {
+        level -> Integer,
+        idx -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    log_leaves (idx) {
+        idx -> BigInt,
+        leaf -> Text,
+        kind -> Text,
+        section_id -> Nullable<Text>,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    log_checkpoints (size) {
+        size -> BigInt,
+        root -> Text,
+        at -> BigInt,
+        signature -> Text,
+    }
+}
+
+diesel::table! {
+    section_params (section_id, version) {
+        section_id -> Text,
+        version -> Integer,
+        params_json -> Text,
+        params_hash -> Text,
+        published_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    submissions (id) {
+        id -> Text,
+        section_tag -> Text,
+        bidder_tag -> Text,
+        owner_tag -> Text,
+        envelope_hash -> Text,
+        revision -> Integer,
+        state -> Text,
+        record -> Text,
+        progress -> Text,
+        received_at -> BigInt,
+        completed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    bids (envelope_hash) {
+        envelope_hash -> Text,
+        section_id -> Text,
+        bidder -> Text,
+        bid_id -> Text,
+        revision -> Integer,
+        status -> Text,
+        signed_envelope -> Text,
+        received_at -> BigInt,
+        completed_at -> Nullable<BigInt>,
+        receipt -> Nullable<Text>,
+        withdrawal -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    log_openings (leaf_idx) {
+        leaf_idx -> BigInt,
+        section_id -> Text,
+        opening -> Text,
+    }
+}
+
+diesel::table! {
+    late_attempts (id) {
+        id -> Text,
+        section_id -> Text,
+        bidder -> Text,
+        envelope_hash -> Text,
+        stage -> Text,
+        at -> BigInt,
+        log_idx -> BigInt,
+    }
+}
+
+diesel::table! {
+    manifests (section_id) {
+        section_id -> Text,
+        manifest -> Text,
+        root -> Text,
+        bid_count -> Integer,
+        log_idx -> BigInt,
+        sealed_at -> BigInt,
     }
 }
 
@@ -266,6 +374,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     amendments,
     documents,
     section_registrations,
+    log_state,
+    log_nodes,
+    log_leaves,
+    log_checkpoints,
+    section_params,
+    submissions,
+    bids,
+    log_openings,
+    late_attempts,
+    manifests,
     events,
     audit_log,
     jobs,

@@ -4,7 +4,8 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    amendments, documents, projects, section_custodians, section_registrations, sections,
+    amendments, documents, projects, section_custodians, section_params, section_registrations,
+    sections,
 };
 use super::DbConn;
 
@@ -401,42 +402,78 @@ pub fn amendments_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<Amendm
         .load(c)
 }
 
-/// Registers a bidder organisation for a section; false if it already was.
+/// Registers a bidder organisation for a section under blind tags (see
+/// `crypto::atrest`); false if it already was.
 pub fn register_bidder(
     c: &mut DbConn,
-    section_id: &str,
-    org_id: &str,
-    user_id: &str,
+    id: &str,
+    section_tag: &str,
+    member_tag: &str,
+    record: &str,
     at: i64,
 ) -> QueryResult<bool> {
-    if is_registered(c, section_id, org_id)? {
+    let exists: bool = diesel::select(diesel::dsl::exists(
+        section_registrations::table.filter(section_registrations::member_tag.eq(member_tag)),
+    ))
+    .get_result(c)?;
+    if exists {
         return Ok(false);
     }
     diesel::insert_into(section_registrations::table)
         .values((
-            section_registrations::section_id.eq(section_id),
-            section_registrations::org_id.eq(org_id),
-            section_registrations::user_id.eq(user_id),
+            section_registrations::id.eq(id),
+            section_registrations::section_tag.eq(section_tag),
+            section_registrations::member_tag.eq(member_tag),
+            section_registrations::record.eq(record),
             section_registrations::created_at.eq(at),
         ))
         .execute(c)?;
     Ok(true)
 }
 
-pub fn is_registered(c: &mut DbConn, section_id: &str, org_id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        section_registrations::table
-            .filter(section_registrations::section_id.eq(section_id))
-            .filter(section_registrations::org_id.eq(org_id)),
-    ))
-    .get_result(c)
+/// The sealed registration records of a section: `(row id, record)`.
+pub fn registrations(c: &mut DbConn, section_tag: &str) -> QueryResult<Vec<(String, String)>> {
+    section_registrations::table
+        .filter(section_registrations::section_tag.eq(section_tag))
+        .select((section_registrations::id, section_registrations::record))
+        .order(section_registrations::created_at.asc())
+        .load(c)
 }
 
-/// The organisations registered for a section (for notices; never shown
-/// before the opening).
-pub fn registered_orgs(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<String>> {
-    section_registrations::table
-        .filter(section_registrations::section_id.eq(section_id))
-        .select(section_registrations::org_id)
+/// Keeps a published version of the parameters, exactly as hashed.
+pub fn insert_params_version(
+    c: &mut DbConn,
+    section_id: &str,
+    version: i32,
+    json: &str,
+    hash: &str,
+    at: i64,
+) -> QueryResult<()> {
+    diesel::insert_into(section_params::table)
+        .values((
+            section_params::section_id.eq(section_id),
+            section_params::version.eq(version),
+            section_params::params_json.eq(json),
+            section_params::params_hash.eq(hash),
+            section_params::published_at.eq(at),
+        ))
+        .execute(c)
+        .map(|_| ())
+}
+
+/// Every published version: `(version, json, hash, published_at)`.
+pub fn params_versions(
+    c: &mut DbConn,
+    section_id: &str,
+) -> QueryResult<Vec<(i32, String, String, i64)>> {
+    section_params::table
+        .filter(section_params::section_id.eq(section_id))
+        .select((
+            section_params::version,
+            section_params::params_json,
+            section_params::params_hash,
+            section_params::published_at,
+        ))
+        .order(section_params::version.asc())
         .load(c)
 }

@@ -64,6 +64,9 @@ id_type!(ChallengeId, "chl");
 id_type!(JobId, "job");
 id_type!(MailId, "mail");
 id_type!(AuditId, "aud");
+id_type!(RegistrationId, "reg");
+id_type!(SubmissionId, "sub");
+id_type!(LateId, "late");
 
 #[cfg(test)]
 mod tests {

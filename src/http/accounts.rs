@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::extract::{token_of, Authed};
+use super::extract::{token_of, Admins, As, Authed, Signed};
 use super::request_id;
 use crate::domain::identity::OrgKind;
 use crate::error::AppResult;
@@ -85,49 +85,48 @@ pub struct OrgFilter {
 
 pub async fn list_orgs(
     svc: Svc,
-    auth: Authed,
+    auth: As<Admins>,
     q: web::Query<OrgFilter>,
 ) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(auth::list_orgs(&svc, &auth.0, q.kind).await?))
 }
 
-pub async fn create_org(
-    svc: Svc,
-    auth: Authed,
-    body: web::Json<auth::NewOrg>,
-) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Created().json(auth::create_org(&svc, &auth.0, body.into_inner()).await?))
+pub async fn create_org(svc: Svc, signed: Signed<Admins, auth::NewOrg>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Created().json(auth::create_org(&svc, &signed.0, signed.1).await?))
 }
 
-pub async fn list_users(svc: Svc, auth: Authed) -> AppResult<HttpResponse> {
+pub async fn list_users(svc: Svc, auth: As<Admins>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(auth::list_users(&svc, &auth.0).await?))
 }
 
 pub async fn create_user(
     svc: Svc,
-    auth: Authed,
-    body: web::Json<auth::NewUser>,
+    signed: Signed<Admins, auth::NewUser>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Created().json(auth::create_user(&svc, &auth.0, body.into_inner()).await?))
+    Ok(HttpResponse::Created().json(auth::create_user(&svc, &signed.0, signed.1).await?))
 }
 
 pub async fn disable_user(
     svc: Svc,
-    auth: Authed,
+    auth: As<Admins>,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok()
         .json(auth::set_user_disabled(&svc, &auth.0, id.into_inner(), true).await?))
 }
 
-pub async fn enable_user(svc: Svc, auth: Authed, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn enable_user(
+    svc: Svc,
+    auth: As<Admins>,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok()
         .json(auth::set_user_disabled(&svc, &auth.0, id.into_inner(), false).await?))
 }
 
 pub async fn revoke_sessions(
     svc: Svc,
-    auth: Authed,
+    auth: As<Admins>,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let n = auth::revoke_user_sessions(&svc, &auth.0, id.into_inner()).await?;

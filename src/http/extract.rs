@@ -9,6 +9,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
 use super::request_id;
+use crate::domain::identity::Role;
 use crate::error::{AppError, ErrorCode};
 use crate::service::{auth, Actor, AuthUser, Services};
 
@@ -43,6 +44,71 @@ impl FromRequest for Authed {
                 user,
                 request_id: request_id::current(),
             }))
+        })
+    }
+}
+
+/// A set of roles an endpoint is open to, checked by [`As`] before the
+/// handler reads any body.
+pub trait Roles {
+    const ROLES: &'static [Role];
+}
+
+macro_rules! roles {
+    ($($name:ident => [$($r:ident),+]),+ $(,)?) => {
+        $(
+            pub struct $name;
+            impl Roles for $name {
+                const ROLES: &'static [Role] = &[$(Role::$r),+];
+            }
+        )+
+    };
+}
+
+roles! {
+    Anyone => [Admin, Host, Tenderer, Supervisor, Custodian, Expert, Bidder],
+    Admins => [Admin],
+    Hosts => [Host],
+    Bidders => [Bidder],
+    Custodians => [Custodian],
+}
+
+/// A signed-in caller with one of the roles `R`: `unauthenticated` or
+/// `forbidden` otherwise, before any body is parsed.
+pub struct As<R: Roles>(pub Actor, std::marker::PhantomData<R>);
+
+impl<R: Roles + 'static> FromRequest for As<R> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authed = Authed::from_request(req, payload);
+        Box::pin(async move {
+            let Authed(actor) = authed.await?;
+            actor.require(R::ROLES)?;
+            Ok(As(actor, std::marker::PhantomData))
+        })
+    }
+}
+
+/// A signed-in caller with one of the roles `R`, and the JSON body `T` —
+/// read and parsed only after the caller is authenticated and authorised,
+/// so nobody learns anything about an endpoint they may not use.
+pub struct Signed<R: Roles, T>(pub Actor, pub T, std::marker::PhantomData<R>);
+
+impl<R: Roles + 'static, T: serde::de::DeserializeOwned + 'static> FromRequest for Signed<R, T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut body = payload.take();
+        let authed = Authed::from_request(&req, &mut Payload::None);
+        Box::pin(async move {
+            let Authed(actor) = authed.await?;
+            actor.require(R::ROLES)?;
+            let web::Json(value) = web::Json::<T>::from_request(&req, &mut body).await?;
+            Ok(Signed(actor, value, std::marker::PhantomData))
         })
     }
 }

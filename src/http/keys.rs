@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::extract::Authed;
+use super::extract::{Anyone, Authed, Custodians, Signed};
 use crate::error::AppResult;
 use crate::service::{keys, Services};
 
@@ -10,18 +10,16 @@ type Svc = web::Data<Services>;
 
 pub async fn challenge(
     svc: Svc,
-    auth: Authed,
-    body: web::Json<keys::ChallengeRequest>,
+    signed: Signed<Anyone, keys::ChallengeRequest>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Created().json(keys::challenge(&svc, &auth.0, body.into_inner()).await?))
+    Ok(HttpResponse::Created().json(keys::challenge(&svc, &signed.0, signed.1).await?))
 }
 
 pub async fn register(
     svc: Svc,
-    auth: Authed,
-    body: web::Json<keys::RegisterKey>,
+    signed: Signed<Anyone, keys::RegisterKey>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Created().json(keys::register(&svc, &auth.0, body.into_inner()).await?))
+    Ok(HttpResponse::Created().json(keys::register(&svc, &signed.0, signed.1).await?))
 }
 
 pub async fn list(svc: Svc, auth: Authed) -> AppResult<HttpResponse> {
@@ -30,10 +28,9 @@ pub async fn list(svc: Svc, auth: Authed) -> AppResult<HttpResponse> {
 
 pub async fn section_key(
     svc: Svc,
-    auth: Authed,
+    signed: Signed<Custodians, keys::SectionKeyRequest>,
     id: web::Path<String>,
-    body: web::Json<keys::SectionKeyRequest>,
 ) -> AppResult<HttpResponse> {
-    let r = keys::register_section_key(&svc, &auth.0, id.into_inner(), body.into_inner()).await?;
+    let r = keys::register_section_key(&svc, &signed.0, id.into_inner(), signed.1).await?;
     Ok(HttpResponse::Created().json(r))
 }

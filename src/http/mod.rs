@@ -4,6 +4,7 @@
 //! with `openapi.json`, so the description cannot drift from the routes.
 
 pub mod accounts;
+pub mod bids;
 pub mod extract;
 pub mod keys;
 pub mod middleware;
@@ -195,6 +196,52 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             M::GET,
             "/api/public/platform-key",
             web::get().to(public::platform_key),
+        ),
+        (
+            M::GET,
+            "/api/public/sections/{id}/manifest",
+            web::get().to(bids::manifest),
+        ),
+        (
+            M::GET,
+            "/api/public/sections/{id}/manifest/proof",
+            web::get().to(bids::manifest_proof),
+        ),
+        (
+            M::GET,
+            "/api/public/sections/{id}/transcript",
+            web::get().to(bids::transcript),
+        ),
+        // Sealed bids (bidders).
+        (M::POST, "/api/bids", web::post().to(bids::submit)),
+        (M::GET, "/api/bids", web::get().to(bids::list)),
+        (M::GET, "/api/bids/{hash}", web::get().to(bids::status)),
+        (
+            M::PUT,
+            "/api/bids/{hash}/parts/{part}",
+            web::put().to(bids::upload),
+        ),
+        (
+            M::POST,
+            "/api/bids/{hash}/withdraw",
+            web::post().to(bids::withdraw),
+        ),
+        // The transparency log.
+        (
+            M::GET,
+            "/api/log/checkpoint",
+            web::get().to(bids::checkpoint),
+        ),
+        (M::GET, "/api/log/entries", web::get().to(bids::entries)),
+        (
+            M::GET,
+            "/api/log/proof/inclusion",
+            web::get().to(bids::inclusion),
+        ),
+        (
+            M::GET,
+            "/api/log/proof/consistency",
+            web::get().to(bids::consistency),
         ),
     ]
 }

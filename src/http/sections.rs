@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::extract::{Authed, MaybeAuthed};
+use super::extract::{As, Authed, Bidders, Hosts, MaybeAuthed, Signed};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::{projects, sections, Services};
 use crate::storage::BlobError;
@@ -18,10 +18,9 @@ pub async fn list_projects(svc: Svc, auth: Authed) -> AppResult<HttpResponse> {
 
 pub async fn create_project(
     svc: Svc,
-    auth: Authed,
-    body: web::Json<projects::NewProject>,
+    signed: Signed<Hosts, projects::NewProject>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Created().json(projects::create(&svc, &auth.0, body.into_inner()).await?))
+    Ok(HttpResponse::Created().json(projects::create(&svc, &signed.0, signed.1).await?))
 }
 
 pub async fn get_project(svc: Svc, auth: Authed, id: Id) -> AppResult<HttpResponse> {
@@ -30,11 +29,10 @@ pub async fn get_project(svc: Svc, auth: Authed, id: Id) -> AppResult<HttpRespon
 
 pub async fn create_section(
     svc: Svc,
-    auth: Authed,
+    signed: Signed<Hosts, sections::SectionDraft>,
     id: Id,
-    body: web::Json<sections::SectionDraft>,
 ) -> AppResult<HttpResponse> {
-    let v = sections::create(&svc, &auth.0, id.into_inner(), body.into_inner()).await?;
+    let v = sections::create(&svc, &signed.0, id.into_inner(), signed.1).await?;
     Ok(HttpResponse::Created().json(v))
 }
 
@@ -44,39 +42,36 @@ pub async fn get_section(svc: Svc, auth: Authed, id: Id) -> AppResult<HttpRespon
 
 pub async fn update_section(
     svc: Svc,
-    auth: Authed,
+    signed: Signed<Hosts, sections::SectionDraft>,
     id: Id,
-    body: web::Json<sections::SectionDraft>,
 ) -> AppResult<HttpResponse> {
-    let v = sections::update_draft(&svc, &auth.0, id.into_inner(), body.into_inner()).await?;
+    let v = sections::update_draft(&svc, &signed.0, id.into_inner(), signed.1).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
-pub async fn publish(svc: Svc, auth: Authed, id: Id) -> AppResult<HttpResponse> {
+pub async fn publish(svc: Svc, auth: As<Hosts>, id: Id) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(sections::publish(&svc, &auth.0, id.into_inner()).await?))
 }
 
 pub async fn amend(
     svc: Svc,
-    auth: Authed,
+    signed: Signed<Hosts, sections::AmendmentRequest>,
     id: Id,
-    body: web::Json<sections::AmendmentRequest>,
 ) -> AppResult<HttpResponse> {
-    let v = sections::amend(&svc, &auth.0, id.into_inner(), body.into_inner()).await?;
+    let v = sections::amend(&svc, &signed.0, id.into_inner(), signed.1).await?;
     Ok(HttpResponse::Created().json(v))
 }
 
 pub async fn cancel(
     svc: Svc,
-    auth: Authed,
+    signed: Signed<Hosts, sections::CancelRequest>,
     id: Id,
-    body: web::Json<sections::CancelRequest>,
 ) -> AppResult<HttpResponse> {
-    let v = sections::cancel(&svc, &auth.0, id.into_inner(), body.into_inner()).await?;
+    let v = sections::cancel(&svc, &signed.0, id.into_inner(), signed.1).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
-pub async fn register_bidder(svc: Svc, auth: Authed, id: Id) -> AppResult<HttpResponse> {
+pub async fn register_bidder(svc: Svc, auth: As<Bidders>, id: Id) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(sections::register_bidder(&svc, &auth.0, id.into_inner()).await?))
 }
 
@@ -90,7 +85,7 @@ pub struct UploadQuery {
 /// before a byte of the body is read.
 pub async fn upload_document(
     svc: Svc,
-    auth: Authed,
+    auth: As<Hosts>,
     id: Id,
     q: web::Query<UploadQuery>,
     req: HttpRequest,
@@ -145,7 +140,7 @@ fn too_large(max: u64) -> AppError {
 
 pub async fn delete_document(
     svc: Svc,
-    auth: Authed,
+    auth: As<Hosts>,
     path: web::Path<(String, String)>,
 ) -> AppResult<HttpResponse> {
     let (id, doc) = path.into_inner();

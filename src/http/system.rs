@@ -27,7 +27,24 @@ pub async fn healthz(svc: Svc) -> AppResult<HttpResponse> {
     })))
 }
 
-pub async fn metrics(svc: Svc) -> AppResult<HttpResponse> {
+/// Metrics are for the operator: with a configured token, only its bearer;
+/// without one, only scrapes from the machine itself.
+fn metrics_allowed(svc: &Services, req: &actix_web::HttpRequest) -> bool {
+    let token = &svc.config.server.metrics_token;
+    if token.is_empty() {
+        return req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+    }
+    super::extract::token_of(req)
+        .is_some_and(|t| crate::crypto::ct_eq(t.as_bytes(), token.as_bytes()))
+}
+
+pub async fn metrics(svc: Svc, req: actix_web::HttpRequest) -> AppResult<HttpResponse> {
+    if !metrics_allowed(&svc, &req) {
+        return Err(AppError::new(
+            crate::error::ErrorCode::Unauthenticated,
+            "metrics need the operator's token",
+        ));
+    }
     let (open, idle, max) = svc.db.pool_state();
     let counts = svc
         .db

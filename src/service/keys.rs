@@ -294,6 +294,7 @@ pub async fn register_section_key(
     let now = svc.now().millis();
     let who = actor.who();
     let uid = actor.user.id.to_string();
+    let s2 = svc.clone();
     svc.db
         .write(move |c| {
             let section = sections_repo::find_section(c, &section_id)?
@@ -349,6 +350,12 @@ pub async fn register_section_key(
                 registered_at: now,
             };
             repo::put_section_key(c, &row)?;
+            let leaf = serde_json::json!({
+                "type": "custodian.key", "section_id": section_id, "custodian": uid,
+                "identity_key": identity.public_key, "public_key": row.public_key,
+                "signature": row.signature, "at_ms": now,
+            });
+            super::translog::append(&s2, c, &leaf, "custodian.key", Some(&section_id), now)?;
             events::append(
                 c,
                 &section_id,

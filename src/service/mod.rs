@@ -4,11 +4,15 @@
 //! and its outbox mail. HTTP handlers and the command line both call these.
 
 pub mod auth;
+pub mod bids;
+pub mod confidential;
 pub mod keys;
 pub mod policy;
 pub mod projects;
 pub mod schedule;
 pub mod sections;
+pub mod transcript;
+pub mod translog;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +40,10 @@ pub struct Services {
     pub blobs: BlobStore,
     pub metrics: Arc<Metrics>,
     pub platform_key: Arc<ed25519_dalek::SigningKey>,
+    /// Blind indexes and sealed records for what is secret until the deadline.
+    pub atrest: Arc<crate::crypto::atrest::AtRest>,
+    /// Hashing state of part uploads in progress on this node.
+    pub uploads: Arc<bids::UploadHashes>,
     /// Wakes the chronograph when a job is scheduled on this node.
     pub chronograph_wake: Arc<Notify>,
     /// Wakes the outbox worker when mail is queued on this node.

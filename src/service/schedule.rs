@@ -4,8 +4,8 @@
 //! node got there first, step 1 or 4 finds nothing to change and the whole
 //! transaction rolls back: each transition happens exactly once.
 
-use super::sections::DEADLINE_JOB;
-use super::Services;
+use super::sections::{DEADLINE_JOB, MANIFEST_JOB};
+use super::{bids, Services};
 use crate::db::audit::{self, Who};
 use crate::db::jobs::{self, JobRow};
 use crate::db::{events, sections as repo};
@@ -28,6 +28,7 @@ fn lost_race() -> AppError {
 
 pub async fn run_job(svc: &Services, job: JobRow, node: String) -> AppResult<Outcome> {
     let now = svc.now().millis();
+    let s = svc.clone();
     let r = svc
         .db
         .write(move |c| {
@@ -35,57 +36,74 @@ pub async fn run_job(svc: &Services, job: JobRow, node: String) -> AppResult<Out
                 actor_id: None,
                 request_id: Some(format!("chronograph:{node}")),
             };
-            match job.kind.as_str() {
-                DEADLINE_JOB => {
-                    let s = repo::find_section(c, &job.section_id)?
-                        .ok_or_else(|| AppError::not_found("section"))?;
-                    let state = SectionState::from_db(&s.state).map_err(AppError::internal)?;
-                    if state == SectionState::Published {
-                        let deadline = s.deadline_at.unwrap_or(i64::MAX);
-                        if deadline > now {
-                            // The deadline moved after the job was read: follow it.
-                            jobs::schedule(c, &s.id, DEADLINE_JOB, deadline, now)?;
-                            return Ok(Outcome::NotDue);
-                        }
-                        if repo::cas_state(c, &s.id, "published", "sealed", now)? != 1 {
-                            return Err(lost_race());
-                        }
-                        events::append(
-                            c,
-                            &s.id,
-                            "section.sealed",
-                            &serde_json::json!({"deadline_ms": deadline, "sealed_at_ms": now}),
-                            None,
-                            now,
-                        )?;
-                        audit::record(
-                            c,
-                            now,
-                            &who,
-                            "section.seal",
-                            &s.id,
-                            &serde_json::json!({"deadline_ms": deadline}),
-                        )?;
-                        if jobs::complete(c, &job.id, &node, now)? != 1 {
-                            return Err(lost_race());
-                        }
-                        Ok(Outcome::Performed)
-                    } else {
-                        // Cancelled or already sealed: the job has nothing to do.
-                        if jobs::complete(c, &job.id, &node, now)? != 1 {
-                            return Err(lost_race());
-                        }
-                        Ok(Outcome::Settled)
+            let section = repo::find_section(c, &job.section_id)?
+                .ok_or_else(|| AppError::not_found("section"))?;
+            let state = SectionState::from_db(&section.state).map_err(AppError::internal)?;
+            let deadline = section.deadline_at.unwrap_or(i64::MAX);
+            let mut leftovers = Vec::new();
+            let outcome = match job.kind.as_str() {
+                DEADLINE_JOB if state == SectionState::Published => {
+                    if deadline > now {
+                        // The deadline moved after the job was read: follow it.
+                        jobs::schedule(c, &section.id, DEADLINE_JOB, deadline, now)?;
+                        return Ok((Outcome::NotDue, leftovers));
                     }
+                    if repo::cas_state(c, &section.id, "published", "sealed", now)? != 1 {
+                        return Err(lost_race());
+                    }
+                    events::append(
+                        c,
+                        &section.id,
+                        "section.sealed",
+                        &serde_json::json!({"deadline_ms": deadline, "sealed_at_ms": now}),
+                        None,
+                        now,
+                    )?;
+                    audit::record(
+                        c,
+                        now,
+                        &who,
+                        "section.seal",
+                        &section.id,
+                        &serde_json::json!({"deadline_ms": deadline}),
+                    )?;
+                    let grace = section.grace_secs * 1000;
+                    if grace == 0 {
+                        leftovers = bids::seal_section(&s, c, &section.id, now)?;
+                    } else {
+                        // Uploads whose envelope came in time may finish first.
+                        jobs::schedule(c, &section.id, MANIFEST_JOB, deadline + grace, now)?;
+                    }
+                    Outcome::Performed
                 }
-                other => Err(AppError::internal(anyhow::anyhow!(
-                    "unknown job kind {other}"
-                ))),
+                MANIFEST_JOB
+                    if state == SectionState::Sealed
+                        && crate::db::bids::manifest(c, &section.id)?.is_none() =>
+                {
+                    leftovers = bids::seal_section(&s, c, &section.id, now)?;
+                    Outcome::Performed
+                }
+                DEADLINE_JOB | MANIFEST_JOB => Outcome::Settled,
+                other => {
+                    return Err(AppError::internal(anyhow::anyhow!(
+                        "unknown job kind {other}"
+                    )))
+                }
+            };
+            if jobs::complete(c, &job.id, &node, now)? != 1 {
+                return Err(lost_race());
             }
+            Ok((outcome, leftovers))
         })
         .await;
     match r {
+        Ok((outcome, leftovers)) => {
+            for path in leftovers {
+                svc.blobs.discard(&path);
+            }
+            Ok(outcome)
+        }
         Err(e) if e.code == ErrorCode::Conflict => Ok(Outcome::Settled),
-        other => other,
+        Err(e) => Err(e),
     }
 }

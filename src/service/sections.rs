@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::{require_runs, standing, Standing};
 use super::projects::{project_view, ProjectView};
-use super::{text_field, Actor, AuthUser, Services};
+use super::{confidential, text_field, Actor, AuthUser, Services};
 use crate::crypto::{self, jcs};
 use crate::db::identity as identity_repo;
 use crate::db::keys as keys_repo;
@@ -34,6 +34,8 @@ use crate::notify::templates::{self, SectionRef};
 
 /// The job kind the chronograph runs at a section's deadline.
 pub const DEADLINE_JOB: &str = "section.deadline";
+/// The job that logs the manifest when a section has a grace period for uploads.
+pub const MANIFEST_JOB: &str = "section.manifest";
 /// Format tag of the published parameters document.
 pub const PARAMS_FORMAT: &str = "kaibiao-section-params/1";
 
@@ -741,17 +743,31 @@ fn publication_problems(
     Ok(pr.into_vec())
 }
 
+/// A bidder's registration for a section, sealed at rest.
+#[derive(Debug, Serialize, Deserialize)]
+struct Registration {
+    section_id: String,
+    org_id: String,
+    user_id: String,
+}
+
 /// Mails every active, verified user of every organisation registered for a
 /// section, inside the caller's transaction.
 fn notify_registered(
+    svc: &Services,
     c: &mut DbConn,
     section_id: &str,
     mail: &templates::Mail,
     now: i64,
 ) -> AppResult<usize> {
     let mut n = 0;
-    for org in repo::registered_orgs(c, section_id)? {
-        for u in identity_repo::users_of_org(c, &org)? {
+    let tag = confidential::section(&svc.atrest, section_id);
+    for (row_id, record) in repo::registrations(c, &tag)? {
+        let r: Registration = svc
+            .atrest
+            .open_json(&row_id, &record)
+            .map_err(AppError::internal)?;
+        for u in identity_repo::users_of_org(c, &r.org_id)? {
             if u.disabled_at.is_none() && u.email_verified_at.is_some() {
                 outbox::enqueue(c, mail.kind, &u.email, &mail.subject, &mail.body, now)?;
                 n += 1;
@@ -944,6 +960,12 @@ pub async fn publish(svc: &Services, actor: &Actor, id: String) -> AppResult<Sec
                     "the section was published by someone else",
                 ));
             }
+            repo::insert_params_version(c, &id, 1, &json, &hash, now)?;
+            let leaf = serde_json::json!({
+                "type": "section.published", "section_id": id, "params_version": 1,
+                "params_hash": hash, "deadline_ms": deadline, "at_ms": now,
+            });
+            super::translog::append(&s2, c, &leaf, "section.published", Some(&id), now)?;
             jobs::schedule(c, &id, DEADLINE_JOB, deadline, now)?;
             events::append(
                 c,
@@ -1053,6 +1075,12 @@ pub async fn amend(
             };
             repo::insert_amendment(c, &row)?;
             repo::attach_documents(c, &req.documents, &row.id)?;
+            repo::insert_params_version(c, &id, version, &json, &hash, now)?;
+            let leaf = serde_json::json!({
+                "type": "section.amended", "section_id": id, "params_version": version,
+                "params_hash": hash, "deadline_ms": new, "amendment": number, "at_ms": now,
+            });
+            super::translog::append(&s2, c, &leaf, "section.amended", Some(&id), now)?;
             jobs::schedule(c, &id, DEADLINE_JOB, new, now)?;
             events::append(
                 c,
@@ -1075,7 +1103,7 @@ pub async fn amend(
                 Timestamp::from_millis(old),
                 Timestamp::from_millis(new),
             );
-            let notified = notify_registered(c, &id, &mail, now)?;
+            let notified = notify_registered(&s2, c, &id, &mail, now)?;
             audit::record(
                 c,
                 now,
@@ -1102,6 +1130,7 @@ pub async fn cancel(
     let who = actor.who();
     let user = actor.user.clone();
     let public_url = svc.public_url.clone();
+    let s2 = svc.clone();
     let view = svc
         .db
         .write(move |c| {
@@ -1145,7 +1174,7 @@ pub async fn cancel(
                 },
                 &reason,
             );
-            let notified = notify_registered(c, &id, &mail, now)?;
+            let notified = notify_registered(&s2, c, &id, &mail, now)?;
             audit::record(
                 c,
                 now,
@@ -1172,8 +1201,13 @@ pub async fn register_bidder(
     actor.require(&[Role::Bidder])?;
     let org = actor.org()?.to_string();
     let now = svc.now().millis();
-    let who = actor.who();
+    // Who registered where is confidential: the audit record names neither.
+    let who = audit::Who {
+        actor_id: None,
+        request_id: Some(actor.request_id.clone()),
+    };
     let uid = actor.user.id.to_string();
+    let s2 = svc.clone();
     svc.db
         .write(move |c| {
             let (s, _) = load(c, &id)?;
@@ -1187,14 +1221,30 @@ pub async fn register_bidder(
                     "registration closes at the deadline",
                 ));
             }
-            let new = repo::register_bidder(c, &id, &org, &uid, now)?;
+            let row_id = crate::domain::ids::RegistrationId::new().into_string();
+            let record = s2.atrest.seal_json(
+                &row_id,
+                &Registration {
+                    section_id: id.clone(),
+                    org_id: org.clone(),
+                    user_id: uid,
+                },
+            );
+            let new = repo::register_bidder(
+                c,
+                &row_id,
+                &confidential::section(&s2.atrest, &id),
+                &confidential::registration(&s2.atrest, &id, &org),
+                &record,
+                now,
+            )?;
             if new {
                 audit::record(
                     c,
                     now,
                     &who,
-                    "section.register_bidder",
-                    &id,
+                    "registration.create",
+                    &row_id,
                     &serde_json::json!({}),
                 )?;
             }

@@ -60,6 +60,10 @@ enum Target {
     FreshPublished,
     /// A throwaway user per role (admin rows).
     User,
+    /// A sealed section (manifest and transcript exist).
+    Sealed,
+    /// The bidder's own submission to the shared published section.
+    Bid,
 }
 
 struct Row {
@@ -323,6 +327,54 @@ fn table(w: &World) -> Vec<Row> {
             None,
         ),
         row("GET", "/api/public/platform-key", &ALL, Nothing, None),
+        row(
+            "GET",
+            "/api/public/sections/{id}/manifest",
+            &ALL,
+            Sealed,
+            None,
+        ),
+        row(
+            "GET",
+            "/api/public/sections/{id}/manifest/proof",
+            &ALL,
+            Sealed,
+            None,
+        ),
+        row(
+            "GET",
+            "/api/public/sections/{id}/transcript",
+            &ALL,
+            Sealed,
+            None,
+        ),
+        row(
+            "POST",
+            "/api/bids",
+            &[R::Bidder],
+            Nothing,
+            Some(json!({"envelope": {}, "signature": "00"})),
+        ),
+        row("GET", "/api/bids", &[R::Bidder], Nothing, None),
+        row("GET", "/api/bids/{hash}", &[R::Bidder], Bid, None),
+        row(
+            "PUT",
+            "/api/bids/{hash}/parts/{part}",
+            &[R::Bidder],
+            Bid,
+            Some(json!({"not": "the part"})),
+        ),
+        row(
+            "POST",
+            "/api/bids/{hash}/withdraw",
+            &[R::Bidder],
+            Bid,
+            Some(json!({"withdrawal": {}, "signature": "00"})),
+        ),
+        row("GET", "/api/log/checkpoint", &ALL, Nothing, None),
+        row("GET", "/api/log/entries", &ALL, Nothing, None),
+        row("GET", "/api/log/proof/inclusion", &ALL, Nothing, None),
+        row("GET", "/api/log/proof/consistency", &ALL, Nothing, None),
     ]
 }
 
@@ -361,6 +413,43 @@ async fn every_role_on_every_endpoint() {
     let draft_project = draft_json["project"]["id"].as_str().unwrap().to_string();
     let published = w.published(&app, 30).await;
     let published_doc = first_doc(&section_json(&app, &w, &published).await);
+    // A section sealed at its deadline, and a bid of bidder 0 in the published one.
+    let sealed = w.published(&app, 20).await;
+    let keys = w.bidder_keys(&app, 0).await;
+    let root = tempfile::tempdir().unwrap();
+    let (dir, bid) = crate::world::seal(
+        &app,
+        root.path(),
+        &w.bidders[0],
+        &keys,
+        &published,
+        "1.00",
+        b"docs",
+        None,
+    )
+    .await;
+    let envelope: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("envelope.json")).unwrap()).unwrap();
+    app.post("/api/bids", Some(&w.bidders[0].token), envelope)
+        .await
+        .expect(201);
+    app.advance(chrono::Duration::days(21));
+    app.eventually("the section is sealed", || async {
+        app.get(&format!("/api/public/sections/{sealed}/manifest"), None)
+            .await
+            .status
+            == 200
+    })
+    .await;
+    let fixtures = Fixtures {
+        draft: &draft,
+        draft_project: &draft_project,
+        draft_json: &draft_json,
+        published: &published,
+        published_doc: &published_doc,
+        sealed: &sealed,
+        bid: &bid,
+    };
 
     let rows = table(&w);
     // The table covers the route table exactly.
@@ -390,17 +479,7 @@ async fn every_role_on_every_endpoint() {
             .collect();
         order.extend(ALL.iter().copied().filter(|x| r.allowed.contains(x)));
         for role in order {
-            let (path, body) = concretise(
-                &app,
-                &w,
-                r,
-                &draft,
-                &draft_project,
-                &draft_json,
-                &published,
-                &published_doc,
-            )
-            .await;
+            let (path, body) = concretise(&app, &w, r, &fixtures).await;
             let token = match (r.pattern, person(&w, role)) {
                 // Signing out ends the session: use a throwaway one.
                 ("/api/auth/logout", Some(p)) => Some(login(&app, &p.username).await),
@@ -457,16 +536,21 @@ async fn every_role_on_every_endpoint() {
     app.stop().await;
 }
 
-#[allow(clippy::too_many_arguments)]
+struct Fixtures<'a> {
+    draft: &'a str,
+    draft_project: &'a str,
+    draft_json: &'a Value,
+    published: &'a str,
+    published_doc: &'a str,
+    sealed: &'a str,
+    bid: &'a str,
+}
+
 async fn concretise(
     app: &TestApp,
     w: &World,
     r: &Row,
-    draft: &str,
-    draft_project: &str,
-    draft_json: &Value,
-    published: &str,
-    published_doc: &str,
+    f: &Fixtures<'_>,
 ) -> (String, Option<Value>) {
     let mut body = r.body.clone();
     // Bodies that must be unique per attempt.
@@ -489,10 +573,12 @@ async fn concretise(
     let (id, doc) = match r.target {
         Target::Nothing => (String::new(), String::new()),
         Target::Draft if r.pattern.starts_with("/api/projects/") => {
-            (draft_project.to_string(), String::new())
+            (f.draft_project.to_string(), String::new())
         }
-        Target::Draft => (draft.to_string(), first_doc(draft_json)),
-        Target::Published => (published.to_string(), published_doc.to_string()),
+        Target::Draft => (f.draft.to_string(), first_doc(f.draft_json)),
+        Target::Published => (f.published.to_string(), f.published_doc.to_string()),
+        Target::Sealed => (f.sealed.to_string(), String::new()),
+        Target::Bid => (f.bid.to_string(), String::new()),
         Target::FreshDraft => {
             let s = w.ready(app, 30).await;
             let d = first_doc(&section_json(app, w, &s).await);
@@ -517,6 +603,8 @@ async fn concretise(
         .pattern
         .replace("{id}", &id)
         .replace("{doc}", &doc)
+        .replace("{hash}", &id)
+        .replace("{part}", "summary")
         .replace("{file}", "app.js");
     (path, body)
 }

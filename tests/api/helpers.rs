@@ -203,13 +203,44 @@ impl<'a> Spawn<'a> {
     }
 }
 
+/// Everything the in-process servers log, at debug level, for tests that
+/// must prove something never reaches the logs.
+static CAPTURED_LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED_LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&CAPTURED_LOGS.lock().unwrap()).into_owned()
+}
+
 /// Server logs go to the test's captured output (shown when a test fails);
-/// `KB_TEST_LOG` sets the filter (default: errors only).
+/// `KB_TEST_LOG` sets that filter (default: errors only). Everything at
+/// debug level is also kept for [`captured_logs`].
 fn init_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = std::env::var("KB_TEST_LOG").unwrap_or_else(|_| "error".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+    let shown = tracing_subscriber::fmt::layer()
         .with_test_writer()
+        .with_filter(tracing_subscriber::EnvFilter::new(filter));
+    let kept = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(|| Capture)
+        .with_filter(tracing_subscriber::EnvFilter::new("debug"));
+    let _ = tracing_subscriber::registry()
+        .with(shown)
+        .with(kept)
         .try_init();
 }
 
@@ -521,4 +552,38 @@ pub fn evaluation() -> Value {
         "price": {"benchmark": "trimmed_mean", "trim": 1, "k_coefficients": ["0.95", "0.97", "1"],
                   "deduct_above_per_pct": "1", "deduct_below_per_pct": "0.5"}
     })
+}
+
+/// The rows of a confidential table as text, columns joined by `|`.
+pub async fn rows_of(app: &TestApp, table: &str) -> String {
+    let sql = match table {
+        "submissions" => "SELECT id || '|' || section_tag || '|' || bidder_tag || '|' || owner_tag || '|' || envelope_hash || '|' || state || '|' || record || '|' || progress AS t FROM submissions",
+        "section_registrations" => "SELECT id || '|' || section_tag || '|' || member_tag || '|' || record AS t FROM section_registrations",
+        other => panic!("no query for {other}"),
+    };
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            t: String,
+        }
+        let mut c = db.get_blocking().unwrap();
+        let rows: Vec<Row> = diesel::sql_query(sql).load(&mut *c).unwrap();
+        rows.into_iter().map(|r| r.t).collect::<Vec<_>>().join("\n")
+    })
+    .await
+    .unwrap()
+}
+
+/// The schema version the migrations lead to (the newest folder's date and number).
+pub fn latest_schema_version() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let newest = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .max()
+        .unwrap();
+    newest.split('_').next().unwrap().replace('-', "")
 }

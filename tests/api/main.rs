@@ -6,8 +6,10 @@ mod world;
 
 mod accounts;
 mod authz;
+mod bids;
 mod chronograph;
 mod cli;
+mod confidentiality;
 mod frontend;
 mod keys;
 mod mail;
@@ -17,3 +19,4 @@ mod openapi;
 mod sections;
 mod smtp;
 mod system;
+mod vectors;

@@ -17,7 +17,7 @@ async fn healthz_names_the_backend_and_schema() {
         "sqlite"
     };
     assert_eq!(h["backend"], backend);
-    assert_eq!(h["schema_version"], "20261126000001");
+    assert_eq!(h["schema_version"], crate::helpers::latest_schema_version());
     if !store.is_postgres() {
         assert!(store.data_dir().join("kaibiao.sqlite3").is_file());
     }

@@ -381,3 +381,62 @@ pub fn url_escape(s: &str) -> String {
     }
     out
 }
+
+/// A bidder's keys, registered with the platform.
+pub struct BidderKeys {
+    pub signing: SigningKey,
+    pub encryption: x25519::SecretKey,
+}
+
+impl World {
+    pub async fn bidder_keys(&self, app: &TestApp, i: usize) -> BidderKeys {
+        let keys = BidderKeys {
+            signing: sign::generate(),
+            encryption: x25519::SecretKey::generate(),
+        };
+        register_ed25519(app, &self.bidders[i], "bidder_signing", &keys.signing).await;
+        register_x25519(app, &self.bidders[i], &keys.encryption).await;
+        keys
+    }
+
+    pub fn client(&self, app: &TestApp, who: &Person) -> kaibiao::client::Client {
+        kaibiao::client::Client::new(&app.base).with_token(&who.token)
+    }
+}
+
+/// Seals a bid for `section` into a fresh directory under `root`.
+#[allow(clippy::too_many_arguments)]
+pub async fn seal(
+    app: &TestApp,
+    root: &std::path::Path,
+    bidder: &Person,
+    keys: &BidderKeys,
+    section: &str,
+    price: &str,
+    documents: &[u8],
+    supersedes: Option<&std::path::Path>,
+) -> (std::path::PathBuf, String) {
+    let client = kaibiao::client::Client::new(&app.base);
+    let (_, hash, json) = client.params(section).await.unwrap();
+    let dir = root.join(format!("bid-{}", crate::helpers::unique()));
+    let docs = root.join(format!("docs-{}", crate::helpers::unique()));
+    std::fs::write(&docs, documents).unwrap();
+    let fields = [
+        ("price".to_string(), price.to_string()),
+        ("duration_days".to_string(), "365".to_string()),
+    ]
+    .into();
+    let req = kaibiao::client::SealRequest {
+        params_json: &json,
+        params_hash: &hash,
+        bidder: bidder.org_id.as_deref().unwrap(),
+        signing: &keys.signing,
+        encryption_public: keys.encryption.public_key(),
+        fields,
+        documents: &docs,
+        supersedes,
+        now_ms: app.now().millis(),
+    };
+    let (h, _) = kaibiao::client::seal_to_dir(req, &dir, &mut |_| {}).unwrap();
+    (dir, h)
+}

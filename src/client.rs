@@ -1,0 +1,581 @@
+//! The client side of the platform's API, used by the command line (bidders,
+//! custodians), the demo and the tests: sign-in, key registration with
+//! proofs, fetching and checking published parameters, sealed-bid
+//! submission with resumable uploads and receipt verification, withdrawal.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::crypto::envelope::{self, SignedEnvelope, SignedWithdrawal, Withdrawal};
+use crate::crypto::keyproof::{SectionKeyStatement, Statement};
+use crate::crypto::translog::SignedReceipt;
+use crate::crypto::{sha256_hex, x25519};
+use crate::service::sections::SectionParams;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        details: Value,
+    },
+    #[error("cannot reach the platform: {0}")]
+    Transport(String),
+    #[error("{0}")]
+    Check(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl ClientError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    http: awc::Client,
+    token: Option<String>,
+}
+
+/// A signed-in session, as kept in a file by the command line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub server: String,
+    pub token: String,
+    pub expires_at: String,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: awc::Client::builder()
+                .timeout(Duration::from_secs(3600))
+                .finish(),
+            token: None,
+        }
+    }
+
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string());
+        self
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn req(&self, method: awc::http::Method, path: &str) -> awc::ClientRequest {
+        let r = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn read<T: DeserializeOwned>(
+        mut res: awc::ClientResponse<
+            impl futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin,
+        >,
+    ) -> ClientResult<T> {
+        let status = res.status().as_u16();
+        let body = res
+            .body()
+            .limit(256 * 1024 * 1024)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if !(200..300).contains(&status) {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return Err(ClientError::Api {
+                status,
+                code: v["error"].as_str().unwrap_or("http_error").to_string(),
+                message: v["message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("HTTP {status}")),
+                details: v["details"].clone(),
+            });
+        }
+        serde_json::from_slice(if body.is_empty() { b"null" } else { &body })
+            .map_err(|e| ClientError::Check(format!("unexpected answer from the platform: {e}")))
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        let res = self
+            .req(awc::http::Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Self::read(res).await
+    }
+
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> ClientResult<T> {
+        let res = self
+            .req(awc::http::Method::POST, path)
+            .send_json(body)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Self::read(res).await
+    }
+
+    pub async fn login(&mut self, username: &str, password: &str) -> ClientResult<Session> {
+        let v: Value = self
+            .post(
+                "/api/auth/login",
+                &json!({"username": username, "password": password}),
+            )
+            .await?;
+        let token = v["token"].as_str().unwrap_or_default().to_string();
+        self.token = Some(token.clone());
+        Ok(Session {
+            server: self.base.clone(),
+            token,
+            expires_at: v["expires_at"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// The signed-in user's organisation id.
+    pub async fn my_org(&self) -> ClientResult<String> {
+        let me: Value = self.get("/api/auth/me").await?;
+        me["user"]["org_id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| ClientError::Check("this account belongs to no organisation".into()))
+    }
+
+    pub async fn platform_key(&self) -> ClientResult<String> {
+        let v: Value = self.get("/api/public/platform-key").await?;
+        Ok(v["public_key"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Registers an Ed25519 key of `purpose` with a proof of possession.
+    pub async fn register_ed25519(&self, purpose: &str, key: &SigningKey) -> ClientResult<Value> {
+        let ch: Value = self
+            .post("/api/keys/challenges", &json!({"purpose": purpose}))
+            .await?;
+        let pk = hex::encode(key.verifying_key().to_bytes());
+        let proof = Statement {
+            challenge: ch["nonce"].as_str().unwrap_or_default(),
+            challenge_id: ch["id"].as_str().unwrap_or_default(),
+            owner: ch["owner"].as_str().unwrap_or_default(),
+            public_key: &pk,
+            purpose,
+        }
+        .sign_ed25519(key);
+        self.post(
+            "/api/keys",
+            &json!({"challenge_id": ch["id"], "public_key": pk, "proof": proof}),
+        )
+        .await
+    }
+
+    /// Registers the organisation's X25519 key with a proof of possession.
+    pub async fn register_x25519(&self, key: &x25519::SecretKey) -> ClientResult<Value> {
+        let ch: Value = self
+            .post(
+                "/api/keys/challenges",
+                &json!({"purpose": "bidder_encryption"}),
+            )
+            .await?;
+        let server: [u8; 32] = ch["server_public_key"]
+            .as_str()
+            .and_then(crate::crypto::hex_array)
+            .ok_or_else(|| ClientError::Check("the challenge has no server key".into()))?;
+        let pk = hex::encode(key.public_key());
+        let proof = Statement {
+            challenge: ch["nonce"].as_str().unwrap_or_default(),
+            challenge_id: ch["id"].as_str().unwrap_or_default(),
+            owner: ch["owner"].as_str().unwrap_or_default(),
+            public_key: &pk,
+            purpose: "bidder_encryption",
+        }
+        .mac_x25519(key, &server)
+        .ok_or_else(|| ClientError::Check("the server's challenge key was refused".into()))?;
+        self.post(
+            "/api/keys",
+            &json!({"challenge_id": ch["id"], "public_key": pk, "proof": proof}),
+        )
+        .await
+    }
+
+    /// A custodian registers its per-section X25519 key, signed with its identity key.
+    pub async fn register_section_key(
+        &self,
+        section_id: &str,
+        user_id: &str,
+        identity: &SigningKey,
+        key: &x25519::SecretKey,
+    ) -> ClientResult<Value> {
+        let pk = hex::encode(key.public_key());
+        let identity_pk = hex::encode(identity.verifying_key().to_bytes());
+        let signature = SectionKeyStatement {
+            custodian: user_id,
+            identity_key: &identity_pk,
+            public_key: &pk,
+            section_id,
+        }
+        .sign(identity);
+        self.post(
+            &format!("/api/sections/{section_id}/custodian-key"),
+            &json!({"public_key": pk, "signature": signature}),
+        )
+        .await
+    }
+
+    /// The section's published parameters, checked against their hash.
+    pub async fn params(&self, section_id: &str) -> ClientResult<(SectionParams, String, String)> {
+        let mut res = self
+            .req(
+                awc::http::Method::GET,
+                &format!("/api/public/sections/{section_id}/params"),
+            )
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let claimed = res
+            .headers()
+            .get("x-params-hash")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if !res.status().is_success() {
+            return Self::read::<Value>(res)
+                .await
+                .map(|_| unreachable!("not a success"));
+        }
+        let body = res
+            .body()
+            .limit(16 * 1024 * 1024)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let json = String::from_utf8(body.to_vec())
+            .map_err(|_| ClientError::Check("parameters are not UTF-8".into()))?;
+        let (params, hash) = check_params(&json, claimed.as_deref())?;
+        if params.section_id != section_id {
+            return Err(ClientError::Check(
+                "the platform sent the parameters of another section".into(),
+            ));
+        }
+        Ok((params, hash, json))
+    }
+
+    /// Submits a sealed bid directory: the envelope, then each part from
+    /// where the platform has it, resuming after interruptions; verifies
+    /// and returns the receipt.
+    pub async fn submit(
+        &self,
+        bid: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> ClientResult<SignedReceipt> {
+        let signed: SignedEnvelope = read_json(&bid.join(ENVELOPE_FILE))?;
+        let (env, hash) =
+            envelope::parse_signed(&signed).map_err(|e| ClientError::Check(e.to_string()))?;
+        // Resume a submission the platform already has; send the envelope otherwise.
+        let mut status: Value = match self.get(&format!("/api/bids/{hash}")).await {
+            Ok(v) => v,
+            Err(e) if e.code() == Some("not_found") => self.post("/api/bids", &signed).await?,
+            Err(e) => return Err(e),
+        };
+        let total: u64 = env.parts.iter().map(|p| p.length).sum();
+        let mut attempts = 0;
+        loop {
+            if let Some(r) = status.get("receipt").filter(|r| !r.is_null()) {
+                let receipt: SignedReceipt = serde_json::from_value(r.clone())
+                    .map_err(|e| ClientError::Check(e.to_string()))?;
+                let params: SectionParams = read_json(&bid.join(PARAMS_FILE))?;
+                receipt
+                    .verify(&params.platform_key, &hash)
+                    .map_err(|e| ClientError::Check(format!("the receipt does not verify: {e}")))?;
+                std::fs::write(
+                    bid.join(RECEIPT_FILE),
+                    serde_json::to_vec_pretty(&receipt).expect("receipt"),
+                )?;
+                return Ok(receipt);
+            }
+            let parts = status["parts"].as_array().cloned().unwrap_or_default();
+            let done: u64 = parts
+                .iter()
+                .map(|p| p["received"].as_u64().unwrap_or(0))
+                .sum();
+            progress(done, total);
+            let Some(next) = parts.iter().find(|p| p["complete"] != true) else {
+                // Everything is stored but no receipt: ask again.
+                status = self.get(&format!("/api/bids/{hash}")).await?;
+                if status.get("receipt").is_none_or(|r| r.is_null()) {
+                    return Err(ClientError::Check(format!(
+                        "the bid is {} without a receipt",
+                        status["state"]
+                    )));
+                }
+                continue;
+            };
+            let name = next["name"].as_str().unwrap_or_default().to_string();
+            let offset = next["received"].as_u64().unwrap_or(0);
+            let length = next["length"].as_u64().unwrap_or(0);
+            match self
+                .put_part(
+                    bid,
+                    &hash,
+                    &name,
+                    offset,
+                    length,
+                    done - offset,
+                    total,
+                    progress,
+                )
+                .await
+            {
+                Ok(v) => status = v,
+                Err(e) => {
+                    attempts += 1;
+                    let retry = matches!(&e, ClientError::Transport(_))
+                        || matches!(
+                            e.code(),
+                            Some("upload_offset" | "upload_interrupted" | "unavailable")
+                        );
+                    if !retry || attempts > 5 {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * attempts)).await;
+                    status = self.get(&format!("/api/bids/{hash}")).await?;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_part(
+        &self,
+        bid: &Path,
+        hash: &str,
+        name: &str,
+        offset: u64,
+        length: u64,
+        before: u64,
+        total: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> ClientResult<Value> {
+        let mut file = tokio::fs::File::open(bid.join(format!("{name}.part"))).await?;
+        if file.metadata().await?.len() != length {
+            return Err(ClientError::Check(format!(
+                "{name}.part is not {length} bytes long"
+            )));
+        }
+        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<u64>(64);
+        let stream =
+            futures_util::stream::unfold((file, tx, 0u64), |(mut f, tx, sent)| async move {
+                let mut buf = vec![0u8; 1 << 20];
+                match f.read(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        let _ = tx.try_send(sent + n as u64);
+                        Some((
+                            Ok::<Bytes, std::io::Error>(Bytes::from(buf)),
+                            (f, tx, sent + n as u64),
+                        ))
+                    }
+                    Err(e) => Some((Err(e), (f, tx, sent))),
+                }
+            });
+        let send = self
+            .req(
+                awc::http::Method::PUT,
+                &format!("/api/bids/{hash}/parts/{name}?offset={offset}"),
+            )
+            .insert_header(("Content-Type", "application/octet-stream"))
+            .no_decompress()
+            .send_stream(Box::pin(stream));
+        let mut rx = rx;
+        let mut send = std::pin::pin!(send);
+        let res = loop {
+            tokio::select! {
+                r = &mut send => break r,
+                Some(sent) = rx.recv() => progress(before + offset + sent, total),
+            }
+        };
+        let res = res.map_err(|e| ClientError::Transport(e.to_string()))?;
+        Self::read(res).await
+    }
+
+    pub async fn status(&self, envelope_hash: &str) -> ClientResult<Value> {
+        self.get(&format!("/api/bids/{envelope_hash}")).await
+    }
+
+    /// Withdraws the bid whose latest complete revision is in `bid`.
+    pub async fn withdraw(
+        &self,
+        bid: &Path,
+        signing: &SigningKey,
+        now_ms: i64,
+    ) -> ClientResult<SignedReceipt> {
+        let signed: SignedEnvelope = read_json(&bid.join(ENVELOPE_FILE))?;
+        let (env, hash) =
+            envelope::parse_signed(&signed).map_err(|e| ClientError::Check(e.to_string()))?;
+        let statement = SignedWithdrawal::sign(
+            Withdrawal {
+                version: envelope::VERSION.into(),
+                section_id: env.section_id.clone(),
+                bid_id: env.bid_id.clone(),
+                envelope_hash: hash.clone(),
+                bidder: env.bidder.clone(),
+                created_at_ms: now_ms,
+            },
+            signing,
+        );
+        let v: Value = self
+            .post(&format!("/api/bids/{hash}/withdraw"), &statement)
+            .await?;
+        let receipt: SignedReceipt = serde_json::from_value(v["withdrawal_receipt"].clone())
+            .map_err(|_| ClientError::Check("no withdrawal receipt in the answer".into()))?;
+        let params: SectionParams = read_json(&bid.join(PARAMS_FILE))?;
+        receipt.verify(&params.platform_key, &hash).map_err(|e| {
+            ClientError::Check(format!("the withdrawal receipt does not verify: {e}"))
+        })?;
+        std::fs::write(
+            bid.join(WITHDRAWAL_RECEIPT_FILE),
+            serde_json::to_vec_pretty(&receipt).expect("receipt"),
+        )?;
+        Ok(receipt)
+    }
+}
+
+/// Parses published parameters and checks them against a claimed hash.
+pub fn check_params(
+    json: &str,
+    claimed_hash: Option<&str>,
+) -> ClientResult<(SectionParams, String)> {
+    let hash = sha256_hex(json.as_bytes());
+    if let Some(h) = claimed_hash {
+        if h != hash {
+            return Err(ClientError::Check(format!(
+                "the parameters hash to {hash}, not to the published {h}: refusing to seal"
+            )));
+        }
+    }
+    let value: Value =
+        serde_json::from_str(json).map_err(|e| ClientError::Check(format!("parameters: {e}")))?;
+    if crate::crypto::jcs::canonicalize(&value).map_err(|e| ClientError::Check(e.to_string()))?
+        != json.as_bytes()
+    {
+        return Err(ClientError::Check(
+            "the parameters are not in canonical form".into(),
+        ));
+    }
+    let params: SectionParams = serde_json::from_value(value)
+        .map_err(|e| ClientError::Check(format!("parameters: {e}")))?;
+    Ok((params, hash))
+}
+
+pub const ENVELOPE_FILE: &str = "envelope.json";
+pub const PARAMS_FILE: &str = "params.json";
+pub const RECEIPT_FILE: &str = "receipt.json";
+pub const WITHDRAWAL_RECEIPT_FILE: &str = "withdrawal-receipt.json";
+
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> ClientResult<T> {
+    let bytes = std::fs::read(path)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ClientError::Check(format!("{}: {e}", path.display())))
+}
+
+/// What a bidder seals into a bid directory.
+pub struct SealRequest<'a> {
+    /// The published parameters, byte for byte.
+    pub params_json: &'a str,
+    /// The hash they were published under (checked).
+    pub params_hash: &'a str,
+    pub bidder: &'a str,
+    pub signing: &'a SigningKey,
+    pub encryption_public: [u8; 32],
+    pub fields: envelope::SummaryFields,
+    pub documents: &'a Path,
+    /// A bid directory this revision supersedes.
+    pub supersedes: Option<&'a Path>,
+    pub now_ms: i64,
+}
+
+/// Seals a bid into `out` (which must not exist): `envelope.json`,
+/// `summary.part`, `documents.part` and the `params.json` it was sealed
+/// against. Streams the documents; memory stays bounded. Blocking.
+pub fn seal_to_dir(
+    req: SealRequest<'_>,
+    out: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> ClientResult<(String, envelope::Envelope)> {
+    let (params, hash) = check_params(req.params_json, Some(req.params_hash))?;
+    let section = crate::service::bids::section_keys(&params, &hash)
+        .map_err(|e| ClientError::Check(e.message))?;
+    let (bid_id, revision, supersedes) = match req.supersedes {
+        None => (None, 1, None),
+        Some(prev) => {
+            let signed: SignedEnvelope = read_json(&prev.join(ENVELOPE_FILE))?;
+            let (env, h) =
+                envelope::parse_signed(&signed).map_err(|e| ClientError::Check(e.to_string()))?;
+            if env.section_id != params.section_id {
+                return Err(ClientError::Check(
+                    "the earlier bid is for another section".into(),
+                ));
+            }
+            (Some(env.bid_id), env.revision + 1, Some(h))
+        }
+    };
+    std::fs::create_dir(out)?;
+    let docs = std::fs::File::open(req.documents)?;
+    let len = docs.metadata()?.len();
+    let docs_out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(out.join("documents.part"))?,
+    );
+    let sealed = envelope::seal(
+        &section,
+        &envelope::BidderIdentity {
+            org_id: req.bidder,
+            signing: req.signing,
+            encryption_public: req.encryption_public,
+        },
+        envelope::BidContent {
+            bid_id,
+            revision,
+            supersedes,
+            fields: req.fields,
+            documents: std::io::BufReader::with_capacity(1 << 20, docs),
+            documents_len: len,
+            now_ms: req.now_ms,
+        },
+        docs_out,
+        progress,
+    )
+    .map_err(|e| ClientError::Check(e.to_string()))?;
+    std::fs::write(out.join("summary.part"), &sealed.summary_ciphertext)?;
+    std::fs::write(out.join(PARAMS_FILE), req.params_json)?;
+    std::fs::write(
+        out.join(ENVELOPE_FILE),
+        serde_json::to_vec_pretty(&sealed.signed).expect("envelope"),
+    )?;
+    Ok((sealed.hash, sealed.envelope))
+}

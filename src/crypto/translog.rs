@@ -1,0 +1,231 @@
+//! Formats of the transparency log (RFC 9162 Merkle tree over JCS leaves):
+//! leaves, commitments that keep bid events confidential until the deadline,
+//! platform-signed checkpoints, and receipts.
+//!
+//! - A leaf is a JSON object; its bytes are its JCS form; its hash is
+//!   `SHA-256(0x00 || bytes)`.
+//! - Events that would reveal who has bid before the deadline are logged as
+//!   a *commitment* leaf `{"type":"commitment","commitment":C,"at_ms":T}` with
+//!   `C = SHA-256(lp("kaibiao/log-commitment/v1") || salt(32) || JCS(event))`;
+//!   the bidder gets `(salt, event)` in its receipt at once, everyone gets them
+//!   in the section's transcript after the deadline.
+//! - A checkpoint `{"log":"kaibiao","size":n,"root":hex,"at_ms":t}` is signed
+//!   by the platform: `Ed25519("kaibiao/log-checkpoint/v1" || 0x00 || JCS)`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::merkle::{self, Hash};
+use super::{jcs, sign};
+
+pub const LOG_NAME: &str = "kaibiao";
+pub const CHECKPOINT_LABEL: &str = "kaibiao/log-checkpoint/v1";
+pub const RECEIPT_LABEL: &str = "kaibiao/receipt/v1";
+pub const COMMITMENT_LABEL: &str = "kaibiao/log-commitment/v1";
+pub const RECEIPT_FORMAT: &str = "kaibiao-receipt/1";
+
+pub fn leaf_bytes(leaf: &Value) -> Vec<u8> {
+    jcs::canonicalize(leaf).expect("leaves are plain JSON")
+}
+
+pub fn leaf_hash(leaf: &Value) -> Hash {
+    merkle::leaf_hash(&leaf_bytes(leaf))
+}
+
+pub fn commitment(salt: &[u8; 32], event: &Value) -> String {
+    let mut m = Vec::new();
+    m.extend_from_slice(&(COMMITMENT_LABEL.len() as u32).to_be_bytes());
+    m.extend_from_slice(COMMITMENT_LABEL.as_bytes());
+    m.extend_from_slice(salt);
+    m.extend_from_slice(&jcs::canonicalize(event).expect("events are plain JSON"));
+    super::sha256_hex(&m)
+}
+
+pub fn commitment_leaf(commitment: &str, at_ms: i64) -> Value {
+    serde_json::json!({"type": "commitment", "commitment": commitment, "at_ms": at_ms})
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub log: String,
+    pub size: u64,
+    pub root: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedCheckpoint {
+    pub checkpoint: Checkpoint,
+    pub signature: String,
+}
+
+impl SignedCheckpoint {
+    pub fn sign(c: Checkpoint, key: &ed25519_dalek::SigningKey) -> Self {
+        let sig = sign::sign(key, CHECKPOINT_LABEL, &jcs::to_vec(&c).expect("checkpoint"));
+        Self {
+            checkpoint: c,
+            signature: hex::encode(sig),
+        }
+    }
+    pub fn verify(&self, platform_key_hex: &str) -> bool {
+        self.checkpoint.log == LOG_NAME
+            && sign::verify_hex(
+                platform_key_hex,
+                CHECKPOINT_LABEL,
+                &jcs::to_vec(&self.checkpoint).expect("checkpoint"),
+                &self.signature,
+            )
+            .is_ok()
+    }
+    pub fn root(&self) -> Option<Hash> {
+        super::hex_array(&self.checkpoint.root)
+    }
+}
+
+/// An opened commitment: the salt and the event it hides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Opening {
+    pub salt: String,
+    pub event: Value,
+}
+
+impl Opening {
+    pub fn commitment(&self) -> Option<String> {
+        let salt: [u8; 32] = super::hex_array(&self.salt)?;
+        Some(commitment(&salt, &self.event))
+    }
+}
+
+/// Where a leaf stands in the log, provably.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogPosition {
+    pub index: u64,
+    pub leaf: Value,
+    pub inclusion_proof: Vec<String>,
+    pub checkpoint: SignedCheckpoint,
+}
+
+impl LogPosition {
+    /// The leaf is in the tree the checkpoint signs.
+    pub fn verify(&self, platform_key_hex: &str) -> Result<(), String> {
+        if !self.checkpoint.verify(platform_key_hex) {
+            return Err("the checkpoint signature does not verify".into());
+        }
+        let root = self.checkpoint.root().ok_or("malformed checkpoint root")?;
+        let proof: Vec<Hash> = self
+            .inclusion_proof
+            .iter()
+            .map(|h| super::hex_array(h).ok_or("malformed proof"))
+            .collect::<Result<_, _>>()?;
+        merkle::verify_inclusion(
+            self.index,
+            self.checkpoint.checkpoint.size,
+            &leaf_hash(&self.leaf),
+            &proof,
+            &root,
+        )
+        .map_err(|e| format!("the leaf is not in the log: {e}"))
+    }
+}
+
+/// The receipt for a completed submission or a withdrawal (DESIGN §3): it
+/// binds the exact bytes, the deadline, the time received and the log
+/// position, signed by the platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    pub format: String,
+    /// `submission` or `withdrawal`.
+    pub kind: String,
+    pub section_id: String,
+    pub bidder: String,
+    pub bid_id: String,
+    pub revision: u32,
+    pub envelope_hash: String,
+    pub parts: Vec<ReceiptPart>,
+    pub deadline_ms: i64,
+    pub grace_ms: i64,
+    pub envelope_received_at_ms: i64,
+    /// When the last part arrived (submission) or the withdrawal was recorded.
+    pub completed_at_ms: i64,
+    pub opening: Opening,
+    pub log: LogPosition,
+    pub platform_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptPart {
+    pub name: String,
+    pub length: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedReceipt {
+    pub receipt: Receipt,
+    pub signature: String,
+}
+
+impl SignedReceipt {
+    pub fn sign(r: Receipt, key: &ed25519_dalek::SigningKey) -> Self {
+        let sig = sign::sign(key, RECEIPT_LABEL, &jcs::to_vec(&r).expect("receipt"));
+        Self {
+            receipt: r,
+            signature: hex::encode(sig),
+        }
+    }
+
+    /// Everything a bidder can check alone: the platform's signature, that
+    /// the receipt names these bytes, the times against the deadline, and
+    /// that the event is in the signed log.
+    pub fn verify(&self, platform_key_hex: &str, envelope_hash: &str) -> Result<(), String> {
+        let r = &self.receipt;
+        if r.format != RECEIPT_FORMAT {
+            return Err("unknown receipt format".into());
+        }
+        if r.platform_key != platform_key_hex {
+            return Err("the receipt names another platform key".into());
+        }
+        sign::verify_hex(
+            platform_key_hex,
+            RECEIPT_LABEL,
+            &jcs::to_vec(r).expect("receipt"),
+            &self.signature,
+        )
+        .map_err(|_| "the platform's signature on the receipt does not verify".to_string())?;
+        if r.envelope_hash != envelope_hash {
+            return Err("the receipt is for another envelope".into());
+        }
+        if r.envelope_received_at_ms >= r.deadline_ms {
+            return Err("the envelope arrived at or after the deadline".into());
+        }
+        let limit = if r.kind == "submission" {
+            r.deadline_ms + r.grace_ms
+        } else {
+            r.deadline_ms
+        };
+        if r.completed_at_ms >= limit || r.completed_at_ms < r.envelope_received_at_ms {
+            return Err("the completion time is outside the allowed window".into());
+        }
+        // The opening is the log's commitment, and names this bid.
+        let c = r.opening.commitment().ok_or("malformed opening")?;
+        if r.log.leaf != commitment_leaf(&c, r.completed_at_ms) {
+            return Err("the log leaf is not the commitment to this event".into());
+        }
+        let e = &r.opening.event;
+        let names = |k: &str, v: &Value| e.get(k) == Some(v);
+        if !(names("envelope_hash", &Value::from(r.envelope_hash.as_str()))
+            && names("section_id", &Value::from(r.section_id.as_str()))
+            && names("bidder", &Value::from(r.bidder.as_str())))
+        {
+            return Err("the committed event does not name this bid".into());
+        }
+        r.log.verify(platform_key_hex)
+    }
+}
