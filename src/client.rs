@@ -67,6 +67,12 @@ impl Client {
         Self {
             base: base.trim_end_matches('/').to_string(),
             http: awc::Client::builder()
+                // Idle connections are dropped before the server (5 s) would close them.
+                .connector(
+                    awc::Connector::new()
+                        .timeout(Duration::from_secs(30))
+                        .conn_keep_alive(Duration::from_secs(2)),
+                )
                 .timeout(Duration::from_secs(3600))
                 .finish(),
             token: None,
@@ -563,7 +569,7 @@ pub fn seal_to_dir(
             revision,
             supersedes,
             fields: req.fields,
-            documents: std::io::BufReader::with_capacity(1 << 20, docs),
+            documents: docs,
             documents_len: len,
             now_ms: req.now_ms,
         },

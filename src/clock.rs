@@ -25,8 +25,8 @@ pub trait Clock: Send + Sync + 'static {
     /// with `None`, and waiters rely on [`Clock::changed`].
     fn real_duration_until(&self, t: Timestamp) -> Option<Duration>;
 
-    /// Completes when the clock is moved by hand (only the fixed clock is);
-    /// for the other clocks it never completes.
+    /// Completes when the clock is moved by hand (fixed and accelerated
+    /// clocks can be); `None` for the system clock.
     fn changed(&self) -> Option<Arc<Notify>> {
         None
     }
@@ -100,11 +100,27 @@ impl Clock for FixedClock {
 }
 
 /// Virtual time = `virtual_at_anchor + (real_now - real_anchor) * speed`.
+/// Clones share one state, so a demo or benchmark holding a clone can move
+/// the clock of a running server: jump ahead over a waiting period, or slow
+/// down for the part worth watching. Waiters are woken when it moves.
 #[derive(Debug, Clone)]
 pub struct AcceleratedClock {
-    real_anchor_ms: i64,
-    virtual_at_anchor_ms: i64,
+    state: Arc<std::sync::Mutex<Anchor>>,
+    notify: Arc<Notify>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    real_ms: i64,
+    virtual_ms: i64,
     speed: f64,
+}
+
+impl Anchor {
+    fn now(&self) -> i64 {
+        let real_elapsed = (real_now_ms() - self.real_ms) as f64;
+        self.virtual_ms + (real_elapsed * self.speed) as i64
+    }
 }
 
 impl AcceleratedClock {
@@ -120,30 +136,56 @@ impl AcceleratedClock {
             "clock speed must be positive"
         );
         Self {
-            real_anchor_ms,
-            virtual_at_anchor_ms,
-            speed,
+            state: Arc::new(std::sync::Mutex::new(Anchor {
+                real_ms: real_anchor_ms,
+                virtual_ms: virtual_at_anchor_ms,
+                speed,
+            })),
+            notify: Arc::new(Notify::new()),
         }
     }
 
     pub fn speed(&self) -> f64 {
-        self.speed
+        self.state.lock().expect("clock").speed
+    }
+
+    /// From now on the clock reads `t` and runs at `speed`.
+    pub fn set(&self, t: Timestamp, speed: f64) {
+        assert!(
+            speed.is_finite() && speed > 0.0,
+            "clock speed must be positive"
+        );
+        *self.state.lock().expect("clock") = Anchor {
+            real_ms: real_now_ms(),
+            virtual_ms: t.millis(),
+            speed,
+        };
+        self.notify.notify_waiters();
+    }
+
+    /// Keeps the time, changes the speed.
+    pub fn set_speed(&self, speed: f64) {
+        let now = self.now();
+        self.set(now, speed);
     }
 }
 
 impl Clock for AcceleratedClock {
     fn now(&self) -> Timestamp {
-        let real_elapsed = (real_now_ms() - self.real_anchor_ms) as f64;
-        Timestamp::from_millis(self.virtual_at_anchor_ms + (real_elapsed * self.speed) as i64)
+        Timestamp::from_millis(self.state.lock().expect("clock").now())
     }
     fn real_duration_until(&self, t: Timestamp) -> Option<Duration> {
-        let virtual_ms = (t.millis() - self.now().millis()).max(0) as f64;
+        let a = *self.state.lock().expect("clock");
+        let virtual_ms = (t.millis() - a.now()).max(0) as f64;
         Some(Duration::from_micros(
-            (virtual_ms * 1000.0 / self.speed).ceil() as u64,
+            (virtual_ms * 1000.0 / a.speed).ceil() as u64,
         ))
     }
+    fn changed(&self) -> Option<Arc<Notify>> {
+        Some(self.notify.clone())
+    }
     fn describe(&self) -> String {
-        format!("accelerated x{}", self.speed)
+        format!("accelerated x{}", self.speed())
     }
 }
 
@@ -197,5 +239,10 @@ mod tests {
             .real_duration_until(Timestamp::from_millis(ta + 3_600_000))
             .unwrap();
         assert!(d <= Duration::from_millis(3_600) && d >= Duration::from_millis(3_500));
+        // Moved by hand: jumps and slows down, for every clone.
+        let c = a.clone();
+        c.set(Timestamp::from_millis(1_000_000), 1.0);
+        assert!((a.now().millis() - 1_000_000).abs() < 1_000);
+        assert_eq!(a.speed(), 1.0);
     }
 }

@@ -29,13 +29,74 @@ pub struct StoredBlob {
     pub size: u64,
 }
 
+/// Chunks in flight between the network and the writer thread.
+const CHANNEL_DEPTH: usize = 4;
+/// The network delivers small pieces (tens of KiB); they are gathered into
+/// pieces of this size before crossing to the writer thread, so the
+/// hand-offs between threads stay few.
+const BATCH: usize = 1 << 20;
+
+/// A batch of network pieces crossing to the writer thread together.
+type Batch = Vec<Bytes>;
+
+/// Forwards `body` to the writer in batches of about [`BATCH`] bytes
+/// (without copying: the pieces are shared), refusing more than `max`
+/// bytes. Dropping the sender when done tells the writer the body ended;
+/// the returned error (if any) says why it ended early.
+async fn forward<S, E>(body: &mut S, tx: mpsc::Sender<Batch>, max: u64) -> Option<BlobError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut total = 0u64;
+    let mut batch: Batch = Vec::new();
+    let mut batched = 0usize;
+    while let Some(chunk) = body.next().await {
+        let Ok(b) = chunk else {
+            return Some(BlobError::Interrupted);
+        };
+        total += b.len() as u64;
+        if total > max {
+            return Some(BlobError::TooLarge(max));
+        }
+        batched += b.len();
+        batch.push(b);
+        if batched >= BATCH {
+            batched = 0;
+            if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                return None; // the writer failed; its error is reported by the caller
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch).await;
+    }
+    None
+}
+
+/// Writes a batch with as few system calls as the kernel allows.
+fn write_batch(f: &mut std::fs::File, batch: &[Bytes]) -> std::io::Result<u64> {
+    let mut slices: Vec<std::io::IoSlice<'_>> =
+        batch.iter().map(|b| std::io::IoSlice::new(b)).collect();
+    let mut rest = &mut slices[..];
+    let mut n_total = 0u64;
+    while !rest.is_empty() {
+        let n = f.write_vectored(rest)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                "write returned 0",
+            ));
+        }
+        n_total += n as u64;
+        std::io::IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(n_total)
+}
+
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
 }
-
-/// Chunks in flight between the network and the writer thread.
-const CHANNEL_DEPTH: usize = 16;
 
 impl BlobStore {
     /// Opens (creating) the store rooted at `root` (by default `<data_dir>/blobs`).
@@ -67,29 +128,9 @@ impl BlobStore {
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
-        let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let (tx, rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
         let writer = tokio::task::spawn_blocking(move || append_file(&path, offset, hasher, rx));
-        let mut total = 0u64;
-        let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(b) => {
-                    total += b.len() as u64;
-                    if total > max {
-                        failure = Some(BlobError::TooLarge(max));
-                        break;
-                    }
-                    if tx.send(b).await.is_err() {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    failure = Some(BlobError::Interrupted);
-                    break;
-                }
-            }
-        }
-        drop(tx);
+        let failure = forward(&mut body, tx, max).await;
         let (written, hasher, file) = writer
             .await
             .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
@@ -180,32 +221,11 @@ impl BlobStore {
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
-        let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let (tx, rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
         let root = self.root.clone();
         let writer = tokio::task::spawn_blocking(move || write_blob(&root, rx));
-        let mut total = 0u64;
-        let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(b) => {
-                    total += b.len() as u64;
-                    if total > max {
-                        failure = Some(BlobError::TooLarge(max));
-                        break;
-                    }
-                    if tx.send(b).await.is_err() {
-                        break; // the writer failed; its error is reported below
-                    }
-                }
-                Err(_) => {
-                    failure = Some(BlobError::Interrupted);
-                    break;
-                }
-            }
-        }
-        // Dropping the sender tells the writer whether to keep or discard.
+        let failure = forward(&mut body, tx, max).await;
         let keep = failure.is_none();
-        drop(tx);
         let result = writer
             .await
             .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?;
@@ -245,7 +265,7 @@ struct TempBlob {
     size: u64,
 }
 
-fn write_blob(root: &Path, mut rx: mpsc::Receiver<Bytes>) -> Result<TempBlob, BlobError> {
+fn write_blob(root: &Path, mut rx: mpsc::Receiver<Batch>) -> Result<TempBlob, BlobError> {
     let name = hex::encode(crate::crypto::random_bytes::<16>());
     let path = root.join("tmp").join(name);
     let mut file = std::fs::OpenOptions::new()
@@ -255,10 +275,11 @@ fn write_blob(root: &Path, mut rx: mpsc::Receiver<Bytes>) -> Result<TempBlob, Bl
     let mut hasher = openssl::sha::Sha256::new();
     let mut size = 0u64;
     let r: Result<(), BlobError> = (|| {
-        while let Some(chunk) = rx.blocking_recv() {
-            hasher.update(&chunk);
-            file.write_all(&chunk)?;
-            size += chunk.len() as u64;
+        while let Some(batch) = rx.blocking_recv() {
+            for b in &batch {
+                hasher.update(b);
+            }
+            size += write_batch(&mut file, &batch)?;
         }
         file.sync_all()?;
         Ok(())
@@ -279,7 +300,7 @@ fn append_file(
     path: &Path,
     offset: u64,
     mut hasher: openssl::sha::Sha256,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<Batch>,
 ) -> Result<(u64, openssl::sha::Sha256, std::fs::File), BlobError> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::OpenOptions::new()
@@ -291,14 +312,28 @@ fn append_file(
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut written = 0u64;
-    let r: Result<(), std::io::Error> = (|| {
-        while let Some(chunk) = rx.blocking_recv() {
-            file.write_all(&chunk)?;
-            hasher.update(&chunk);
-            written += chunk.len() as u64;
-        }
-        file.sync_data()
-    })();
+    // Hashing runs on its own thread beside the writes: the two together
+    // would otherwise bound ingest at the speed of SHA-256 plus the disk.
+    let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Batch>(CHANNEL_DEPTH);
+    let (r, hasher) = std::thread::scope(|scope| {
+        let h = scope.spawn(move || {
+            for batch in hash_rx {
+                for b in &batch {
+                    hasher.update(b);
+                }
+            }
+            hasher
+        });
+        let r: Result<(), std::io::Error> = (|| {
+            while let Some(batch) = rx.blocking_recv() {
+                let _ = hash_tx.send(batch.clone());
+                written += write_batch(&mut file, &batch)?;
+            }
+            file.sync_data()
+        })();
+        drop(hash_tx);
+        (r, h.join().expect("the hashing thread does not panic"))
+    });
     if let Err(e) = r {
         // Drain what is still coming, then cut back to what was acknowledged.
         while rx.blocking_recv().is_some() {}

@@ -1,6 +1,10 @@
 //! The command line (DESIGN §9). `main.rs` only calls [`main`].
 
 mod admin;
+mod bench;
+pub mod client;
+mod demo;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -56,6 +60,24 @@ pub enum Command {
     /// Database schema maintenance.
     #[command(subcommand)]
     Db(admin::DbCommand),
+    /// Sign in to a platform and keep the session in a file (password from standard input).
+    Login(client::LoginArgs),
+    /// The bidder's client: keys, sealing, submission, receipts.
+    #[command(subcommand)]
+    Bid(client::BidCommand),
+    /// The custodian's client: identity and per-section keys.
+    #[command(subcommand)]
+    Custodian(client::CustodianCommand),
+    /// Section transcripts.
+    #[command(subcommand)]
+    Transcript(verify::TranscriptCommand),
+    /// Check a transcript offline: exit 0 if valid, otherwise non-zero and why.
+    Verify { file: PathBuf },
+    /// Run a complete section on a fresh temporary platform, on an accelerated clock.
+    Demo(demo::DemoArgs),
+    /// Measure the performance targets against same-run baselines.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Loads and validates the configuration, printing every problem.
@@ -101,5 +123,12 @@ pub fn main() -> anyhow::Result<()> {
         }
         Command::Admin(cmd) => admin::run(cli.config.as_deref(), cmd),
         Command::Db(cmd) => admin::run_db(cli.config.as_deref(), cmd),
+        Command::Login(args) => client::login(args),
+        Command::Bid(cmd) => client::bid(cmd),
+        Command::Custodian(cmd) => client::custodian(cmd),
+        Command::Transcript(cmd) => verify::transcript(cmd),
+        Command::Verify { file } => verify::verify(&file),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
     }
 }

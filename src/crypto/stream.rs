@@ -85,6 +85,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Encrypts `plain_len` bytes from `r` to `w`, hashing the ciphertext as it
 /// goes; `progress` is told the plaintext bytes done after each chunk.
+///
+/// Two threads share the work: this one reads, encrypts and writes; a second
+/// one hashes each encrypted chunk meanwhile. Chunks are 1 MiB buffers
+/// shared between the two and recycled, so memory stays at a few chunks
+/// whatever the size.
 pub fn seal(
     key: &[u8; 32],
     mut r: impl Read,
@@ -92,47 +97,82 @@ pub fn seal(
     mut w: impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<SealedStream, StreamError> {
-    let mut ctx = CipherCtx::new().expect("cipher context");
-    ctx.encrypt_init(Some(Cipher::aes_256_gcm()), Some(key), None)
-        .expect("AES-256-GCM");
-    let mut hasher = openssl::sha::Sha256::new();
-    let mut buf = vec![0u8; CHUNK + TAG];
-    let total = chunks(plain_len);
-    let mut done = 0u64;
-    for i in 0..total {
-        let want = (plain_len - done).min(CHUNK as u64) as usize;
-        let got = read_full(&mut r, &mut buf[..want])?;
-        if got != want {
-            return Err(StreamError::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the input is shorter than its stated length",
-            )));
+    use std::sync::mpsc::sync_channel;
+    use std::sync::Arc;
+    let (hash_tx, hash_rx) = sync_channel::<Arc<Vec<u8>>>(4);
+    let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(8);
+    let recycle = {
+        let pool_tx = pool_tx.clone();
+        move |buf: Arc<Vec<u8>>| {
+            // Whoever is done with a chunk last returns it to the pool.
+            if let Ok(v) = Arc::try_unwrap(buf) {
+                let _ = pool_tx.try_send(v);
+            }
         }
-        let last = i + 1 == total;
-        ctx.encrypt_init(None, None, Some(&nonce(i as u32, last)))
-            .expect("nonce");
-        let n = ctx
-            .cipher_update_inplace(&mut buf[..want], want)
-            .expect("encrypt");
-        debug_assert_eq!(n, want);
-        ctx.cipher_final(&mut []).expect("final");
-        ctx.tag(&mut buf[want..want + TAG]).expect("tag");
-        hasher.update(&buf[..want + TAG]);
-        w.write_all(&buf[..want + TAG])?;
-        done += want as u64;
-        progress(done);
-    }
-    // The input must end where it said it would.
-    if read_full(&mut r, &mut [0u8; 1])? != 0 {
-        return Err(StreamError::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "the input is longer than its stated length",
-        )));
-    }
-    w.flush()?;
-    Ok(SealedStream {
-        ciphertext_len: ciphertext_len(plain_len),
-        sha256: hasher.finish(),
+    };
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut h = openssl::sha::Sha256::new();
+            for buf in hash_rx {
+                h.update(&buf);
+                if let Ok(v) = Arc::try_unwrap(buf) {
+                    let _ = pool_tx.try_send(v);
+                }
+            }
+            h.finish()
+        });
+        let produced = (|| -> Result<(), StreamError> {
+            let mut ctx = CipherCtx::new().expect("cipher context");
+            ctx.encrypt_init(Some(Cipher::aes_256_gcm()), Some(key), None)
+                .expect("AES-256-GCM");
+            let total = chunks(plain_len);
+            let mut done = 0u64;
+            for i in 0..total {
+                let want = (plain_len - done).min(CHUNK as u64) as usize;
+                let mut buf = pool_rx.try_recv().unwrap_or_default();
+                buf.resize(want + TAG, 0);
+                let got = read_full(&mut r, &mut buf[..want])?;
+                if got != want {
+                    return Err(StreamError::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the input is shorter than its stated length",
+                    )));
+                }
+                let last = i + 1 == total;
+                ctx.encrypt_init(None, None, Some(&nonce(i as u32, last)))
+                    .expect("nonce");
+                ctx.cipher_update_inplace(&mut buf[..want], want)
+                    .expect("encrypt");
+                ctx.cipher_final(&mut []).expect("final");
+                ctx.tag(&mut buf[want..want + TAG]).expect("tag");
+                let buf = Arc::new(buf);
+                hash_tx
+                    .send(buf.clone())
+                    .map_err(|_| StreamError::Io(io::Error::other("the hashing thread stopped")))?;
+                w.write_all(&buf)?;
+                recycle(buf);
+                done += want as u64;
+                progress(done);
+            }
+            // The input must end where it said it would.
+            if read_full(&mut r, &mut [0u8; 1])? != 0 {
+                return Err(StreamError::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the input is longer than its stated length",
+                )));
+            }
+            w.flush()?;
+            Ok(())
+        })();
+        drop(hash_tx);
+        let sha256 = hasher
+            .join()
+            .map_err(|_| StreamError::Io(io::Error::other("the hashing thread panicked")))?;
+        produced?;
+        Ok(SealedStream {
+            ciphertext_len: ciphertext_len(plain_len),
+            sha256,
+        })
     })
 }
 

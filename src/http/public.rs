@@ -63,16 +63,21 @@ pub async fn platform_key(svc: Svc) -> HttpResponse {
     }))
 }
 
-/// RFC 5987/6266 `Content-Disposition` with a UTF-8 file name.
-fn disposition(name: &str) -> String {
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn url_encode(s: &str) -> String {
     let mut enc = String::new();
-    for b in name.bytes() {
+    for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             enc.push(b as char);
         } else {
             enc.push_str(&format!("%{b:02X}"));
         }
     }
+    enc
+}
+
+/// RFC 5987/6266 `Content-Disposition` with a UTF-8 file name.
+fn disposition(name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -83,7 +88,10 @@ fn disposition(name: &str) -> String {
             }
         })
         .collect();
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{enc}")
+    format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        url_encode(name)
+    )
 }
 
 /// Streams a stored document in 64 KiB reads.

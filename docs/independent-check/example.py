@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""An independent implementation of sealed-bid/1, written from docs/PROTOCOL.md
+alone (Python and the `cryptography` package; no kaibiao code). It re-derives
+every value of the document's worked example and exits non-zero on any
+difference. .ci/run runs it.
+"""
+import hashlib, hmac, json, re, struct, sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+doc = (Path(__file__).parent.parent / "PROTOCOL.md").read_text()
+example = doc[doc.index("## 11. Worked example"):]
+v = dict(re.findall(r"^([A-Za-z0-9_ ]+?) += (.+)$", example, re.M))
+
+
+def seed(t):
+    return hashlib.sha256(t.encode()).digest()
+
+
+def lp(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def context(label, sid, bid, rev):
+    return lp(label.encode()) + lp(sid.encode()) + lp(bid.encode()) + struct.pack(">I", rev)
+
+
+def extract(salt, ikm):
+    return hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
+
+
+def expand(prk, info, n):
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest()
+        out, i = out + t, i + 1
+    return out[:n]
+
+
+def raw(pub):
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def gmul(a, b):
+    r = 0
+    while b:
+        if b & 1:
+            r ^= a
+        a <<= 1
+        if a & 0x100:
+            a ^= 0x11D
+        b >>= 1
+    return r
+
+
+KEM = b"KEM" + struct.pack(">H", 0x20)
+SUITE = b"HPKE" + struct.pack(">HHH", 0x20, 1, 2)
+
+
+def lext(suite, salt, label, ikm):
+    return extract(salt, b"HPKE-v1" + suite + label + ikm)
+
+
+def lexp(suite, prk, label, info, n):
+    return expand(prk, struct.pack(">H", n) + b"HPKE-v1" + suite + label + info, n)
+
+
+def hpke_seal(pk_r, info, pt, ikm_e):
+    sk_e = X25519PrivateKey.from_private_bytes(lexp(KEM, lext(KEM, b"", b"dkp_prk", ikm_e), b"sk", b"", 32))
+    enc = raw(sk_e.public_key())
+    dh = sk_e.exchange(X25519PublicKey.from_public_bytes(pk_r))
+    shared = lexp(KEM, lext(KEM, b"", b"eae_prk", dh), b"shared_secret", enc + pk_r, 32)
+    ksc = b"\x00" + lext(SUITE, b"", b"psk_id_hash", b"") + lext(SUITE, b"", b"info_hash", info)
+    secret = lext(SUITE, shared, b"secret", b"")
+    key, nonce = lexp(SUITE, secret, b"key", ksc, 32), lexp(SUITE, secret, b"base_nonce", ksc, 12)
+    return enc, AESGCM(key).encrypt(nonce, pt, b"")
+
+
+def check(name, got):
+    if got != v[name]:
+        sys.exit(f"MISMATCH {name}:\n  document {v[name]}\n  computed {got}")
+    print(f"ok  {name}")
+
+
+sid, bid, rev = v["section_id"], v["bid_id"], int(v["revision"])
+signing = Ed25519PrivateKey.from_private_bytes(seed("example bidder signing key"))
+check("bidder signing public key", raw(signing.public_key()).hex())
+bidder_x = X25519PrivateKey.from_private_bytes(seed("example bidder encryption key"))
+check("bidder encryption public key", raw(bidder_x.public_key()).hex())
+bmk = seed("example bid master key")
+check("BMK", bmk.hex())
+
+prk = extract(b"kaibiao/sealed-bid/1/bmk", bmk)
+keys = {}
+for part in ("summary", "documents"):
+    keys[part] = expand(prk, context("kaibiao/sealed-bid/1/part-key", sid, bid, rev) + lp(part.encode()), 32)
+    check(f"part key {part}", keys[part].hex())
+    commitment = hashlib.sha256(
+        context("kaibiao/sealed-bid/1/key-commitment", sid, bid, rev) + lp(part.encode()) + keys[part]
+    ).hexdigest()
+    check(f"key commitment {part}", commitment)
+
+nonce = bytes(7) + struct.pack(">I", 0) + b"\x01"
+check("nonce chunk 0 last", nonce.hex())
+summary = json.loads(v["summary plaintext"])
+body = json.dumps(summary["summary"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+sig = signing.sign(b"kaibiao/sealed-bid/1/summary\x00" + body).hex()
+if sig != summary["signature"]:
+    sys.exit("MISMATCH summary signature")
+print("ok  summary signature")
+check("summary ciphertext", AESGCM(keys["summary"]).encrypt(nonce, v["summary plaintext"].encode(), None).hex())
+check("documents ciphertext", AESGCM(keys["documents"]).encrypt(nonce, b"bid documents", None).hex())
+
+for x in (1, 2, 3):
+    share = bytes([x]) + bytes(gmul(i + 1, x) ^ bmk[i] for i in range(32))
+    check(f"share {x}", share.hex())
+    if x == 1:
+        c1 = X25519PrivateKey.from_private_bytes(seed("example custodian 1"))
+        info = context("kaibiao/sealed-bid/1/share", sid, bid, rev) + struct.pack(">I", 1)
+        enc, ct = hpke_seal(raw(c1.public_key()), info, share, b"example ephemeral 1")
+        check("custodian 1 enc", enc.hex())
+        check("custodian 1 ct", ct.hex())
+enc, ct = hpke_seal(raw(bidder_x.public_key()), context("kaibiao/sealed-bid/1/bidder-copy", sid, bid, rev), bmk,
+                    b"example ephemeral bidder")
+check("bidder copy enc", enc.hex())
+check("bidder copy ct", ct.hex())
+
+canonical = v["canonical envelope"].encode()
+if json.dumps(json.loads(canonical), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() != canonical:
+    sys.exit("the canonical envelope is not canonical")
+check("envelope hash", hashlib.sha256(canonical).hexdigest())
+check("envelope signature", signing.sign(b"kaibiao/sealed-bid/1/envelope\x00" + canonical).hex())
+print("all values of the worked example recomputed independently")

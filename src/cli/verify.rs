@@ -1,0 +1,60 @@
+//! `kaibiao transcript export` and `kaibiao verify`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use crate::client::Client;
+use crate::transcript::{self, Transcript};
+
+#[derive(Subcommand)]
+pub enum TranscriptCommand {
+    /// Fetch a sealed section's transcript into one self-contained file.
+    Export {
+        #[arg(long)]
+        section: String,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Default: `transcript-<section>.json`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn transcript(cmd: TranscriptCommand) -> anyhow::Result<()> {
+    match cmd {
+        TranscriptCommand::Export {
+            section,
+            server,
+            out,
+        } => {
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("transcript-{section}.json")));
+            actix_web::rt::System::new().block_on(async {
+                let t: Transcript = Client::new(&server)
+                    .get(&format!("/api/public/sections/{section}/transcript"))
+                    .await?;
+                std::fs::write(&out, serde_json::to_vec_pretty(&t)?)?;
+                println!("wrote {}", out.display());
+                anyhow::Ok(())
+            })
+        }
+    }
+}
+
+/// Checks a transcript file; `Err` carries the reason it is not valid.
+pub fn verify_file(path: &Path) -> anyhow::Result<transcript::Summary> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let t: Transcript = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("not a kaibiao transcript: {e}"))?;
+    transcript::verify(&t).map_err(|e| anyhow::anyhow!("INVALID: {e}"))
+}
+
+pub fn verify(path: &Path) -> anyhow::Result<()> {
+    let s = verify_file(path)?;
+    println!(
+        "VALID: section {} — {} parameter version(s), {} bid envelope(s), {} accepted, {} late attempt(s), manifest root {}, {} log entries checked against the signed checkpoint",
+        s.section_id, s.params_versions, s.bids, s.accepted, s.late_attempts, s.manifest_root, s.log_entries
+    );
+    Ok(())
+}

@@ -1,0 +1,480 @@
+//! The bidder's and custodian's command line against a live platform:
+//! keys (0600, passphrase), sign-in, registration with proofs, offline
+//! sealing against fetched and checked parameters, submission, status,
+//! receipt verification (and its failure on any change), withdrawal —
+//! and `kaibiao demo` end to end.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use crate::cli::binary;
+use crate::helpers::{spawn, TestStore, PASSWORD};
+use crate::world::World;
+
+/// Runs the binary with `stdin`; returns (success, stdout, stderr).
+fn kb(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(binary());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KAIBIAO_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn ok((success, out, err): (bool, String, String)) -> String {
+    assert!(success, "command failed:\n{out}\n{err}");
+    out
+}
+
+#[actix_web::test]
+async fn a_bidder_and_custodians_work_from_the_command_line() {
+    let store = TestStore::new();
+    let app = spawn(&store).start().await;
+    let w = World::build(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // A custodian of a fresh draft makes, registers and uses keys with the CLI.
+    let s = w.draft(&app, 30).await;
+    let c0 = &w.custodians[0].person;
+    let csession = d.join("custodian-session.json");
+    ok(kb(
+        &[
+            "login",
+            "--server",
+            &app.base,
+            "--username",
+            &c0.username,
+            "--session",
+            &p(&csession),
+        ],
+        &format!("{PASSWORD}\n"),
+        &[],
+    ));
+    let ckeys = d.join("custodian-keys");
+    ok(kb(&["custodian", "keygen", "--dir", &p(&ckeys)], "", &[]));
+    ok(kb(
+        &[
+            "custodian",
+            "register-identity",
+            "--keys",
+            &p(&ckeys),
+            "--session",
+            &p(&csession),
+        ],
+        "",
+        &[],
+    ));
+    ok(kb(
+        &[
+            "custodian",
+            "section-key",
+            "--section",
+            &s,
+            "--keys",
+            &p(&ckeys),
+            "--session",
+            &p(&csession),
+        ],
+        "",
+        &[],
+    ));
+    assert!(ckeys.join(format!("section-{s}.key")).is_file());
+    // The others register through the API; then the section is published.
+    for c in &w.custodians[1..] {
+        let sk = kaibiao::crypto::x25519::SecretKey::generate();
+        w.client(&app, &c.person)
+            .register_section_key(&s, &c.person.id, &c.identity, &sk)
+            .await
+            .unwrap();
+    }
+    w.upload(&app, &s, "招标文件.pdf", b"%PDF").await;
+    app.post(
+        &format!("/api/sections/{s}/publish"),
+        Some(&w.host.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+
+    // The bidder: keys with a passphrase, private files.
+    let b = &w.bidders[0];
+    let session = d.join("session.json");
+    let keys = d.join("keys");
+    let env = [("BID_PASSPHRASE", "a long key passphrase")];
+    ok(kb(
+        &[
+            "bid",
+            "keygen",
+            "--dir",
+            &p(&keys),
+            "--passphrase-env",
+            "BID_PASSPHRASE",
+        ],
+        "",
+        &env,
+    ));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["signing.key", "encryption.key"] {
+            assert_eq!(
+                std::fs::metadata(keys.join(f))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o600,
+                "{f}"
+            );
+        }
+    }
+    assert!(!std::fs::read_to_string(keys.join("signing.key"))
+        .unwrap()
+        .contains("\"secret\""));
+    // Wrong password, then right.
+    let (success, _, err) = kb(
+        &[
+            "login",
+            "--server",
+            &app.base,
+            "--username",
+            &b.username,
+            "--session",
+            &p(&session),
+        ],
+        "wrong password\n",
+        &[],
+    );
+    assert!(!success && err.contains("invalid_credentials"), "{err}");
+    ok(kb(
+        &[
+            "login",
+            "--server",
+            &app.base,
+            "--username",
+            &b.username,
+            "--session",
+            &p(&session),
+        ],
+        &format!("{PASSWORD}\n"),
+        &[],
+    ));
+    // Keys without the passphrase are refused; with it they register.
+    let (success, _, err) = kb(
+        &[
+            "bid",
+            "register-keys",
+            "--keys",
+            &p(&keys),
+            "--session",
+            &p(&session),
+        ],
+        "",
+        &[],
+    );
+    assert!(!success && err.contains("passphrase"), "{err}");
+    ok(kb(
+        &[
+            "bid",
+            "register-keys",
+            "--keys",
+            &p(&keys),
+            "--session",
+            &p(&session),
+            "--passphrase-env",
+            "BID_PASSPHRASE",
+        ],
+        "",
+        &env,
+    ));
+
+    // Seal, submit, check.
+    let summary = d.join("summary.json");
+    std::fs::write(
+        &summary,
+        r#"{"price": "45678901.23", "duration_days": "400"}"#,
+    )
+    .unwrap();
+    let docs = d.join("docs.zip");
+    std::fs::write(&docs, vec![3u8; 1_500_000]).unwrap();
+    let bid = d.join("bid1");
+    let seal_args = |out: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "bid",
+            "seal",
+            "--section",
+            &s,
+            "--keys",
+            &p(&keys),
+            "--summary",
+            &p(&summary),
+            "--documents",
+            &p(&docs),
+            "--session",
+            &p(&session),
+            "--passphrase-env",
+            "BID_PASSPHRASE",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+        a.extend(["--out".to_string(), p(out)]);
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let a = seal_args(&bid, &[]);
+    let out = ok(kb(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+        &env,
+    ));
+    assert!(out.contains("sealed revision 1"), "{out}");
+    let out = ok(kb(
+        &[
+            "bid",
+            "submit",
+            "--bid",
+            &p(&bid),
+            "--session",
+            &p(&session),
+        ],
+        "",
+        &[],
+    ));
+    assert!(out.contains("complete: envelope"), "{out}");
+    let out = ok(kb(&["bid", "verify-receipt", "--bid", &p(&bid)], "", &[]));
+    assert!(out.starts_with("valid:"), "{out}");
+    let status = ok(kb(
+        &[
+            "bid",
+            "status",
+            "--bid",
+            &p(&bid),
+            "--session",
+            &p(&session),
+        ],
+        "",
+        &[],
+    ));
+    assert!(status.contains("\"state\": \"complete\""), "{status}");
+
+    // A receipt with one byte changed, or for a changed envelope, is refused.
+    let receipt = std::fs::read_to_string(bid.join("receipt.json")).unwrap();
+    let digit = receipt.find("\"completed_at_ms\": ").unwrap() + "\"completed_at_ms\": ".len();
+    let mut bad = receipt.clone().into_bytes();
+    bad[digit] = if bad[digit] == b'1' { b'2' } else { b'1' };
+    std::fs::write(d.join("bad-receipt.json"), &bad).unwrap();
+    let (success, _, err) = kb(
+        &[
+            "bid",
+            "verify-receipt",
+            "--bid",
+            &p(&bid),
+            "--receipt",
+            &p(&d.join("bad-receipt.json")),
+        ],
+        "",
+        &[],
+    );
+    assert!(!success && err.contains("NOT valid"), "{err}");
+    let env_text = std::fs::read_to_string(bid.join("envelope.json")).unwrap();
+    std::fs::write(
+        bid.join("envelope.json"),
+        env_text.replacen("\"revision\": 1", "\"revision\": 2", 1),
+    )
+    .unwrap();
+    let (success, _, err) = kb(&["bid", "verify-receipt", "--bid", &p(&bid)], "", &[]);
+    assert!(!success, "{err}");
+    std::fs::write(bid.join("envelope.json"), env_text).unwrap();
+
+    // Offline sealing against a parameters file, refusing a wrong hash.
+    let params = d.join("params.json");
+    std::fs::copy(bid.join("params.json"), &params).unwrap();
+    let bid2 = d.join("bid2");
+    let org = b.org_id.clone().unwrap();
+    let wrong = seal_args(
+        &bid2,
+        &[
+            "--params",
+            &p(&params),
+            "--params-hash",
+            &"0".repeat(64),
+            "--bidder",
+            &org,
+            "--supersedes",
+            &p(&bid),
+        ],
+    );
+    let (success, _, err) = kb(
+        &wrong.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+        &env,
+    );
+    assert!(!success && err.contains("refusing to seal"), "{err}");
+    let hash = kaibiao::crypto::sha256_hex(&std::fs::read(&params).unwrap());
+    let right = seal_args(
+        &bid2,
+        &[
+            "--params",
+            &p(&params),
+            "--params-hash",
+            &hash,
+            "--bidder",
+            &org,
+            "--supersedes",
+            &p(&bid),
+        ],
+    );
+    let out = ok(kb(
+        &right.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+        &env,
+    ));
+    assert!(out.contains("sealed revision 2"), "{out}");
+    ok(kb(
+        &[
+            "bid",
+            "submit",
+            "--bid",
+            &p(&bid2),
+            "--session",
+            &p(&session),
+        ],
+        "",
+        &[],
+    ));
+    // Withdraw the standing revision.
+    let out = ok(kb(
+        &[
+            "bid",
+            "withdraw",
+            "--bid",
+            &p(&bid2),
+            "--keys",
+            &p(&keys),
+            "--session",
+            &p(&session),
+            "--passphrase-env",
+            "BID_PASSPHRASE",
+        ],
+        "",
+        &env,
+    ));
+    assert!(out.contains("withdrawn"), "{out}");
+    ok(kb(
+        &[
+            "bid",
+            "verify-receipt",
+            "--bid",
+            &p(&bid2),
+            "--receipt",
+            &p(&bid2.join("withdrawal-receipt.json")),
+        ],
+        "",
+        &[],
+    ));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_demo_runs_a_section_to_its_manifest_and_verifies_its_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.json");
+    let out = ok(kb(&["demo", "--transcript", &p(&t)], "", &[]));
+    assert!(out.contains("DEMO PASSED"), "{out}");
+    assert!(out.contains("refused"), "{out}");
+    let out = ok(kb(&["verify", &p(&t)], "", &[]));
+    assert!(out.starts_with("VALID"), "{out}");
+    // Changing any hash, signature or time in it is caught.
+    let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&t).unwrap()).unwrap();
+    for (path, what) in [
+        ("/manifest/root", "a hash"),
+        ("/bids/0/signed_envelope/signature", "a signature"),
+        ("/log/checkpoint/signature", "a signature"),
+        ("/bids/1/completed_at_ms", "a time"),
+        ("/manifest/sealed_at_ms", "a time"),
+        ("/late_attempts/0/at_ms", "a time"),
+    ] {
+        let mut v = original.clone();
+        let node = v.pointer_mut(path).unwrap_or_else(|| panic!("{path}"));
+        *node = match node {
+            serde_json::Value::String(s) => json!(format!(
+                "{}{}",
+                if s.starts_with('0') { "1" } else { "0" },
+                &s[1..]
+            )),
+            serde_json::Value::Number(n) => json!(n.as_i64().unwrap() - 1),
+            other => panic!("{other}"),
+        };
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, serde_json::to_vec(&v).unwrap()).unwrap();
+        let (success, _, err) = kb(&["verify", &p(&bad)], "", &[]);
+        assert!(
+            !success && err.contains("INVALID"),
+            "changing {what} at {path} went unnoticed: {err}"
+        );
+    }
+}
+
+/// The benchmarks are run by hand at full size; here they run small, so
+/// they keep working. (Their figures are not judged here: no timed tests.)
+#[test]
+fn the_benchmarks_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = p(dir.path());
+    let out = ok(kb(
+        &["bench", "seal", "--size", "3MiB", "--dir", &d],
+        "",
+        &[],
+    ));
+    assert!(out.contains("kaibiao bid seal"), "{out}");
+    let out = ok(kb(
+        &[
+            "bench", "ingest", "--size", "2MiB", "--runs", "1", "--dir", &d,
+        ],
+        "",
+        &[],
+    ));
+    assert!(out.contains("median ratio to dd"), "{out}");
+    let out = ok(kb(
+        &[
+            "bench", "submit", "--bids", "3", "--size", "1MiB", "--window", "30", "--dir", &d,
+        ],
+        "",
+        &[],
+    ));
+    assert!(
+        out.contains("3 of 3 accepted with verified receipts"),
+        "{out}"
+    );
+}
