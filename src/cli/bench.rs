@@ -11,13 +11,11 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::app::{Application, BuildOptions};
+use super::sandbox::Sandbox;
 use crate::client::{self, Client, SealRequest};
 use crate::clock::{AcceleratedClock, SharedClock, SystemClock};
-use crate::config::{Config, Overrides};
 use crate::crypto::{sign, x25519};
 use crate::domain::identity::{OrgKind, Role};
-use crate::service::{auth, Services};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -279,15 +277,10 @@ fn fake_params() -> (String, String) {
     (text, hash)
 }
 
-/// A bootstrapped user: (id, username).
-type Person = (String, String);
-
 /// A running platform with one published section and `bidders` bidders
 /// whose keys are registered, signed in.
 struct Bench {
-    services: Services,
-    handle: actix_web::dev::ServerHandle,
-    base: String,
+    sandbox: Sandbox,
     section: String,
     params: (String, String),
     bidders: Vec<(Client, String, ed25519_dalek::SigningKey, x25519::SecretKey)>,
@@ -300,126 +293,40 @@ async fn platform(
     max_bid: u64,
     clock: SharedClock,
 ) -> anyhow::Result<Bench> {
-    let mut config = Config::load(
-        None,
-        Vec::<(String, String)>::new(),
-        &Overrides {
-            data_dir: Some(dir.join("data")),
-            listen: Some("127.0.0.1:0".into()),
-            database_url: None,
-        },
-    )
-    .map_err(|e| anyhow::anyhow!(e.join("; ")))?;
-    config.server.max_bid_bytes = max_bid;
-    config.rules.min_days_other = 0;
-    config.database.pool_size = 16;
-    config.log.level = "warn".into();
-    let app = Application::build(
-        config,
-        BuildOptions {
-            clock: Some(clock.clone()),
-            ..Default::default()
-        },
-    )
+    let sandbox = Sandbox::start(dir, None, clock.clone(), |c| {
+        c.server.max_bid_bytes = max_bid;
+        c.rules.min_days_other = 0;
+        c.database.pool_size = 16;
+        c.log.level = "warn".into();
+    })
     .await?;
-    let base = format!("http://{}", app.addr());
-    let services = app.services().clone();
-    let handle = app.handle();
-    actix_web::rt::spawn(app.run_until_stopped());
-
-    let db = services.db.clone();
-    let now = clock.now();
-    let password = hex::encode(crate::crypto::random_bytes::<12>());
-    let pw = password.clone();
-    let (orgs, users) =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<String>, Vec<Person>)> {
-            let mut c = db.get_blocking()?;
-            let mut n = 0u32;
-            let mut org = |c: &mut crate::db::DbConn, kind: OrgKind| -> anyhow::Result<String> {
-                n += 1;
-                let first17 = format!("91110000{:09}", 800_000_000 + n);
-                let cc = format!(
-                    "{first17}{}",
-                    crate::domain::credit_code::check_char(first17.as_bytes()).expect("valid")
-                );
-                Ok(auth::bootstrap_org(
-                    c,
-                    now,
-                    auth::NewOrg {
-                        kind,
-                        name: format!("bench {n}"),
-                        credit_code: cc,
-                        centre_code: (kind == OrgKind::TradingCentre).then(|| format!("B{n}")),
-                    },
-                )
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .id)
-            };
-            let centre = org(&mut c, OrgKind::TradingCentre)?;
-            let tenderer = org(&mut c, OrgKind::Tenderer)?;
-            let regulator = org(&mut c, OrgKind::Regulator)?;
-            let mut orgs = vec![centre.clone(), tenderer, regulator];
-            let mut users = Vec::new();
-            let mut user = |c: &mut crate::db::DbConn,
-                            org: &str,
-                            role: Role,
-                            name: String|
-             -> anyhow::Result<()> {
-                let u = auth::bootstrap_user(
-                    c,
-                    now,
-                    auth::BootstrapUser {
-                        org_id: Some(org.to_string()),
-                        role,
-                        username: &name,
-                        email: &format!("{name}@bench.localhost"),
-                        display_name: &name,
-                        password: &pw,
-                    },
-                )
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-                users.push((u.id, name));
-                Ok(())
-            };
-            user(&mut c, &centre, Role::Host, "bench-host".into())?;
-            for i in 0..3 {
-                user(
-                    &mut c,
-                    &centre,
-                    Role::Custodian,
-                    format!("bench-custodian-{i}"),
-                )?;
-            }
-            for i in 0..bidders {
-                let o = org(&mut c, OrgKind::Bidder)?;
-                user(&mut c, &o, Role::Bidder, format!("bench-bidder-{i}"))?;
-                orgs.push(o);
-            }
-            Ok((orgs, users))
-        })
-        .await??;
-    let login = |i: usize| {
-        let (base, name, password) = (base.clone(), users[i].1.clone(), password.clone());
-        async move {
-            let mut c = Client::new(&base);
-            c.login(&name, &password).await?;
-            anyhow::Ok(c)
-        }
-    };
-    let host = login(0).await?;
+    let centre = sandbox.org(OrgKind::TradingCentre, "bench centre").await?;
+    let tenderer = sandbox.org(OrgKind::Tenderer, "bench tenderer").await?;
+    let regulator = sandbox.org(OrgKind::Regulator, "bench regulator").await?;
+    let (_, host_name) = sandbox
+        .user(Some(&centre), Role::Host, "bench-host")
+        .await?;
+    let host = sandbox.signin(&host_name).await?;
     let project: Value = host
         .post(
             "/api/projects",
             &json!({"code": "BENCH", "name": "bench", "category": "land_use", "must_tender_by_law": false,
-                    "tenderer_org_id": orgs[1], "regulator_org_id": orgs[2]}),
+                    "tenderer_org_id": tenderer, "regulator_org_id": regulator}),
         )
         .await?;
     let mut custodians = Vec::new();
-    for (i, (user_id, _)) in users.iter().enumerate().take(4).skip(1) {
-        let c = login(i).await?;
+    for i in 0..3 {
+        let (user_id, name) = sandbox
+            .user(
+                Some(&centre),
+                Role::Custodian,
+                &format!("bench-custodian-{i}"),
+            )
+            .await?;
+        let c = sandbox.signin(&name).await?;
         let id = sign::generate();
         c.register_ed25519("custodian_identity", &id).await?;
-        custodians.push((c, user_id.clone(), id));
+        custodians.push((c, user_id, id));
     }
     let section: Value = host
         .post(
@@ -434,32 +341,30 @@ async fn platform(
         c.register_section_key(&sid, uid, id, &x25519::SecretKey::generate())
             .await?;
     }
-    let token = host.token().unwrap_or_default().to_string();
-    let mut res = awc::Client::default()
-        .post(format!("{base}/api/sections/{sid}/documents?name=doc.pdf"))
-        .bearer_auth(token)
-        .insert_header(("Content-Type", "application/pdf"))
-        .send_body("%PDF bench")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let _ = res.body().await;
+    sandbox
+        .upload(&host, &sid, "doc.pdf", b"%PDF bench")
+        .await?;
     let _: Value = host
         .post(&format!("/api/sections/{sid}/publish"), &json!({}))
         .await?;
-    let (_, hash, json_text) = Client::new(&base).params(&sid).await?;
+    let (_, hash, json_text) = Client::new(&sandbox.base).params(&sid).await?;
     let mut list = Vec::new();
-    for (i, org) in orgs[3..].iter().enumerate() {
-        let c = login(4 + i).await?;
+    for i in 0..bidders {
+        let org = sandbox
+            .org(OrgKind::Bidder, &format!("bench bidder {i}"))
+            .await?;
+        let (_, name) = sandbox
+            .user(Some(&org), Role::Bidder, &format!("bench-bidder-{i}"))
+            .await?;
+        let c = sandbox.signin(&name).await?;
         let s = sign::generate();
         let e = x25519::SecretKey::generate();
         c.register_ed25519("bidder_signing", &s).await?;
         c.register_x25519(&e).await?;
-        list.push((c, org.clone(), s, e));
+        list.push((c, org, s, e));
     }
     Ok(Bench {
-        services,
-        handle,
-        base,
+        sandbox,
         section: sid,
         params: (json_text, hash),
         bidders: list,
@@ -507,7 +412,10 @@ async fn bench_ingest(size: u64, runs: usize, dir: Option<PathBuf>) -> anyhow::R
         let envelope: Value = client::read_json(&bid.join(client::ENVELOPE_FILE))?;
         let _: Value = c.post("/api/bids", &envelope).await?;
         let mut res = awc::Client::default()
-            .put(format!("{}/api/bids/{hash}/parts/summary?offset=0", b.base))
+            .put(format!(
+                "{}/api/bids/{hash}/parts/summary?offset=0",
+                b.sandbox.base
+            ))
             .bearer_auth(c.token().unwrap_or_default())
             .send_body(std::fs::read(bid.join("summary.part"))?)
             .await
@@ -560,7 +468,7 @@ async fn bench_ingest(size: u64, runs: usize, dir: Option<PathBuf>) -> anyhow::R
         worst_growth as f64 / 1024.0,
         if worst_growth < 64 * 1024 { "met" } else { "NOT met" }
     );
-    b.handle.stop(true).await;
+    b.sandbox.stop().await;
     Ok(())
 }
 
@@ -592,7 +500,7 @@ async fn bench_submit(
         dirs.push(out);
     }
     let deadline = {
-        let v: Value = Client::new(&b.base)
+        let v: Value = Client::new(&b.sandbox.base)
             .get(&format!("/api/public/sections/{}", b.section))
             .await?;
         crate::domain::time::Timestamp::parse_rfc3339(v["deadline"].as_str().unwrap_or_default())
@@ -608,7 +516,7 @@ async fn bench_submit(
         1.0,
     );
     let t = Instant::now();
-    let platform_key = b.services.platform_public_hex();
+    let platform_key = b.sandbox.services.platform_public_hex();
     let mut tasks = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
         let c = b.bidders[i].0.clone();
@@ -650,7 +558,7 @@ async fn bench_submit(
             "NOT met"
         }
     );
-    b.handle.stop(true).await;
+    b.sandbox.stop().await;
     anyhow::ensure!(ok == bids, "{} submissions failed", bids - ok);
     Ok(())
 }

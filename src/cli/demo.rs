@@ -8,14 +8,12 @@ use std::sync::Arc;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::app::{Application, BuildOptions};
+use super::sandbox::Sandbox;
 use crate::client::{self, Client, ClientError, SealRequest};
-use crate::clock::{AcceleratedClock, Clock, SharedClock};
-use crate::config::{Config, Overrides};
+use crate::clock::{AcceleratedClock, Clock};
 use crate::crypto::{sign, x25519};
 use crate::domain::identity::{OrgKind, Role};
 use crate::domain::time::Timestamp;
-use crate::service::auth;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -69,96 +67,73 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         &mut n,
         "a fresh platform on a temporary directory, on an accelerated clock",
     );
-    let mut config = Config::load(
-        None,
-        Vec::<(String, String)>::new(),
-        &Overrides {
-            data_dir: Some(dir.join("data")),
-            listen: Some("127.0.0.1:0".into()),
-            database_url: args.database_url.clone(),
-        },
-    )
-    .map_err(|e| anyhow::anyhow!(e.join("; ")))?;
-    config.chronograph.poll_interval_ms = 50;
-    config.mail.poll_interval_ms = 100;
-    config.server.workers = 2;
-    // Weeks pass in seconds here: keep the demo's sessions for the whole run.
-    config.rules.session_ttl_hours = 720;
     let clock = AcceleratedClock::starting_now(args.speed);
-    let shared: SharedClock = Arc::new(clock.clone());
-    let demo_clock = clock.clone();
-    let app = Application::build(
-        config,
-        BuildOptions {
-            clock: Some(shared.clone()),
-            ..Default::default()
+    let sandbox = Sandbox::start(
+        dir,
+        args.database_url.clone(),
+        Arc::new(clock.clone()),
+        |c| {
+            // Weeks pass in seconds here: keep the demo's sessions for the whole run.
+            c.rules.session_ttl_hours = 720;
         },
     )
     .await?;
-    let base = format!("http://{}", app.addr());
-    let svc = app.services().clone();
-    let handle = app.handle();
-    let server = actix_web::rt::spawn(app.run_until_stopped());
     println!(
-        "     serving on {base} ({}, clock ×{})",
-        svc.db.backend().as_str(),
+        "     serving on {} ({}, clock ×{})",
+        sandbox.base,
+        sandbox.services.db.backend().as_str(),
         args.speed
     );
-    let r = scenario(args, dir, &base, &svc, &demo_clock, &mut n).await;
-    handle.stop(true).await;
-    let _ = server.await;
+    let r = scenario(args, dir, &sandbox, &clock, &mut n).await;
+    sandbox.stop().await;
     r
 }
 
 async fn scenario(
     args: &DemoArgs,
     dir: &Path,
-    base: &str,
-    svc: &crate::service::Services,
+    sandbox: &Sandbox,
     clock: &AcceleratedClock,
     n: &mut u32,
 ) -> anyhow::Result<()> {
+    let (base, svc) = (sandbox.base.as_str(), &sandbox.services);
     step(
         n,
         "organisations and people (bootstrap, e-mail counted as verified)",
     );
-    let password = hex::encode(crate::crypto::random_bytes::<16>());
-    let db = svc.db.clone();
-    let now = clock.now();
-    let mut code = 0u32;
-    let mut org = |kind: OrgKind, name: &str| -> anyhow::Result<String> {
-        code += 1;
-        let first17 = format!("91110000{:09}", 700_000_000 + code);
-        let cc = format!(
-            "{first17}{}",
-            crate::domain::credit_code::check_char(first17.as_bytes()).expect("valid")
-        );
-        let mut c = db.get_blocking()?;
-        let o = auth::bootstrap_org(
-            &mut c,
-            now,
-            auth::NewOrg {
-                kind,
-                name: name.into(),
-                credit_code: cc,
-                centre_code: (kind == OrgKind::TradingCentre).then(|| format!("D{code}")),
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(o.id)
+    let centre = sandbox
+        .org(OrgKind::TradingCentre, "示范市公共资源交易中心")
+        .await?;
+    let partner = sandbox
+        .org(OrgKind::TradingCentre, "邻市公共资源交易中心")
+        .await?;
+    let tenderer_org = sandbox
+        .org(OrgKind::Tenderer, "示范市水务集团有限公司")
+        .await?;
+    let regulator = sandbox
+        .org(OrgKind::Regulator, "示范市住房和城乡建设局")
+        .await?;
+    let notary = sandbox.org(OrgKind::Notary, "示范市公证处").await?;
+    let party = |org: String, role: Role, username: &'static str, name: &'static str| async move {
+        let (user_id, username) = sandbox.user(Some(&org), role, username).await?;
+        anyhow::Ok(Party {
+            name,
+            user_id,
+            org_id: org,
+            client: sandbox.signin(&username).await?,
+        })
     };
-    let centre = org(OrgKind::TradingCentre, "示范市公共资源交易中心")?;
-    let partner = org(OrgKind::TradingCentre, "邻市公共资源交易中心")?;
-    let tenderer_org = org(OrgKind::Tenderer, "示范市水务集团有限公司")?;
-    let regulator = org(OrgKind::Regulator, "示范市住房和城乡建设局")?;
-    let notary = org(OrgKind::Notary, "示范市公证处")?;
-    let custodian_orgs = [
-        centre.clone(),
-        tenderer_org.clone(),
-        regulator.clone(),
-        notary.clone(),
-        partner.clone(),
-    ];
+    let host = party(centre.clone(), Role::Host, "demo-host", "主持人 host").await?;
+    let mut custodians = Vec::new();
+    for (org, username) in [
+        (&centre, "custodian-centre"),
+        (&tenderer_org, "custodian-tenderer"),
+        (&regulator, "custodian-regulator"),
+        (&notary, "custodian-notary"),
+        (&partner, "custodian-partner"),
+    ] {
+        custodians.push(party(org.clone(), Role::Custodian, username, username).await?);
+    }
     let bidder_names = [
         "华东建设集团",
         "中原路桥股份",
@@ -166,65 +141,15 @@ async fn scenario(
         "北方城建集团",
         "西部市政公司",
     ];
-    let mut bidder_orgs = Vec::new();
-    for b in bidder_names {
-        bidder_orgs.push(org(OrgKind::Bidder, &format!("{b}有限公司"))?);
-    }
-    let person =
-        |org: Option<&str>, role: Role, name: &'static str| -> anyhow::Result<(String, String)> {
-            let mut c = db.get_blocking()?;
-            let username = format!("demo-{name}");
-            let u = auth::bootstrap_user(
-                &mut c,
-                now,
-                auth::BootstrapUser {
-                    org_id: org.map(str::to_string),
-                    role,
-                    username: &username,
-                    email: &format!("{username}@demo.kaibiao.localhost"),
-                    display_name: name,
-                    password: &password,
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok((u.id, username))
-        };
-    let signin = |who: (String, String), org: &str, name: &'static str| {
-        let password = password.clone();
-        let base = base.to_string();
-        let org = org.to_string();
-        async move {
-            let mut c = Client::new(&base);
-            c.login(&who.1, &password).await?;
-            anyhow::Ok(Party {
-                name,
-                user_id: who.0,
-                org_id: org,
-                client: c,
-            })
-        }
-    };
-    let host = signin(
-        person(Some(&centre), Role::Host, "host")?,
-        &centre,
-        "主持人 host",
-    )
-    .await?;
-    let mut custodians = Vec::new();
-    for (i, o) in custodian_orgs.iter().enumerate() {
-        let names = [
-            "custodian-centre",
-            "custodian-tenderer",
-            "custodian-regulator",
-            "custodian-notary",
-            "custodian-partner",
-        ];
-        custodians.push(signin(person(Some(o), Role::Custodian, names[i])?, o, names[i]).await?);
-    }
     let mut bidders = Vec::new();
-    for (i, o) in bidder_orgs.iter().enumerate() {
-        let names = ["bidder-a", "bidder-b", "bidder-c", "bidder-d", "bidder-e"];
-        bidders.push(signin(person(Some(o), Role::Bidder, names[i])?, o, bidder_names[i]).await?);
+    let mut bidder_orgs = Vec::new();
+    for (i, name) in bidder_names.iter().enumerate() {
+        let org = sandbox
+            .org(OrgKind::Bidder, &format!("{name}有限公司"))
+            .await?;
+        let usernames = ["bidder-a", "bidder-b", "bidder-c", "bidder-d", "bidder-e"];
+        bidders.push(party(org.clone(), Role::Bidder, usernames[i], name).await?);
+        bidder_orgs.push(org);
     }
     println!("     2 centres, a tenderer, a regulator, a notary; a host, 5 custodians, 5 bidders");
 
@@ -301,14 +226,14 @@ async fn scenario(
         n,
         "the tender documents are uploaded, and the section is published",
     );
-    upload(
-        base,
-        &host,
-        &sid,
-        "招标文件.pdf",
-        b"%PDF-1.7 demo tender documents",
-    )
-    .await?;
+    sandbox
+        .upload(
+            &host.client,
+            &sid,
+            "招标文件.pdf",
+            b"%PDF-1.7 demo tender documents",
+        )
+        .await?;
     let published: Value = host
         .client
         .post(&format!("/api/sections/{sid}/publish"), &json!({}))
@@ -524,36 +449,6 @@ async fn scenario(
 
 fn short(h: &str) -> String {
     h.chars().take(16).collect::<String>() + "…"
-}
-
-async fn upload(
-    base: &str,
-    who: &Party,
-    section: &str,
-    name: &str,
-    bytes: &'static [u8],
-) -> anyhow::Result<()> {
-    let token = who.client.token().unwrap_or_default().to_string();
-    let mut res = awc::Client::default()
-        .post(format!(
-            "{base}/api/sections/{section}/documents?name={}",
-            crate::http::public::url_encode(name)
-        ))
-        .bearer_auth(token)
-        .insert_header(("Content-Type", "application/pdf"))
-        .send_body(bytes)
-        .await
-        .map_err(|e| anyhow::anyhow!("upload: {e}"))?;
-    let body = res
-        .body()
-        .await
-        .map_err(|e| anyhow::anyhow!("upload: {e}"))?;
-    anyhow::ensure!(
-        res.status().is_success(),
-        "upload refused: {}",
-        String::from_utf8_lossy(&body)
-    );
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 pub mod client;
 mod demo;
+mod sandbox;
 pub mod verify;
 
 use std::path::PathBuf;

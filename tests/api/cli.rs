@@ -103,25 +103,36 @@ fn clean_command() -> Command {
     cmd
 }
 
-fn run(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut child = clean_command()
+/// Runs the binary with `args`, `stdin` and extra environment; returns
+/// (success, stdout, stderr).
+pub fn run_with(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = clean_command();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    run_with(args, stdin.unwrap_or(""), &[])
 }
 
 fn dir_arg(p: &Path) -> String {

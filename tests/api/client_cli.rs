@@ -5,45 +5,14 @@
 //! and `kaibiao demo` end to end.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::json;
 
-use crate::cli::binary;
 use crate::helpers::{spawn, TestStore, PASSWORD};
 use crate::world::World;
 
-/// Runs the binary with `stdin`; returns (success, stdout, stderr).
 fn kb(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut cmd = Command::new(binary());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("KAIBIAO_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::cli::run_with(args, stdin, env)
 }
 
 fn p(path: &Path) -> String {
