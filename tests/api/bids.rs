@@ -956,3 +956,67 @@ async fn a_full_disk_mid_upload_keeps_nothing_and_says_so() {
     }
     t.app.stop().await;
 }
+
+#[actix_web::test]
+async fn an_upload_cut_off_mid_stream_keeps_nothing_unacknowledged_and_resumes() {
+    let t = setup(|_| {}).await;
+    let (app, w, s) = (&t.app, &t.w, t.section.as_str());
+    let docs = vec![1u8; 3 * 1024 * 1024];
+    let (dir, hash) = seal(
+        app,
+        t.root.path(),
+        &w.bidders[0],
+        &t.keys[0],
+        s,
+        "2.00",
+        &docs,
+        None,
+    )
+    .await;
+    let token = w.bidders[0].token.clone();
+    app.post(
+        "/api/bids",
+        Some(&token),
+        serde_json::to_value(signed(&dir)).unwrap(),
+    )
+    .await
+    .expect(201);
+    let part = std::fs::read(dir.join("documents.part")).unwrap();
+    // The client sends 1 MiB, then its connection breaks.
+    let first = bytes::Bytes::copy_from_slice(&part[..1 << 20]);
+    let body = futures_util::stream::iter(vec![
+        Ok::<_, std::io::Error>(first),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "cable pulled",
+        )),
+    ]);
+    let r = app
+        .client
+        .put(app.url(&format!("/api/bids/{hash}/parts/documents?offset=0")))
+        .bearer_auth(&token)
+        .send_stream(body)
+        .await;
+    assert!(r.is_err() || !r.unwrap().status().is_success());
+    // Whatever arrived before the break was not acknowledged, so it is not kept.
+    let st = app
+        .get(&format!("/api/bids/{hash}"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(st["parts"][1]["received"], 0, "{st}");
+    for e in std::fs::read_dir(app.data_dir.join("blobs/uploads"))
+        .unwrap()
+        .flatten()
+    {
+        assert_eq!(
+            e.metadata().unwrap().len(),
+            0,
+            "{:?} kept unacknowledged bytes",
+            e.path()
+        );
+    }
+    // The client resumes and completes.
+    let receipt = submit(app, w, &w.bidders[0], &dir).await.unwrap();
+    assert_eq!(receipt.receipt.envelope_hash, hash);
+    t.app.stop().await;
+}
