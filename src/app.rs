@@ -18,6 +18,7 @@ use crate::db::Db;
 use crate::domain::time::Timestamp;
 use crate::metrics::Metrics;
 use crate::notify::mailer::Mailer;
+use crate::room::hub::Hub;
 use crate::service::Services;
 use crate::storage::BlobStore;
 use crate::{chronograph, http, keystore, notify};
@@ -119,6 +120,9 @@ impl Application {
             "kaibiao starting"
         );
 
+        let (shutdown, rx) = watch::channel(false);
+        let (hub, hub_tasks) = Hub::start(services.clone(), node.clone(), rx.clone());
+        let hub_data = web::Data::new(hub);
         let data = web::Data::new(services.clone());
         let max_json = services.config.server.max_json_bytes;
         let workers = match services.config.server.workers {
@@ -130,6 +134,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(hub_data.clone())
                 .wrap(from_fn(http::middleware::observe))
                 .configure(|c| http::configure(c, max_json))
                 .default_service(web::to(http::route_not_found))
@@ -139,12 +144,12 @@ impl Application {
         .listen(listener)?
         .run();
 
-        let (shutdown, rx) = watch::channel(false);
-        let mut background = vec![tokio::spawn(notify::outbox::run(
+        let mut background = hub_tasks;
+        background.push(tokio::spawn(notify::outbox::run(
             services.clone(),
             mailer,
             rx.clone(),
-        ))];
+        )));
         if !opts.no_chronograph {
             background.push(tokio::spawn(chronograph::run(services.clone(), node, rx)));
         }

@@ -33,6 +33,12 @@ pub trait Clock: Send + Sync + 'static {
 
     /// Human description for logs and `/healthz`.
     fn describe(&self) -> String;
+
+    /// Clock milliseconds per real millisecond (1 for the system clock, 0
+    /// for a fixed one): what a client needs to run a countdown.
+    fn rate(&self) -> f64 {
+        1.0
+    }
 }
 
 pub type SharedClock = Arc<dyn Clock>;
@@ -96,6 +102,9 @@ impl Clock for FixedClock {
     }
     fn describe(&self) -> String {
         format!("fixed at {}", self.now())
+    }
+    fn rate(&self) -> f64 {
+        0.0
     }
 }
 
@@ -186,6 +195,9 @@ impl Clock for AcceleratedClock {
     }
     fn describe(&self) -> String {
         format!("accelerated x{}", self.speed())
+    }
+    fn rate(&self) -> f64 {
+        self.speed()
     }
 }
 

@@ -52,6 +52,8 @@ pub struct Config {
     pub clock: ClockConfig,
     pub rules: RulesConfig,
     pub chronograph: ChronographConfig,
+    pub room: RoomConfig,
+    pub opening: OpeningConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
 }
@@ -124,6 +126,25 @@ pub struct RulesConfig {
     pub login_window_minutes: i64,
     pub email_verification_hours: i64,
     pub key_challenge_minutes: i64,
+}
+
+/// The opening rooms' WebSockets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomConfig {
+    /// Frames a watcher may fall behind by before it gets a fresh snapshot
+    /// instead (per room and view; memory is shared, not per watcher).
+    pub queue_frames: usize,
+    /// A watcher that cannot be written to for this long is disconnected.
+    pub send_timeout_ms: u64,
+}
+
+/// The decryption at the opening.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpeningConfig {
+    /// Threads that decrypt bids in parallel; 0 = one per core.
+    pub decrypt_threads: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +246,15 @@ impl Default for ChronographConfig {
         Self {
             poll_interval_ms: 1000,
             node_id: String::new(),
+        }
+    }
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            queue_frames: 256,
+            send_timeout_ms: 10_000,
         }
     }
 }
@@ -447,6 +477,18 @@ impl Config {
         check(
             (10..=60_000).contains(&self.chronograph.poll_interval_ms),
             "chronograph.poll_interval_ms: 10 to 60000".into(),
+        );
+        check(
+            (4..=65_536).contains(&self.room.queue_frames),
+            "room.queue_frames: 4 to 65536".into(),
+        );
+        check(
+            (100..=600_000).contains(&self.room.send_timeout_ms),
+            "room.send_timeout_ms: 100 to 600000".into(),
+        );
+        check(
+            self.opening.decrypt_threads <= 256,
+            "opening.decrypt_threads: 0 (one per core) to 256".into(),
         );
         check(
             self.mail.from.parse::<lettre::message::Mailbox>().is_ok(),

@@ -58,6 +58,7 @@ codes! {
     RevisionConflict = ("revision_conflict", CONFLICT),
     UploadOffset = ("upload_offset", CONFLICT),
     UploadInterrupted = ("upload_interrupted", BAD_REQUEST),
+    UploadInProgress = ("upload_in_progress", CONFLICT),
     PartHashMismatch = ("part_hash_mismatch", UNPROCESSABLE_ENTITY),
     StorageFull = ("storage_full", INSUFFICIENT_STORAGE),
     TooManyRequests = ("too_many_requests", TOO_MANY_REQUESTS),

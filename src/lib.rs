@@ -17,6 +17,7 @@ pub mod http;
 pub mod keystore;
 pub mod metrics;
 pub mod notify;
+pub mod room;
 pub mod service;
 pub mod storage;
 pub mod transcript;

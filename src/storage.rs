@@ -23,6 +23,12 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
 }
 
+/// Held while one request writes an upload; released when dropped.
+#[derive(Debug)]
+pub struct UploadLock {
+    _file: std::fs::File,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBlob {
     pub sha256: String,
@@ -111,6 +117,28 @@ impl BlobStore {
     /// Where a resumable upload accumulates before it is adopted.
     pub fn upload_path(&self, upload: &str) -> PathBuf {
         self.root.join("uploads").join(upload)
+    }
+
+    /// Takes the exclusive lock of one upload, or `None` when another
+    /// request (on this node or another sharing the store) holds it. A
+    /// request cut off mid-stream keeps the lock until it has cut its file
+    /// back, so a resume can never interleave with the bytes being removed.
+    pub async fn lock_upload(&self, upload: &str) -> std::io::Result<Option<UploadLock>> {
+        let path = self.root.join("uploads").join(format!("{upload}.lock"));
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            match file.try_lock() {
+                Ok(()) => Ok(Some(UploadLock { _file: file })),
+                Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => Err(e),
+            }
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
     }
 
     /// Appends `body` to the upload file at `offset`, continuing `hasher`,
@@ -428,5 +456,27 @@ mod tests {
             0
         );
         assert!(!store.exists(&crate::crypto::sha256_hex(b"abc")));
+    }
+
+    #[tokio::test]
+    async fn one_writer_holds_an_upload_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join("blobs")).unwrap();
+        let first = store.lock_upload("sub_1.documents").await.unwrap();
+        assert!(first.is_some());
+        // A second request, even through another handle, is turned away.
+        assert!(store
+            .lock_upload("sub_1.documents")
+            .await
+            .unwrap()
+            .is_none());
+        // Another part is independent.
+        assert!(store.lock_upload("sub_1.pricing").await.unwrap().is_some());
+        drop(first);
+        assert!(store
+            .lock_upload("sub_1.documents")
+            .await
+            .unwrap()
+            .is_some());
     }
 }

@@ -34,7 +34,7 @@ pub struct Passphrase {
 }
 
 impl Passphrase {
-    fn get(&self) -> anyhow::Result<Option<Zeroizing<String>>> {
+    pub(super) fn get(&self) -> anyhow::Result<Option<Zeroizing<String>>> {
         match &self.passphrase_env {
             None => Ok(None),
             Some(var) => Ok(Some(Zeroizing::new(std::env::var(var).map_err(|_| {
@@ -98,6 +98,46 @@ pub enum BidCommand {
         session: SessionArgs,
         #[command(flatten)]
         passphrase: Passphrase,
+    },
+    /// Sign in (签到) to a section's opening.
+    SignIn {
+        #[arg(long)]
+        section: String,
+        #[command(flatten)]
+        session: SessionArgs,
+    },
+    /// Decrypt a submitted bid in the window (sections in a `bidders` mode):
+    /// unwraps the bid master key from the bidder's own copy and hands it over.
+    Decrypt {
+        #[arg(long)]
+        bid: PathBuf,
+        #[arg(long)]
+        keys: PathBuf,
+        #[command(flatten)]
+        session: SessionArgs,
+        #[command(flatten)]
+        passphrase: Passphrase,
+    },
+    /// Confirm the announced opening record after checking that it states
+    /// the bid as sealed (signs the record's hash).
+    Confirm {
+        #[arg(long)]
+        bid: PathBuf,
+        #[arg(long)]
+        keys: PathBuf,
+        #[command(flatten)]
+        session: SessionArgs,
+        #[command(flatten)]
+        passphrase: Passphrase,
+    },
+    /// Raise an objection (异议) to the opening record.
+    Object {
+        #[arg(long)]
+        section: String,
+        #[arg(long)]
+        text: String,
+        #[command(flatten)]
+        session: SessionArgs,
     },
     /// Check a receipt offline against the sealed bid it is for.
     VerifyReceipt {
@@ -165,6 +205,17 @@ pub enum CustodianCommand {
         #[command(flatten)]
         passphrase: Passphrase,
     },
+    /// Release this section's key at the opening, signed with the identity key.
+    Release {
+        #[arg(long)]
+        section: String,
+        #[arg(long)]
+        keys: PathBuf,
+        #[command(flatten)]
+        session: SessionArgs,
+        #[command(flatten)]
+        passphrase: Passphrase,
+    },
     /// Make this section's X25519 key on this device and register its public
     /// half, signed with the identity key (before publication).
     SectionKey {
@@ -179,7 +230,9 @@ pub enum CustodianCommand {
     },
 }
 
-fn runtime<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+pub(super) fn runtime<F: std::future::Future<Output = anyhow::Result<()>>>(
+    f: F,
+) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(f)
 }
 
@@ -197,7 +250,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_session(args: &SessionArgs) -> anyhow::Result<(Client, Session)> {
+pub(super) fn load_session(args: &SessionArgs) -> anyhow::Result<(Client, Session)> {
     let s: Session = client::read_json(&args.session)
         .map_err(|e| anyhow::anyhow!("no session ({e}); sign in with `kaibiao login` first"))?;
     Ok((Client::new(&s.server).with_token(&s.token), s))
@@ -237,7 +290,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
     })
 }
 
-fn signing_key(dir: &Path, file: &str, p: &Passphrase) -> anyhow::Result<SigningKey> {
+pub(super) fn signing_key(dir: &Path, file: &str, p: &Passphrase) -> anyhow::Result<SigningKey> {
     let pw = p.get()?;
     let (secret, public) = keyfile::read(
         &dir.join(file),
@@ -252,7 +305,7 @@ fn signing_key(dir: &Path, file: &str, p: &Passphrase) -> anyhow::Result<Signing
     Ok(key)
 }
 
-fn encryption_key(dir: &Path, p: &Passphrase) -> anyhow::Result<x25519::SecretKey> {
+pub(super) fn encryption_key(dir: &Path, p: &Passphrase) -> anyhow::Result<x25519::SecretKey> {
     let pw = p.get()?;
     let (secret, public) = keyfile::read(
         &dir.join(ENCRYPTION_KEY),
@@ -267,7 +320,7 @@ fn encryption_key(dir: &Path, p: &Passphrase) -> anyhow::Result<x25519::SecretKe
     Ok(key)
 }
 
-fn new_signing_file(dir: &Path, file: &str, p: &Passphrase) -> anyhow::Result<String> {
+pub(super) fn new_signing_file(dir: &Path, file: &str, p: &Passphrase) -> anyhow::Result<String> {
     let key = sign::generate();
     let pw = p.get()?;
     keyfile::write(
@@ -413,6 +466,24 @@ pub fn bid(cmd: BidCommand) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        BidCommand::SignIn { section, session } => super::opening::sign_in(section, session),
+        BidCommand::Decrypt {
+            bid,
+            keys,
+            session,
+            passphrase,
+        } => super::opening::decrypt(bid, keys, session, passphrase),
+        BidCommand::Confirm {
+            bid,
+            keys,
+            session,
+            passphrase,
+        } => super::opening::confirm(bid, keys, session, passphrase),
+        BidCommand::Object {
+            section,
+            text,
+            session,
+        } => super::opening::object(section, text, session),
         BidCommand::VerifyReceipt {
             bid,
             receipt,
@@ -538,6 +609,12 @@ pub fn custodian(cmd: CustodianCommand) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        CustodianCommand::Release {
+            section,
+            keys,
+            session,
+            passphrase,
+        } => super::opening::release(section, keys, session, passphrase),
         CustodianCommand::SectionKey {
             section,
             keys,
@@ -546,7 +623,7 @@ pub fn custodian(cmd: CustodianCommand) -> anyhow::Result<()> {
         } => {
             let identity = signing_key(&keys, IDENTITY_KEY, &passphrase)?;
             let (c, _) = load_session(&session)?;
-            let file = keys.join(format!("section-{section}.key"));
+            let file = super::opening::section_key_file(&keys, &section);
             let key = x25519::SecretKey::generate();
             let pw = passphrase.get()?;
             keyfile::write(

@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 pub mod client;
 mod demo;
+mod opening;
 mod sandbox;
 pub mod verify;
 
@@ -66,9 +67,18 @@ pub enum Command {
     /// The bidder's client: keys, sealing, submission, receipts.
     #[command(subcommand)]
     Bid(client::BidCommand),
-    /// The custodian's client: identity and per-section keys.
+    /// The custodian's client: identity and per-section keys, key release.
     #[command(subcommand)]
     Custodian(client::CustodianCommand),
+    /// The host's controls of an opening.
+    #[command(subcommand)]
+    Host(opening::HostCommand),
+    /// The supervisor's identity key and countersignatures.
+    #[command(subcommand)]
+    Supervisor(opening::SupervisorCommand),
+    /// Watch an opening room.
+    #[command(subcommand)]
+    Room(opening::RoomCommand),
     /// Section transcripts.
     #[command(subcommand)]
     Transcript(verify::TranscriptCommand),
@@ -127,6 +137,9 @@ pub fn main() -> anyhow::Result<()> {
         Command::Login(args) => client::login(args),
         Command::Bid(cmd) => client::bid(cmd),
         Command::Custodian(cmd) => client::custodian(cmd),
+        Command::Host(cmd) => opening::host(cmd),
+        Command::Supervisor(cmd) => opening::supervisor(cmd),
+        Command::Room(cmd) => opening::room(cmd),
         Command::Transcript(cmd) => verify::transcript(cmd),
         Command::Verify { file } => verify::verify(&file),
         Command::Demo(args) => demo::run(args),

@@ -56,5 +56,24 @@ pub fn verify(path: &Path) -> anyhow::Result<()> {
         "VALID: section {} — {} parameter version(s), {} bid envelope(s), {} accepted, {} late attempt(s), manifest root {}, {} log entries checked against the signed checkpoint",
         s.section_id, s.params_versions, s.bids, s.accepted, s.late_attempts, s.manifest_root, s.log_entries
     );
+    match &s.opening {
+        Some(o) => println!(
+            "VALID: opening — record {} {}: {} key release(s) checked against the registered keys, {} bid(s) re-decrypted to the announced values, {} revoked, {} withdrawn; {} confirmation(s), {} objection(s); {}",
+            o.record_hash,
+            o.outcome,
+            o.key_releases,
+            o.decrypted,
+            o.revoked,
+            o.withdrawn,
+            o.confirmations,
+            o.objections,
+            match (o.closed, o.countersigned) {
+                (true, true) => "closed by the platform and countersigned by the supervisor",
+                (true, false) => "closed by the platform, not yet countersigned",
+                _ => "not closed yet",
+            }
+        ),
+        None => println!("(the opening has not been announced yet)"),
+    }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod jcs;
 pub mod keyfile;
 pub mod keyproof;
 pub mod merkle;
+pub mod opening;
 pub mod shamir;
 pub mod sign;
 pub mod stream;

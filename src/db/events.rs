@@ -48,8 +48,20 @@ pub fn append(
             at,
         })
         .execute(c)?;
+    // Wake the room: on this node once the transaction commits, and on every
+    // node through NOTIFY (PostgreSQL delivers it at commit, never before,
+    // and not at all on rollback).
+    super::touch(section_id);
+    if let DbConn::Pg(pg) = c {
+        diesel::sql_query("SELECT pg_notify('kaibiao_events', $1)")
+            .bind::<diesel::sql_types::Text, _>(section_id)
+            .execute(pg)?;
+    }
     Ok(seq)
 }
+
+/// The channel `kaibiao serve` nodes LISTEN on; the payload is a section id.
+pub const NOTIFY_CHANNEL: &str = "kaibiao_events";
 
 pub fn since(
     c: &mut DbConn,

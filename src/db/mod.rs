@@ -12,11 +12,13 @@ pub mod events;
 pub mod identity;
 pub mod jobs;
 pub mod keys;
+pub mod opening;
 pub mod outbox;
 pub mod schema;
 pub mod sections;
 pub mod translog;
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,6 +116,27 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     inner: Arc<DbInfo>,
+    commits: tokio::sync::broadcast::Sender<Arc<str>>,
+}
+
+thread_local! {
+    /// Sections that got events in the transaction open on this thread.
+    static TOUCHED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Sections whose events committed on this thread, not yet announced.
+    static COMMITTED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Called by [`events::append`]: the section's room has news once the
+/// current transaction commits.
+pub(crate) fn touch(section_id: &str) {
+    TOUCHED.with(|t| t.borrow_mut().push(section_id.to_string()));
+}
+
+fn settle_touched(committed: bool) {
+    let touched = TOUCHED.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    if committed {
+        COMMITTED.with(|c| c.borrow_mut().extend(touched));
+    }
 }
 
 struct DbInfo {
@@ -153,7 +176,15 @@ impl Db {
             inner: Arc::new(DbInfo {
                 max_size: pool_size,
             }),
+            commits: tokio::sync::broadcast::channel(1024).0,
         })
+    }
+
+    /// The ids of sections whose events committed through this handle, as
+    /// they commit (the opening room's local wake-up; other nodes hear of
+    /// them through PostgreSQL's NOTIFY).
+    pub fn commits(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.commits.subscribe()
     }
 
     pub fn backend(&self) -> Backend {
@@ -169,9 +200,19 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let commits = self.commits.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(AppError::unavailable)?;
-            f(&mut conn)
+            let r = pool
+                .get()
+                .map_err(AppError::unavailable)
+                .and_then(|mut conn| f(&mut conn));
+            let mut committed = COMMITTED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+            committed.dedup();
+            for section in committed {
+                // No receiver yet is fine: nobody is watching.
+                let _ = commits.send(section.into());
+            }
+            r
         })
         .await
         .map_err(|e| AppError::internal(anyhow::anyhow!("database task failed: {e}")))?
@@ -263,7 +304,8 @@ pub fn write_tx<T, F>(conn: &mut DbConn, f: F) -> AppResult<T>
 where
     F: FnOnce(&mut DbConn) -> AppResult<T>,
 {
-    match conn {
+    settle_touched(false);
+    let r = match conn {
         DbConn::Pg(_) => conn.transaction(|c| f(c)),
         DbConn::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
@@ -286,7 +328,9 @@ where
                 }
             }
         }
-    }
+    };
+    settle_touched(r.is_ok());
+    r
 }
 
 /// True when `e` is a unique-constraint violation (a duplicate insert).

@@ -388,4 +388,121 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     jobs,
     outbox,
+    openings,
+    signins,
+    key_releases,
+    bid_openings,
+    incidents,
+    objections,
+    confirmations,
+    idempotency_keys,
 );
+
+diesel::table! {
+    openings (section_id) {
+        section_id -> Text,
+        signin_open -> Bool,
+        window_started_at -> Nullable<BigInt>,
+        window_ends_at -> Nullable<BigInt>,
+        paused_since -> Nullable<BigInt>,
+        escrow -> Bool,
+        record_json -> Nullable<Text>,
+        record_hash -> Nullable<Text>,
+        announced_at -> Nullable<BigInt>,
+        closing_json -> Nullable<Text>,
+        closing_hash -> Nullable<Text>,
+        platform_signature -> Nullable<Text>,
+        closed_at -> Nullable<BigInt>,
+        countersigned_by -> Nullable<Text>,
+        countersignature -> Nullable<Text>,
+        countersigned_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    signins (id) {
+        id -> Text,
+        section_tag -> Text,
+        member_tag -> Text,
+        record -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    key_releases (section_id, custodian) {
+        section_id -> Text,
+        custodian -> Text,
+        position -> Integer,
+        sealed_secret -> Text,
+        secret_key -> Nullable<Text>,
+        signature -> Text,
+        released_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    bid_openings (envelope_hash) {
+        envelope_hash -> Text,
+        section_id -> Text,
+        status -> Text,
+        fault -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        via -> Nullable<Text>,
+        sealed_result -> Nullable<Text>,
+        summary -> Nullable<Text>,
+        bmk -> Nullable<Text>,
+        decrypted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        section_id -> Text,
+        reason -> Text,
+        bidders -> Text,
+        declared_by -> Text,
+        declared_at -> BigInt,
+        countersigned_by -> Nullable<Text>,
+        countersignature -> Nullable<Text>,
+        countersigned_at -> Nullable<BigInt>,
+        resolved_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    objections (id) {
+        id -> Text,
+        section_id -> Text,
+        bidder -> Text,
+        raised_by -> Text,
+        text -> Text,
+        raised_at -> BigInt,
+        answer -> Nullable<Text>,
+        answered_by -> Nullable<Text>,
+        answered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    confirmations (section_id, bidder) {
+        section_id -> Text,
+        bidder -> Text,
+        record_hash -> Text,
+        signature -> Text,
+        confirmed_by -> Text,
+        confirmed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Text,
+        key -> Text,
+        route -> Text,
+        status -> Integer,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}

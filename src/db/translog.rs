@@ -166,7 +166,7 @@ impl Subtrees for DbTree<'_> {
 
     fn subtree(&mut self, start: u64, end: u64) -> Hash {
         let n = end - start;
-        if n > 0 && n.is_power_of_two() && start % n == 0 {
+        if n > 0 && n.is_power_of_two() && start.is_multiple_of(n) {
             return self.lookup(n.trailing_zeros() as i32, (start / n) as i64);
         }
         match n {

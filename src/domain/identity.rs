@@ -61,6 +61,8 @@ text_enum! {
         CustodianIdentity = "custodian_identity",
         /// An expert's Ed25519 identity key (signs scores and the report).
         ExpertIdentity = "expert_identity",
+        /// A supervisor's Ed25519 identity key (countersigns records and incident rulings).
+        SupervisorIdentity = "supervisor_identity",
     }
 }
 
@@ -84,6 +86,7 @@ impl KeyPurpose {
             KeyPurpose::BidderSigning | KeyPurpose::BidderEncryption => Role::Bidder,
             KeyPurpose::CustodianIdentity => Role::Custodian,
             KeyPurpose::ExpertIdentity => Role::Expert,
+            KeyPurpose::SupervisorIdentity => Role::Supervisor,
         }
     }
     /// Bidder keys belong to the organisation; identity keys to the person.

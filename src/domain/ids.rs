@@ -67,6 +67,9 @@ id_type!(AuditId, "aud");
 id_type!(RegistrationId, "reg");
 id_type!(SubmissionId, "sub");
 id_type!(LateId, "late");
+id_type!(IncidentId, "inc");
+id_type!(ObjectionId, "obj");
+id_type!(SigninId, "sgn");
 
 #[cfg(test)]
 mod tests {

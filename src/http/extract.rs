@@ -71,6 +71,7 @@ roles! {
     Hosts => [Host],
     Bidders => [Bidder],
     Custodians => [Custodian],
+    Supervisors => [Supervisor],
 }
 
 /// A signed-in caller with one of the roles `R`: `unauthenticated` or

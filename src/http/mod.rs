@@ -8,8 +8,11 @@ pub mod bids;
 pub mod extract;
 pub mod keys;
 pub mod middleware;
+pub mod opening;
 pub mod public;
+pub mod record_page;
 pub mod request_id;
+pub mod room;
 pub mod sections;
 pub mod system;
 
@@ -225,6 +228,102 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             M::POST,
             "/api/bids/{hash}/withdraw",
             web::post().to(bids::withdraw),
+        ),
+        // The opening (开标) and its room.
+        (
+            M::GET,
+            "/api/sections/{id}/room",
+            web::get().to(room::socket),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/room/tickets",
+            web::post().to(opening::ticket),
+        ),
+        (
+            M::GET,
+            "/api/sections/{id}/opening",
+            web::get().to(opening::view),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/signin/open",
+            web::post().to(opening::open_signin),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/signin",
+            web::post().to(opening::sign_in),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/key-releases",
+            web::post().to(opening::release_key),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/decryptions",
+            web::post().to(opening::decrypt),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/extend",
+            web::post().to(opening::extend),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/incidents",
+            web::post().to(opening::incident),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/incidents/{incident}/countersign",
+            web::post().to(opening::countersign_incident),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/resume",
+            web::post().to(opening::resume),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/confirmations",
+            web::post().to(opening::confirm),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/objections",
+            web::post().to(opening::object),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/objections/{objection}/answer",
+            web::post().to(opening::answer),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/close",
+            web::post().to(opening::close),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/countersign",
+            web::post().to(opening::countersign),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/opening/notices",
+            web::post().to(opening::notice),
+        ),
+        (
+            M::GET,
+            "/api/public/sections/{id}/opening-record",
+            web::get().to(opening::record),
+        ),
+        (
+            M::GET,
+            "/api/public/sections/{id}/opening-record.html",
+            web::get().to(opening::record_html),
         ),
         // The transparency log.
         (

@@ -92,3 +92,16 @@ pub fn cancelled(s: &SectionRef<'_>, reason: &str) -> Mail {
         ),
     }
 }
+
+pub fn failed(s: &SectionRef<'_>, reason: &str) -> Mail {
+    Mail {
+        kind: "failed",
+        subject: format!("【流标公告】{} {} / Tender failed", s.project_name, s.section_code),
+        body: format!(
+            "您已获取招标文件的标段流标。\n项目：{}\n标段：{} {}\n原因：{reason}\n详情：{}\n\n---\n\n\
+             A section you registered for failed at the opening.\nProject: {}\nSection: {} {}\nReason: {reason}\nDetails: {}\n",
+            s.project_name, s.section_code, s.section_name, s.link,
+            s.project_name, s.section_code, s.section_name, s.link,
+        ),
+    }
+}

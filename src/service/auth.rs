@@ -804,7 +804,12 @@ pub async fn logout(svc: &Services, actor: &Actor, token: String) -> AppResult<(
 
 /// Resolves a bearer token to its user, or `unauthenticated`.
 pub async fn authenticate(svc: &Services, token: &str) -> AppResult<AuthUser> {
-    let hash = crypto::token_hash(token);
+    authenticate_hash(svc, crypto::token_hash(token)).await
+}
+
+/// As [`authenticate`], from the stored hash of the token (a room ticket
+/// carries it, never the token).
+pub async fn authenticate_hash(svc: &Services, hash: String) -> AppResult<AuthUser> {
     let now = svc.now().millis();
     let found = svc
         .db

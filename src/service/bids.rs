@@ -457,6 +457,28 @@ pub async fn upload_part<S, E>(
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
+    let (row, _) = find_own(svc, actor, envelope_hash.clone()).await?;
+    // The lock is named by the part as the envelope declares it, never by
+    // the client's spelling of it.
+    let part_name = progress_of(&row)?
+        .into_iter()
+        .map(|p| p.name)
+        .find(|n| *n == part_name)
+        .ok_or_else(|| AppError::not_found("part"))?;
+    // One writer per part: a resume that arrives while a broken request is
+    // still cutting its file back waits its turn instead of interleaving.
+    let _lock = svc
+        .blobs
+        .lock_upload(&format!("{}.{}", row.id, part_name))
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::UploadInProgress,
+                "another upload of this part is still in progress; retry in a moment",
+            )
+        })?;
+    // Read the progress again under the lock: it is the truth now.
     let (row, rec) = find_own(svc, actor, envelope_hash).await?;
     let progress = progress_of(&row)?;
     let part = progress
@@ -1038,6 +1060,16 @@ pub fn seal_section(
         section_id,
         &json!({"count": hashes.len(), "root": root}),
     )?;
+    let accepted: Vec<(String, String)> = accepted
+        .iter()
+        .map(|(h, v)| {
+            (
+                h.clone(),
+                v["bidder"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    super::opening::begin(svc, c, section_id, &accepted, now)?;
     Ok(leftovers)
 }
 

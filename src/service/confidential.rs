@@ -22,3 +22,8 @@ pub fn owner(at: &AtRest, org_id: &str) -> String {
 pub fn registration(at: &AtRest, section_id: &str, org_id: &str) -> String {
     at.tag("registration", &[section_id, org_id])
 }
+
+/// A bidder's sign-in (签到) to a section's opening before the deadline.
+pub fn signin(at: &AtRest, section_id: &str, org_id: &str) -> String {
+    at.tag("signin", &[section_id, org_id])
+}

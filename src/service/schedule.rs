@@ -5,7 +5,7 @@
 //! transaction rolls back: each transition happens exactly once.
 
 use super::sections::{DEADLINE_JOB, MANIFEST_JOB};
-use super::{bids, Services};
+use super::{bids, opening, Services};
 use crate::db::audit::{self, Who};
 use crate::db::jobs::{self, JobRow};
 use crate::db::{events, sections as repo};
@@ -27,6 +27,13 @@ fn lost_race() -> AppError {
 }
 
 pub async fn run_job(svc: &Services, job: JobRow, node: String) -> AppResult<Outcome> {
+    if job.kind == opening::DECRYPT_JOB {
+        // Long and in many transactions (one per bid); see `opening`.
+        return Ok(match opening::run_decrypt_job(svc, job, node).await? {
+            true => Outcome::Performed,
+            false => Outcome::Settled,
+        });
+    }
     let now = svc.now().millis();
     let s = svc.clone();
     let r = svc
@@ -84,6 +91,13 @@ pub async fn run_job(svc: &Services, job: JobRow, node: String) -> AppResult<Out
                     Outcome::Performed
                 }
                 DEADLINE_JOB | MANIFEST_JOB => Outcome::Settled,
+                opening::WINDOW_JOB => match opening::end_window(&s, c, &section.id, now)? {
+                    opening::WindowEnd::Closed => Outcome::Performed,
+                    // Paused (resuming schedules it again), or nothing left.
+                    opening::WindowEnd::Idle => Outcome::Settled,
+                    // Extended: the same job, due later.
+                    opening::WindowEnd::Moved => return Ok((Outcome::NotDue, leftovers)),
+                },
                 other => {
                     return Err(AppError::internal(anyhow::anyhow!(
                         "unknown job kind {other}"

@@ -753,7 +753,7 @@ struct Registration {
 
 /// Mails every active, verified user of every organisation registered for a
 /// section, inside the caller's transaction.
-fn notify_registered(
+pub(crate) fn notify_registered(
     svc: &Services,
     c: &mut DbConn,
     section_id: &str,

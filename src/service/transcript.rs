@@ -3,12 +3,14 @@
 use std::collections::BTreeSet;
 
 use super::Services;
-use crate::crypto::envelope::SignedEnvelope;
+use crate::crypto::envelope::{self, SignedEnvelope};
 use crate::crypto::translog::{self as fmt, Checkpoint, SignedCheckpoint};
 use crate::db::{
-    bids as bids_repo, keys as keys_repo, sections as sections_repo, translog as log_repo,
+    bids as bids_repo, keys as keys_repo, opening as opening_repo, sections as sections_repo,
+    translog as log_repo,
 };
 use crate::error::{AppError, AppResult};
+use crate::transcript::opening::{OpenedBid, OpeningExtract};
 use crate::transcript::{
     BidEntry, BidderKey, LateEntry, LogEntry, LogExtract, OpeningEntry, ParamsVersion, Transcript,
     WithdrawalEntry, FORMAT,
@@ -19,6 +21,7 @@ use crate::transcript::{
 pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript> {
     let now = svc.now().millis();
     let platform_key = svc.platform_public_hex();
+    let (atrest, blobs) = (svc.atrest.clone(), svc.blobs.clone());
     svc.db
         .run(move |c| {
             let manifest = bids_repo::manifest(c, &section_id)?
@@ -114,7 +117,9 @@ pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript>
                     proof: super::translog::inclusion_in(c, idx as u64, cp.size as u64)?,
                 });
             }
+            let opening = opening_extract(c, &atrest, &blobs, &section_id)?;
             Ok(Transcript {
+                opening,
                 format: FORMAT.into(),
                 section_id,
                 exported_at_ms: now,
@@ -140,4 +145,67 @@ pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript>
             })
         })
         .await
+}
+
+/// The opening's material, once the record is announced (before that the
+/// keys and results are secret, and there is nothing to add).
+fn opening_extract(
+    c: &mut crate::db::DbConn,
+    atrest: &crate::crypto::atrest::AtRest,
+    blobs: &crate::storage::BlobStore,
+    section_id: &str,
+) -> AppResult<Option<OpeningExtract>> {
+    let Some(o) = opening_repo::find(c, section_id)? else {
+        return Ok(None);
+    };
+    if o.announced_at.is_none() {
+        return Ok(None);
+    }
+    let key_releases = opening_repo::releases_of(c, section_id)?
+        .into_iter()
+        .map(|r| {
+            let text = r
+                .secret_key
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("a release left unpublished")))?;
+            serde_json::from_str(&text).map_err(AppError::internal)
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    let mut bids = Vec::new();
+    for b in opening_repo::bid_openings_of(c, section_id)? {
+        let Some(sealed) = b.bmk.as_deref().filter(|_| b.status == "decrypted") else {
+            continue;
+        };
+        let bmk = atrest
+            .open(&format!("bmk/{}", b.envelope_hash), sealed)
+            .map_err(AppError::internal)?;
+        let row = bids_repo::bid(c, &b.envelope_hash)?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("bid row missing")))?;
+        let env: SignedEnvelope =
+            serde_json::from_str(&row.signed_envelope).map_err(AppError::internal)?;
+        let (env, _) = envelope::parse_signed(&env).map_err(AppError::internal)?;
+        let part = env
+            .part(envelope::PART_SUMMARY)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no summary part")))?;
+        let path = blobs
+            .path_of(&part.sha256)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("bad part hash")))?;
+        // The summary is small (bounded by MAX_SUMMARY_BYTES at sealing).
+        let ct = std::fs::read(path).map_err(AppError::internal)?;
+        bids.push(OpenedBid {
+            envelope_hash: b.envelope_hash,
+            bmk: hex::encode(bmk.as_slice()),
+            summary_ciphertext: hex::encode(ct),
+        });
+    }
+    let closing = o
+        .closing_json
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(AppError::internal)?;
+    Ok(Some(OpeningExtract {
+        key_releases,
+        bids,
+        closing,
+    }))
 }

@@ -371,6 +371,129 @@ fn table(w: &World) -> Vec<Row> {
             Bid,
             Some(json!({"withdrawal": {}, "signature": "00"})),
         ),
+        // The opening (开标): the room and the record are public; each
+        // control belongs to one role, on its own section only.
+        row("GET", "/api/sections/{id}/room", &ALL, Sealed, None),
+        row(
+            "POST",
+            "/api/sections/{id}/room/tickets",
+            &SIGNED_IN,
+            Sealed,
+            Some(json!({})),
+        ),
+        row("GET", "/api/sections/{id}/opening", &ALL, Sealed, None),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/signin/open",
+            &[R::Host],
+            Sealed,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/signin",
+            &[R::Bidder],
+            Sealed,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/key-releases",
+            &[R::Custodian],
+            Sealed,
+            Some(json!({"release": {}, "signature": "00"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/decryptions",
+            &[R::Bidder],
+            Sealed,
+            Some(json!({"envelope_hash": "00", "bmk": "00"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/extend",
+            &[R::Host],
+            Sealed,
+            Some(json!({"minutes": 10, "reason": "网络波动"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/incidents",
+            &[R::Host],
+            Sealed,
+            Some(json!({"reason": "平台故障"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/incidents/{incident}/countersign",
+            &[R::Supervisor],
+            Sealed,
+            Some(json!({"signature": "00"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/resume",
+            &[R::Host],
+            Sealed,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/confirmations",
+            &[R::Bidder],
+            Sealed,
+            Some(json!({"record_hash": "00", "signature": "00"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/objections",
+            &[R::Bidder],
+            Sealed,
+            Some(json!({"text": "异议"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/objections/{objection}/answer",
+            &[R::Host],
+            Sealed,
+            Some(json!({"text": "答复"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/close",
+            &[R::Host],
+            Sealed,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/countersign",
+            &[R::Supervisor],
+            Sealed,
+            Some(json!({"signature": "00"})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/opening/notices",
+            &[R::Host],
+            Sealed,
+            Some(json!({"text": "公告"})),
+        ),
+        row(
+            "GET",
+            "/api/public/sections/{id}/opening-record",
+            &ALL,
+            Sealed,
+            None,
+        ),
+        row(
+            "GET",
+            "/api/public/sections/{id}/opening-record.html",
+            &ALL,
+            Sealed,
+            None,
+        ),
         row("GET", "/api/log/checkpoint", &ALL, Nothing, None),
         row("GET", "/api/log/entries", &ALL, Nothing, None),
         row("GET", "/api/log/proof/inclusion", &ALL, Nothing, None),
@@ -506,8 +629,12 @@ async fn every_role_on_every_endpoint() {
             };
             let ok = if allowed {
                 // Reached the use case: success, or a refusal about the input
-                // or the state — never about who is asking.
-                !(403..=405).contains(&status) && code != "unauthenticated"
+                // or the state — never about who is asking. (A route open
+                // to everyone may answer "not found" about the thing itself,
+                // such as the opening record of a section that failed before
+                // any announcement: that hides nothing from anybody.)
+                (!(403..=405).contains(&status) && code != "unauthenticated")
+                    || (r.allowed.len() == ALL.len() && status == 404 && code == "not_found")
             } else if role == R::Anon {
                 status == 401 && code == "unauthenticated"
             } else {
@@ -605,6 +732,8 @@ async fn concretise(
         .replace("{doc}", &doc)
         .replace("{hash}", &id)
         .replace("{part}", "summary")
+        .replace("{incident}", "inc_0")
+        .replace("{objection}", "obj_0")
         .replace("{file}", "app.js");
     (path, body)
 }

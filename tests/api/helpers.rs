@@ -559,6 +559,9 @@ pub async fn rows_of(app: &TestApp, table: &str) -> String {
     let sql = match table {
         "submissions" => "SELECT id || '|' || section_tag || '|' || bidder_tag || '|' || owner_tag || '|' || envelope_hash || '|' || state || '|' || record || '|' || progress AS t FROM submissions",
         "section_registrations" => "SELECT id || '|' || section_tag || '|' || member_tag || '|' || record AS t FROM section_registrations",
+        "key_releases" => "SELECT section_id || '|' || custodian || '|' || sealed_secret || '|' || COALESCE(secret_key, '') AS t FROM key_releases",
+        "bid_openings" => "SELECT envelope_hash || '|' || status || '|' || COALESCE(sealed_result, '') || '|' || COALESCE(summary, '') || '|' || COALESCE(bmk, '') AS t FROM bid_openings",
+        "signins" => "SELECT id || '|' || section_tag || '|' || member_tag || '|' || record AS t FROM signins",
         other => panic!("no query for {other}"),
     };
     let db = app.db.clone();

@@ -95,7 +95,7 @@ async fn two_processes_share_sections_and_seal_each_deadline_exactly_once() {
                     .get(&format!("/api/public/sections/{s}"), None)
                     .await
                     .expect(200)["state"]
-                    == "sealed"
+                    == "failed"
             })
             .await;
     }

@@ -63,7 +63,7 @@ CREATE TABLE key_challenges (
 CREATE TABLE identity_keys (
     id            TEXT PRIMARY KEY,
     owner_id      TEXT NOT NULL,
-    purpose       TEXT NOT NULL CHECK (purpose IN ('bidder_signing', 'bidder_encryption', 'custodian_identity', 'expert_identity')),
+    purpose       TEXT NOT NULL CHECK (purpose IN ('bidder_signing', 'bidder_encryption', 'custodian_identity', 'expert_identity', 'supervisor_identity')),
     algorithm     TEXT NOT NULL CHECK (algorithm IN ('ed25519', 'x25519')),
     public_key    TEXT NOT NULL,
     registered_by TEXT NOT NULL REFERENCES users (id),

@@ -19,6 +19,8 @@ use crate::crypto::translog::SignedReceipt;
 use crate::crypto::{sha256_hex, x25519};
 use crate::service::sections::SectionParams;
 
+pub mod opening;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{code}: {message}")]
@@ -143,6 +145,23 @@ impl Client {
     ) -> ClientResult<T> {
         let res = self
             .req(awc::http::Method::POST, path)
+            .send_json(body)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Self::read(res).await
+    }
+
+    /// A POST with an `Idempotency-Key`: repeating it with the same key gets
+    /// the first answer and changes nothing.
+    pub async fn post_once<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        key: &str,
+    ) -> ClientResult<T> {
+        let res = self
+            .req(awc::http::Method::POST, path)
+            .insert_header(("Idempotency-Key", key))
             .send_json(body)
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -361,7 +380,12 @@ impl Client {
                     let retry = matches!(&e, ClientError::Transport(_))
                         || matches!(
                             e.code(),
-                            Some("upload_offset" | "upload_interrupted" | "unavailable")
+                            Some(
+                                "upload_offset"
+                                    | "upload_interrupted"
+                                    | "upload_in_progress"
+                                    | "unavailable"
+                            )
                         );
                     if !retry || attempts > 5 {
                         return Err(e);

@@ -4,8 +4,14 @@
 //! opened commitments, the late attempts, the manifest, and the log entries
 //! with inclusion proofs against one signed checkpoint.
 //!
+//! After the announcement it also carries the opening ([`opening`]): the
+//! released keys, each decrypted bid's key and summary ciphertext, and the
+//! closing statement.
+//!
 //! [`verify`] checks all of it without network or database, and says
 //! exactly what is wrong. The format is specified in `docs/PROTOCOL.md`.
+
+pub mod opening;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -35,6 +41,9 @@ pub struct Transcript {
     pub late_attempts: Vec<LateEntry>,
     pub manifest: Value,
     pub log: LogExtract,
+    /// The opening, once the record is announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<opening::OpeningExtract>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +125,7 @@ pub struct Summary {
     pub accepted: usize,
     pub late_attempts: usize,
     pub manifest_root: String,
+    pub opening: Option<opening::OpeningSummary>,
 }
 
 macro_rules! ensure {
@@ -508,6 +518,23 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         "the log records late attempts the transcript omits"
     );
 
+    // 9. The opening: releases, decryptions, the record and its answers.
+    let latest_hash = &t.params.last().expect("non-empty").params_hash;
+    let opened = opening::verify(
+        &opening::Context {
+            section_id: &t.section_id,
+            platform_key: &t.platform_key,
+            params: latest,
+            params_hash: latest_hash,
+            manifest_root: &root,
+            accepted: &accepted,
+            bids: &by_hash,
+            keys: &keys,
+            log: &log,
+        },
+        t.opening.as_ref(),
+    )?;
+
     Ok(Summary {
         section_id: t.section_id.clone(),
         params_versions: t.params.len(),
@@ -516,6 +543,7 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         accepted: accepted.len(),
         late_attempts: t.late_attempts.len(),
         manifest_root: root,
+        opening: opened,
     })
 }
 

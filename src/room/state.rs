@@ -1,0 +1,384 @@
+//! The room's state as a fold of the section's events (DESIGN §5), and the
+//! role-filtered views of it and of each event.
+//!
+//! Confidentiality is by construction first: nothing that the law keeps
+//! secret at a given moment is in any event before that moment (no bidder
+//! before the deadline, no price before the announcement). On top of that,
+//! staff-only details — who among the staff did what, custodian identities,
+//! internal events — sit under `"staff"` keys or in staff-only event kinds,
+//! and [`View::Public`] strips them.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The two encodings of the room. Everyone who is not staff of the section
+/// (the public, bidders, custodians, experts) gets the public view plus a
+/// personal `me` block; the section's host, tenderer and supervisor (and
+/// platform admins) get the staff view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Public,
+    Staff,
+}
+
+impl View {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Public => "public",
+            View::Staff => "staff",
+        }
+    }
+}
+
+/// Event kinds everyone may see; every other kind is staff-only.
+const PUBLIC_KINDS: &[&str] = &[
+    "section.published",
+    "section.amended",
+    "section.cancelled",
+    "section.sealed",
+    "section.manifest",
+    "section.failed",
+    "opening.signin_opened",
+    "opening.signins",
+    "opening.signed_in",
+    "opening.started",
+    "opening.key_released",
+    "opening.bid_settled",
+    "opening.window_extended",
+    "opening.incident",
+    "opening.incident_countersigned",
+    "opening.resumed",
+    "opening.window_closed",
+    "opening.announced",
+    "opening.confirming",
+    "opening.objection",
+    "opening.answered",
+    "opening.confirmed",
+    "opening.closed",
+    "opening.countersigned",
+    "room.notice",
+];
+
+/// Removes every `"staff"` member, at any depth.
+pub fn strip_staff(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("staff");
+            m.values_mut().for_each(strip_staff);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_staff),
+        _ => {}
+    }
+}
+
+/// An event's payload as `view` may see it; `None` if it may not see it.
+pub fn project_event(kind: &str, payload: &Value, view: View) -> Option<Value> {
+    match view {
+        View::Staff => Some(payload.clone()),
+        View::Public if PUBLIC_KINDS.contains(&kind) => {
+            let mut v = payload.clone();
+            strip_staff(&mut v);
+            Some(v)
+        }
+        View::Public => None,
+    }
+}
+
+/// The section facts the room shows, from its published parameters.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SectionInfo {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub project_name: String,
+    pub category: String,
+    pub deadline_ms: i64,
+    pub decryption_mode: String,
+    pub window_ms: i64,
+    pub threshold: i32,
+    pub custodians: usize,
+    pub min_bidders: i32,
+    pub summary_fields: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Window {
+    pub started_at_ms: i64,
+    pub ends_at_ms: i64,
+    pub paused_since_ms: Option<i64>,
+    pub closed_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BidStatus {
+    pub envelope_hash: String,
+    pub bidder: String,
+    pub name: String,
+    /// `pending`, `decrypted`, `revoked` (撤销, the bidder's fault) or
+    /// `withdrawn` (撤回, the platform's fault).
+    pub status: String,
+    pub fault: Option<String>,
+    pub reason: Option<String>,
+    pub via: Option<String>,
+    pub at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RoomState {
+    pub seq: i64,
+    pub section: SectionInfo,
+    /// The section's lifecycle state (DESIGN §2), as of `seq`.
+    pub phase: String,
+    pub signin_open: bool,
+    pub manifest: Option<Value>,
+    pub window: Option<Window>,
+    pub bids: Vec<BidStatus>,
+    pub signins: Vec<Value>,
+    pub releases: Vec<Value>,
+    pub incidents: Vec<Value>,
+    pub record: Option<Value>,
+    pub record_hash: Option<String>,
+    pub objections: Vec<Value>,
+    pub confirmations: Vec<Value>,
+    pub closing: Option<Value>,
+    pub countersigned_at_ms: Option<i64>,
+    pub failure: Option<Value>,
+    pub notices: VecDeque<Value>,
+}
+
+const MAX_NOTICES: usize = 50;
+
+impl RoomState {
+    pub fn new(section: SectionInfo, phase: &str) -> Self {
+        RoomState {
+            section,
+            phase: phase.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Applies one event (in sequence order).
+    pub fn apply(&mut self, seq: i64, kind: &str, d: &Value, at: i64) {
+        self.seq = seq;
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        match kind {
+            "section.published" => {
+                self.phase = "published".into();
+                if let Some(t) = d["deadline_ms"].as_i64() {
+                    self.section.deadline_ms = t;
+                }
+            }
+            "section.amended" => {
+                if let Some(t) = d["new_deadline_ms"].as_i64() {
+                    self.section.deadline_ms = t;
+                }
+            }
+            "section.cancelled" => self.phase = "cancelled".into(),
+            "section.sealed" => self.phase = "sealed".into(),
+            "section.manifest" => {
+                self.manifest = Some(json!({"root": d["root"], "count": d["count"],
+                                           "envelope_hashes": d["envelope_hashes"]}))
+            }
+            "section.failed" => {
+                self.phase = "failed".into();
+                self.failure = Some(d.clone());
+                if let Some(r) = d.get("record").filter(|r| !r.is_null()) {
+                    self.record = Some(r.clone());
+                    self.record_hash = d["record_hash"].as_str().map(str::to_string);
+                }
+            }
+            "opening.signin_opened" => self.signin_open = true,
+            "opening.signins" => {
+                if let Some(list) = d["bidders"].as_array() {
+                    self.signins.extend(list.iter().cloned());
+                }
+            }
+            "opening.signed_in" => self.signins.push(d.clone()),
+            "opening.started" => {
+                self.phase = "decrypting".into();
+                self.window = Some(Window {
+                    started_at_ms: d["window_started_at_ms"].as_i64().unwrap_or(at),
+                    ends_at_ms: d["window_ends_at_ms"].as_i64().unwrap_or(at),
+                    paused_since_ms: None,
+                    closed_at_ms: None,
+                });
+                self.bids = d["bids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|b| BidStatus {
+                        envelope_hash: s(&b["envelope_hash"]),
+                        bidder: s(&b["bidder"]),
+                        name: s(&b["name"]),
+                        status: "pending".into(),
+                        fault: None,
+                        reason: None,
+                        via: None,
+                        at_ms: None,
+                    })
+                    .collect();
+            }
+            "opening.key_released" => self.releases.push(d.clone()),
+            "opening.bid_settled" => {
+                let h = s(&d["envelope_hash"]);
+                if let Some(b) = self.bids.iter_mut().find(|b| b.envelope_hash == h) {
+                    b.status = s(&d["status"]);
+                    b.fault = d["fault"].as_str().map(str::to_string);
+                    b.reason = d["reason"].as_str().map(str::to_string);
+                    b.via = d["via"].as_str().map(str::to_string);
+                    b.at_ms = d["at_ms"].as_i64();
+                }
+            }
+            "opening.window_extended" => {
+                if let (Some(w), Some(t)) = (&mut self.window, d["window_ends_at_ms"].as_i64()) {
+                    w.ends_at_ms = t;
+                }
+            }
+            "opening.incident" => {
+                if let Some(w) = &mut self.window {
+                    w.paused_since_ms = d["paused_since_ms"].as_i64().or(Some(at));
+                }
+                let mut i = d.clone();
+                i["countersigned"] = json!(false);
+                i["declared_at_ms"] = json!(at);
+                self.incidents.push(i);
+            }
+            "opening.incident_countersigned" => {
+                if let Some(i) = self.incidents.iter_mut().find(|i| i["id"] == d["id"]) {
+                    i["countersigned"] = json!(true);
+                }
+            }
+            "opening.resumed" => {
+                if let Some(w) = &mut self.window {
+                    w.paused_since_ms = None;
+                    if let Some(t) = d["window_ends_at_ms"].as_i64() {
+                        w.ends_at_ms = t;
+                    }
+                }
+            }
+            "opening.window_closed" => {
+                if let Some(w) = &mut self.window {
+                    w.closed_at_ms = Some(at);
+                }
+            }
+            "opening.announced" => {
+                self.phase = "announced".into();
+                self.record = Some(d["record"].clone());
+                self.record_hash = d["record_hash"].as_str().map(str::to_string);
+            }
+            "opening.confirming" => self.phase = "confirming".into(),
+            "opening.objection" => self.objections.push(d.clone()),
+            "opening.answered" => {
+                if let Some(o) = self.objections.iter_mut().find(|o| o["id"] == d["id"]) {
+                    o["answer"] = d["answer"].clone();
+                    o["answered_at_ms"] = d["at_ms"].clone();
+                }
+            }
+            "opening.confirmed" => self.confirmations.push(d.clone()),
+            "opening.closed" => {
+                self.closing = Some(
+                    json!({"closing_hash": d["closing_hash"], "closed_at_ms": d["closed_at_ms"]}),
+                )
+            }
+            "opening.countersigned" => {
+                self.phase = "evaluating".into();
+                self.countersigned_at_ms = Some(at);
+            }
+            "room.notice" => {
+                self.notices.push_back(d.clone());
+                while self.notices.len() > MAX_NOTICES {
+                    self.notices.pop_front();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The state as `view` may see it.
+    pub fn view(&self, view: View) -> Value {
+        let mut v = serde_json::to_value(self).expect("room state serialises");
+        if view == View::Public {
+            strip_staff(&mut v);
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started() -> RoomState {
+        let mut r = RoomState::new(SectionInfo::default(), "sealed");
+        r.apply(
+            1,
+            "opening.started",
+            &json!({"window_started_at_ms": 10, "window_ends_at_ms": 100,
+                    "bids": [{"envelope_hash": "aa", "bidder": "org_1", "name": "A"}]}),
+            10,
+        );
+        r
+    }
+
+    #[test]
+    fn the_fold_follows_the_opening() {
+        let mut r = started();
+        assert_eq!(r.phase, "decrypting");
+        r.apply(
+            2,
+            "opening.key_released",
+            &json!({"position": 1, "staff": {"custodian": "usr_9"}}),
+            11,
+        );
+        r.apply(
+            3,
+            "opening.bid_settled",
+            &json!({"envelope_hash": "aa", "status": "decrypted", "via": "custodians", "at_ms": 12}),
+            12,
+        );
+        assert_eq!(r.bids[0].status, "decrypted");
+        r.apply(
+            4,
+            "opening.incident",
+            &json!({"id": "inc_1", "reason": "x"}),
+            13,
+        );
+        assert_eq!(r.window.as_ref().unwrap().paused_since_ms, Some(13));
+        r.apply(5, "opening.resumed", &json!({"window_ends_at_ms": 150}), 14);
+        let w = r.window.as_ref().unwrap();
+        assert_eq!((w.paused_since_ms, w.ends_at_ms), (None, 150));
+        r.apply(
+            6,
+            "opening.announced",
+            &json!({"record": {"bids": []}, "record_hash": "h"}),
+            15,
+        );
+        r.apply(7, "opening.confirming", &json!({}), 15);
+        assert_eq!((r.phase.as_str(), r.seq), ("confirming", 7));
+        assert_eq!(r.record_hash.as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn the_public_view_holds_no_staff_detail() {
+        let mut r = started();
+        r.apply(
+            2,
+            "opening.key_released",
+            &json!({"position": 1, "staff": {"custodian": "usr_9"}}),
+            11,
+        );
+        assert!(r.view(View::Staff).to_string().contains("usr_9"));
+        assert!(!r.view(View::Public).to_string().contains("usr_9"));
+        let p = project_event(
+            "opening.key_released",
+            &json!({"staff": {"custodian": "usr_9"}}),
+            View::Public,
+        )
+        .unwrap();
+        assert!(!p.to_string().contains("usr_9"));
+        assert!(project_event("section.created", &json!({}), View::Public).is_none());
+        assert!(project_event("section.created", &json!({}), View::Staff).is_some());
+    }
+}
