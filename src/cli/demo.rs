@@ -9,11 +9,15 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::sandbox::Sandbox;
+use crate::client::opening::Watcher;
 use crate::client::{self, Client, ClientError, SealRequest};
 use crate::clock::{AcceleratedClock, Clock};
 use crate::crypto::{sign, x25519};
 use crate::domain::identity::{OrgKind, Role};
 use crate::domain::time::Timestamp;
+
+/// How long the demo waits for an event in the room.
+const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -124,6 +128,13 @@ async fn scenario(
         })
     };
     let host = party(centre.clone(), Role::Host, "demo-host", "主持人 host").await?;
+    let supervisor = party(
+        regulator.clone(),
+        Role::Supervisor,
+        "demo-supervisor",
+        "监督人 supervisor",
+    )
+    .await?;
     let mut custodians = Vec::new();
     for (org, username) in [
         (&centre, "custodian-centre"),
@@ -151,7 +162,7 @@ async fn scenario(
         bidders.push(party(org.clone(), Role::Bidder, usernames[i], name).await?);
         bidder_orgs.push(org);
     }
-    println!("     2 centres, a tenderer, a regulator, a notary; a host, 5 custodians, 5 bidders");
+    println!("     2 centres, a tenderer, a regulator, a notary; a host, a supervisor, 5 custodians, 5 bidders");
 
     step(n, "custodians make identity keys on their own devices and register them (proof of possession)");
     let mut identities = Vec::new();
@@ -164,6 +175,11 @@ async fn scenario(
         identities.len() == 5,
         "5 custodian identity keys registered",
     )?;
+    let supervisor_key = sign::generate();
+    supervisor
+        .client
+        .register_ed25519("supervisor_identity", &supervisor_key)
+        .await?;
 
     step(
         n,
@@ -343,6 +359,25 @@ async fn scenario(
 
     step(
         n,
+        "the opening room (不见面开标): bidders and the public watch over WebSocket; bidders sign in (签到)",
+    );
+    let mut public = Watcher::connect(base, &sid, None, 0).await?;
+    let mut watchers = Vec::new();
+    for b in &bidders[..3] {
+        watchers.push(Watcher::connect(base, &sid, b.client.token(), 0).await?);
+    }
+    host.client.open_signin(&sid).await?;
+    for b in &bidders[..3] {
+        b.client.sign_in(&sid).await?;
+    }
+    let room: Value = host.client.opening(&sid).await?;
+    check(
+        !room.to_string().contains(bidder_orgs[0].as_str()),
+        "3 bidders signed in; before the deadline not even the host learns who",
+    )?;
+
+    step(
+        n,
         "the clock jumps to a minute before the deadline; the chronograph seals the section on time",
     );
     let late_dir = seal_bid(
@@ -391,7 +426,8 @@ async fn scenario(
             .map(|p| p.name)
             .unwrap_or("?");
         println!(
-            "     {who:<12} revision {} envelope {}",
+            "     {} revision {} envelope {}",
+            pad(who, 14),
             b["revision"],
             short(b["envelope_hash"].as_str().unwrap_or(""))
         );
@@ -430,6 +466,141 @@ async fn scenario(
         "every accepted bidder's inclusion proof verifies against the root",
     )?;
 
+    step(
+        n,
+        "decryption: 3 of the 5 custodians release their keys; every bid opens",
+    );
+    let started = public
+        .until(ROOM_WAIT, |f| f["kind"] == "opening.started")
+        .await?;
+    println!(
+        "     the decryption window runs until {}",
+        Timestamp::from_millis(started["data"]["window_ends_at_ms"].as_i64().unwrap_or(0))
+            .shanghai_rfc3339()
+    );
+    for i in [0, 2, 4] {
+        let v = custodians[i]
+            .client
+            .release_key(&sid, &identities[i], &section_keys[i])
+            .await?;
+        println!(
+            "     {} released its key ({} of {})",
+            custodians[i].name, v["released"], v["threshold"]
+        );
+    }
+    public
+        .until(ROOM_WAIT, |f| f["kind"] == "opening.announced")
+        .await?;
+    for w in &mut watchers {
+        w.until(ROOM_WAIT, |f| f["kind"] == "opening.announced")
+            .await?;
+    }
+    check(
+        true,
+        "the announcement reached the public and every bidder's socket",
+    )?;
+
+    step(n, "唱标: every result at once — the opening record");
+    let record = host.client.opening_record(&sid).await?;
+    let rbids = record["record"]["bids"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "     {:<14} {:>16} {:>10}  {}",
+        "bidder", "price (yuan)", "days", "status"
+    );
+    for b in &rbids {
+        let name = bidders
+            .iter()
+            .find(|p| b["bidder"] == p.org_id.as_str())
+            .map(|p| p.name)
+            .unwrap_or("?");
+        println!(
+            "     {} {:>16} {:>10}  {}",
+            pad(name, 14),
+            b["summary"]["price"].as_str().unwrap_or("—"),
+            b["summary"]["duration_days"].as_str().unwrap_or("—"),
+            b["status"].as_str().unwrap_or("")
+        );
+    }
+    let sealed = [
+        (&bidders[0], prices[0]),
+        (&bidders[1], "78900000.00"),
+        (&bidders[2], prices[2]),
+    ];
+    check(
+        rbids.len() == 3
+            && sealed.iter().all(|(p, price)| {
+                rbids.iter().any(|b| {
+                    b["bidder"] == p.org_id.as_str()
+                        && b["status"] == "decrypted"
+                        && b["summary"]["price"] == *price
+                })
+            }),
+        "3 bids decrypted; each announced price is the one its bidder sealed",
+    )?;
+
+    step(
+        n,
+        "confirmations: bidders sign the record's hash; one objects first and the host answers on the record",
+    );
+    let own = [&bid_dirs[0], &revised, &bid_dirs[2]];
+    for i in [0, 2] {
+        let mine = client::opening::own_summary(own[i], &keys[i].1)?;
+        bidders[i]
+            .client
+            .confirm(&sid, &bidders[i].org_id, &keys[i].0, Some(&mine))
+            .await?;
+        println!(
+            "     {} checked its own line and confirmed",
+            bidders[i].name
+        );
+    }
+    let objection = bidders[1]
+        .client
+        .object(
+            &sid,
+            "请核实我方工期是否按投标文件宣读 / please confirm our duration was read as sealed",
+        )
+        .await?;
+    host.client
+        .answer(
+            &sid,
+            objection["id"].as_str().unwrap_or_default(),
+            "经核对，工期按投标文件宣读为 540 日历天 / checked: 540 days, as sealed",
+        )
+        .await?;
+    let mine = client::opening::own_summary(own[1], &keys[1].1)?;
+    bidders[1]
+        .client
+        .confirm(&sid, &bidders[1].org_id, &keys[1].0, Some(&mine))
+        .await?;
+    check(
+        true,
+        &format!(
+            "{} objected, the host answered, and it confirmed",
+            bidders[1].name
+        ),
+    )?;
+
+    step(
+        n,
+        "the host closes the record; the platform signs it and the supervisor countersigns",
+    );
+    host.client.close_opening(&sid).await?;
+    supervisor.client.countersign(&sid, &supervisor_key).await?;
+    public
+        .until(ROOM_WAIT, |f| f["kind"] == "opening.countersigned")
+        .await?;
+    let signed = host.client.opening_record(&sid).await?;
+    check(
+        signed["countersignature"].is_string(),
+        &format!(
+            "the opening record is closed and countersigned: {base}/api/public/sections/{sid}/opening-record.html"
+        ),
+    )?;
+
     step(n, "the transcript is exported and verified offline");
     let transcript: Value = Client::new(base)
         .get(&format!("/api/public/sections/{sid}/transcript"))
@@ -440,11 +611,30 @@ async fn scenario(
         .unwrap_or_else(|| dir.join("transcript.json"));
     std::fs::write(&path, serde_json::to_vec_pretty(&transcript)?)?;
     let summary = super::verify::verify_file(&path)?;
+    let o = summary
+        .opening
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the transcript has no opening"))?;
     check(
         summary.accepted == 3 && summary.late_attempts == 1,
         &format!("kaibiao verify accepts {}", path.display()),
     )?;
+    check(
+        o.key_releases == 3
+            && o.decrypted == 3
+            && o.confirmations == 3
+            && o.objections == 1
+            && o.closed
+            && o.countersigned,
+        "…re-deriving every key from the released ones, re-decrypting every summary, checking every signature",
+    )?;
     Ok(())
+}
+
+/// `s` padded to `width` terminal columns (a CJK character takes two).
+fn pad(s: &str, width: usize) -> String {
+    let cols: usize = s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(cols)))
 }
 
 fn short(h: &str) -> String {

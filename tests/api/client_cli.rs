@@ -376,14 +376,22 @@ async fn a_bidder_and_custodians_work_from_the_command_line() {
 }
 
 #[actix_web::test]
-async fn the_demo_runs_a_section_to_its_manifest_and_verifies_its_transcript() {
+async fn the_demo_runs_a_section_through_its_opening_and_verifies_its_transcript() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("t.json");
     let out = ok(kb(&["demo", "--transcript", &p(&t)], "", &[]));
     assert!(out.contains("DEMO PASSED"), "{out}");
     assert!(out.contains("refused"), "{out}");
+    assert!(
+        out.contains("唱标") && out.contains("78900000.00") && out.contains("countersigned"),
+        "{out}"
+    );
     let out = ok(kb(&["verify", &p(&t)], "", &[]));
     assert!(out.starts_with("VALID"), "{out}");
+    assert!(
+        out.contains("VALID: opening") && out.contains("3 bid(s) re-decrypted"),
+        "{out}"
+    );
     // Changing any hash, signature or time in it is caught.
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&t).unwrap()).unwrap();
     for (path, what) in [
@@ -393,6 +401,14 @@ async fn the_demo_runs_a_section_to_its_manifest_and_verifies_its_transcript() {
         ("/bids/1/completed_at_ms", "a time"),
         ("/manifest/sealed_at_ms", "a time"),
         ("/late_attempts/0/at_ms", "a time"),
+        ("/opening/key_releases/0/signature", "a key release"),
+        (
+            "/opening/key_releases/1/release/secret_key",
+            "a released key",
+        ),
+        ("/opening/bids/0/bmk", "a bid's key"),
+        ("/opening/bids/2/summary_ciphertext", "a summary"),
+        ("/opening/closing/closed_at_ms", "the closing"),
     ] {
         let mut v = original.clone();
         let node = v.pointer_mut(path).unwrap_or_else(|| panic!("{path}"));
