@@ -507,8 +507,8 @@ async fn scenario(
         .cloned()
         .unwrap_or_default();
     println!(
-        "     {:<14} {:>16} {:>10}  {}",
-        "bidder", "price (yuan)", "days", "status"
+        "     {:<14} {:>16} {:>10}  status",
+        "bidder", "price (yuan)", "days"
     );
     for b in &rbids {
         let name = bidders

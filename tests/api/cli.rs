@@ -66,6 +66,12 @@ impl Node {
         self.log.lock().unwrap().clone()
     }
 
+    /// SIGKILL: the process dies mid-whatever, with no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then wait (actix stops gracefully).
     pub fn terminate(&mut self) {
         let _ = Command::new("kill")

@@ -18,6 +18,7 @@ mod migrations;
 mod multinode;
 mod openapi;
 mod opening;
+mod opening_nodes;
 mod protocol_example;
 mod room;
 mod sections;

@@ -31,7 +31,7 @@ pub struct Fx {
     pub supervisor_key: SigningKey,
     /// Holds the sealed bid directories for as long as the fixture lives.
     _root: tempfile::TempDir,
-    _store: TestStore,
+    pub store: TestStore,
 }
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -43,6 +43,19 @@ pub async fn fixture(
     mode: &str,
     min_bidders: i64,
     prices: &[Option<&str>],
+    tweak: impl FnOnce(&mut kaibiao::config::Config) + 'static,
+) -> Fx {
+    fixture_with(store, mode, min_bidders, prices, None, tweak).await
+}
+
+/// [`fixture`], with `docs_len` bytes of documents in each bid (default: a
+/// few kilobytes).
+pub async fn fixture_with(
+    store: TestStore,
+    mode: &str,
+    min_bidders: i64,
+    prices: &[Option<&str>],
+    docs_len: Option<usize>,
     tweak: impl FnOnce(&mut kaibiao::config::Config) + 'static,
 ) -> Fx {
     let app = spawn(&store).config(tweak).start().await;
@@ -79,7 +92,11 @@ pub async fn fixture(
         let k = w.bidder_keys(&app, i).await;
         dirs.push(match price {
             Some(p) => {
-                let docs = format!("bid documents of bidder {i}").repeat(1000);
+                let mut docs = format!("bid documents of bidder {i}\n").repeat(1000);
+                if let Some(n) = docs_len {
+                    docs = docs.repeat(n / docs.len() + 1);
+                    docs.truncate(n);
+                }
                 let (dir, _) = seal(
                     &app,
                     root.path(),
@@ -112,7 +129,7 @@ pub async fn fixture(
         dirs,
         supervisor_key,
         _root: root,
-        _store: store,
+        store,
     }
 }
 
