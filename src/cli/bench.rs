@@ -40,6 +40,46 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The opening's decryption: sealed bids opened with the custodians'
+    /// keys, exactly as the decryption job does, vs raw AES-256-GCM.
+    Decrypt {
+        #[arg(long, default_value_t = 50)]
+        bids: usize,
+        /// Bytes of documents in each bid, e.g. 100MB, 64MiB.
+        #[arg(long, default_value = "100MB")]
+        size: String,
+        /// Decryption threads (0: one per core, the server's default).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Watchers in one opening room: time from the room sending an event to
+    /// each watcher receiving it, server memory per connection, and the
+    /// effect of one stalled watcher on everyone else.
+    Room {
+        #[arg(long, default_value_t = 10_000)]
+        watchers: usize,
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+        /// Events per second.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The watcher process of `bench room` (not for direct use).
+    #[command(hide = true)]
+    RoomWatchers {
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        section: String,
+        #[arg(long)]
+        watchers: usize,
+        #[arg(long)]
+        stalled: bool,
+    },
     /// Many bidders submitting at once in the last minute before a deadline.
     Submit {
         #[arg(long, default_value_t = 500)]
@@ -60,21 +100,23 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
         _ if s.ends_with("GiB") => (&s[..s.len() - 3], 1u64 << 30),
         _ if s.ends_with("MiB") => (&s[..s.len() - 3], 1 << 20),
         _ if s.ends_with("KiB") => (&s[..s.len() - 3], 1 << 10),
+        _ if s.ends_with("GB") => (&s[..s.len() - 2], 1_000_000_000),
+        _ if s.ends_with("MB") => (&s[..s.len() - 2], 1_000_000),
         _ => (s, 1),
     };
     let n: u64 = num
         .trim()
         .parse()
-        .map_err(|_| anyhow::anyhow!("not a size: {s} (e.g. 64MiB)"))?;
+        .map_err(|_| anyhow::anyhow!("not a size: {s} (e.g. 64MiB, 100MB)"))?;
     Ok(n * mult)
 }
 
-fn gbps(bytes: u64, d: Duration) -> f64 {
+pub(super) fn gbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e9
 }
 
 /// Resident set size and its high-water mark, in KiB, from /proc.
-fn rss() -> (u64, u64) {
+pub(super) fn rss() -> (u64, u64) {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         s.lines()
@@ -87,11 +129,11 @@ fn rss() -> (u64, u64) {
 }
 
 /// Resets the high-water mark (Linux: `echo 5 > /proc/self/clear_refs`).
-fn reset_peak() {
+pub(super) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn work_dir(dir: Option<PathBuf>) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+pub(super) fn work_dir(dir: Option<PathBuf>) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
     let t = match dir {
         Some(d) => {
             std::fs::create_dir_all(&d)?;
@@ -103,7 +145,7 @@ fn work_dir(dir: Option<PathBuf>) -> anyhow::Result<(tempfile::TempDir, PathBuf)
     Ok((t, p))
 }
 
-fn fill(path: &Path, size: u64) -> anyhow::Result<()> {
+pub(super) fn fill(path: &Path, size: u64) -> anyhow::Result<()> {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let block: Vec<u8> = (0..1 << 20).map(|i| (i * 7 % 251) as u8).collect();
     let mut left = size;
@@ -118,7 +160,7 @@ fn fill(path: &Path, size: u64) -> anyhow::Result<()> {
 
 /// Writes back every dirty page first, so that a timed phase does not pay
 /// for the writes of the one before.
-fn settle() {
+pub(super) fn settle() {
     let _ = std::process::Command::new("sync").status();
 }
 
@@ -149,6 +191,24 @@ fn dd_baseline(dir: &Path, size: u64) -> anyhow::Result<Duration> {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Seal { size, dir } => bench_seal(parse_size(&size)?, dir),
+        BenchCommand::Room {
+            watchers,
+            events,
+            rate,
+            dir,
+        } => super::bench_room::bench_room(watchers, events, rate, dir),
+        BenchCommand::RoomWatchers {
+            addr,
+            section,
+            watchers,
+            stalled,
+        } => super::bench_room::room_watchers(addr, section, watchers, stalled),
+        BenchCommand::Decrypt {
+            bids,
+            size,
+            threads,
+            dir,
+        } => super::bench_opening::bench_decrypt(bids, parse_size(&size)?, threads, dir),
         BenchCommand::Ingest { size, runs, dir } => {
             let size = parse_size(&size)?;
             actix_web::rt::System::new().block_on(bench_ingest(size, runs.max(1), dir))
@@ -205,6 +265,7 @@ fn bench_seal(size: u64, dir: Option<PathBuf>) -> anyhow::Result<()> {
 
     // The client: read, encrypt in chunks, hash the ciphertext, write.
     let params = fake_params();
+    let params = (params.0, params.1);
     let (p, hash) = (params.0.as_str(), params.1.as_str());
     let signing = sign::generate();
     let enc = x25519::SecretKey::generate();
@@ -252,12 +313,16 @@ fn bench_seal(size: u64, dir: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parameters for sealing without a server (bench only): one custodian set of 5, 3-of-5.
-fn fake_params() -> (String, String) {
-    let custodians: Vec<Value> = (1..=5)
-        .map(|i| {
-            json!({"position": i, "user_id": format!("usr_{i}"), "identity_key": "00".repeat(32),
-                   "section_key": hex::encode(x25519::SecretKey::generate().public_key())})
+/// Parameters for sealing without a server (bench only): one custodian set
+/// of 5, 3-of-5; with the custodians' secret keys, by position 1–5.
+pub(super) fn fake_params() -> (String, String, Vec<x25519::SecretKey>) {
+    let secrets: Vec<x25519::SecretKey> = (0..5).map(|_| x25519::SecretKey::generate()).collect();
+    let custodians: Vec<Value> = secrets
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            json!({"position": i + 1, "user_id": format!("usr_{}", i + 1), "identity_key": "00".repeat(32),
+                   "section_key": hex::encode(k.public_key())})
         })
         .collect();
     let p = json!({
@@ -274,19 +339,20 @@ fn fake_params() -> (String, String) {
     let text =
         String::from_utf8(crate::crypto::jcs::canonicalize(&p).expect("json")).expect("utf-8");
     let hash = crate::crypto::sha256_hex(text.as_bytes());
-    (text, hash)
+    (text, hash, secrets)
 }
 
 /// A running platform with one published section and `bidders` bidders
 /// whose keys are registered, signed in.
-struct Bench {
-    sandbox: Sandbox,
-    section: String,
+pub(super) struct Bench {
+    pub(super) sandbox: Sandbox,
+    pub(super) section: String,
+    pub(super) host: Client,
     params: (String, String),
     bidders: Vec<(Client, String, ed25519_dalek::SigningKey, x25519::SecretKey)>,
 }
 
-async fn platform(
+pub(super) async fn platform(
     dir: &Path,
     bidders: usize,
     deadline_in: chrono::Duration,
@@ -365,6 +431,7 @@ async fn platform(
     }
     Ok(Bench {
         sandbox,
+        host,
         section: sid,
         params: (json_text, hash),
         bidders: list,

@@ -2,6 +2,8 @@
 
 mod admin;
 mod bench;
+mod bench_opening;
+mod bench_room;
 pub mod client;
 mod demo;
 mod opening;

@@ -609,7 +609,7 @@ pub async fn release_key(
 // ---------------------------------------------------------------- decrypting
 
 /// The outcome of decrypting one bid.
-struct Outcome {
+pub struct Outcome {
     envelope_hash: String,
     status: &'static str,
     fault: Option<&'static str>,
@@ -620,6 +620,11 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// `decrypted` or `revoked`.
+    pub fn status(&self) -> &'static str {
+        self.status
+    }
+
     fn revoked(hash: &str, via: &'static str, reason: String) -> Self {
         Outcome {
             envelope_hash: hash.into(),
@@ -915,24 +920,11 @@ pub async fn run_decrypt_job(svc: &Services, job: JobRow, node: String) -> AppRe
         .iter()
         .map(|(b, h, _)| (h.clone(), b.clone()))
         .collect();
-    let decrypt_threads = svc.config.opening.decrypt_threads;
+    let threads = svc.config.opening.decrypt_threads;
     let worker = tokio::task::spawn_blocking(move || {
-        let queue = std::sync::Mutex::new(todo.into_iter());
-        let threads = match decrypt_threads {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| loop {
-                    let next = queue.lock().expect("queue").next();
-                    let Some((_, hash, env)) = next else { break };
-                    let r = open_with_custodians(&blobs, &params, &hash, &env, &secrets, via);
-                    if tx.blocking_send(r.map(|o| (hash, o))).is_err() {
-                        break;
-                    }
-                });
-            }
+        let todo = todo.into_iter().map(|(_, h, e)| (h, e)).collect();
+        open_all(&blobs, &params, todo, &secrets, via, threads, |r| {
+            tx.blocking_send(r).is_ok()
         });
     });
     let mut done = 0usize;
@@ -979,6 +971,39 @@ async fn finish_job(svc: &Services, job: &JobRow, node: &str) -> AppResult<bool>
         .await?;
     svc.kick_workers();
     Ok(n == 1)
+}
+
+/// Opens `bids` with the custodians' released keys on `threads` threads (0:
+/// one per core), handing each `(envelope hash, outcome)` to `each` as it is
+/// ready; stops early when `each` returns false. Blocking: run it off the
+/// async executor. This is the whole of the decryption's work; the job adds
+/// one short transaction per bid.
+pub fn open_all(
+    blobs: &crate::storage::BlobStore,
+    params: &SectionParams,
+    bids: Vec<(String, Envelope)>,
+    secrets: &[(u32, x25519::SecretKey)],
+    via: &'static str,
+    threads: usize,
+    each: impl Fn(AppResult<(String, Outcome)>) -> bool + Sync,
+) {
+    let queue = std::sync::Mutex::new(bids.into_iter());
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let next = queue.lock().expect("queue").next();
+                let Some((hash, env)) = next else { break };
+                let r = open_with_custodians(blobs, params, &hash, &env, secrets, via);
+                if !each(r.map(|o| (hash, o))) {
+                    break;
+                }
+            });
+        }
+    });
 }
 
 fn open_with_custodians(

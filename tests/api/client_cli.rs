@@ -462,4 +462,36 @@ fn the_benchmarks_run() {
         out.contains("3 of 3 accepted with verified receipts"),
         "{out}"
     );
+    let out = ok(kb(
+        &[
+            "bench", "decrypt", "--bids", "3", "--size", "2MiB", "--dir", &d,
+        ],
+        "",
+        &[],
+    ));
+    assert!(
+        out.contains("opening 3 bids") && out.contains("per core"),
+        "{out}"
+    );
+    let out = ok(kb(
+        &[
+            "bench",
+            "room",
+            "--watchers",
+            "20",
+            "--events",
+            "3",
+            "--rate",
+            "20",
+            "--dir",
+            &d,
+        ],
+        "",
+        &[],
+    ));
+    // Every event reached every watcher, in both rounds.
+    assert!(
+        out.matches("60 of 60 deliveries, 0 resyncs").count() == 2,
+        "{out}"
+    );
 }
