@@ -1,8 +1,9 @@
 //! The bidder's and custodian's command line against a live platform:
 //! keys (0600, passphrase), sign-in, registration with proofs, offline
 //! sealing against fetched and checked parameters, submission, status,
-//! receipt verification (and its failure on any change), withdrawal —
-//! and `kaibiao demo` end to end.
+//! receipt verification (and its failure on any change), withdrawal; the
+//! opening (sign-in, decryption, objection, confirmation, closing,
+//! countersignature, watching the room) — and `kaibiao demo` end to end.
 
 use std::path::Path;
 
@@ -494,4 +495,270 @@ fn the_benchmarks_run() {
         out.matches("60 of 60 deliveries, 0 resyncs").count() == 2,
         "{out}"
     );
+}
+
+/// The opening from the command line: the host opens sign-in, a bidder who
+/// sealed with its own key files signs in, decrypts its bid in the window,
+/// objects, is answered, confirms after checking its own line; the host
+/// closes and the supervisor countersigns with a key made by the CLI.
+#[actix_web::test]
+async fn the_opening_from_the_command_line() {
+    let fx = crate::opening::fixture(
+        TestStore::new(),
+        "bidders",
+        2,
+        &[None, Some("5100000.00"), Some("5200000.00")],
+        |_| {},
+    )
+    .await;
+    let (app, s) = (&fx.app, fx.section.as_str());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let env = [("KEY_PASS", "a long key passphrase")];
+    let login = |who: &crate::world::Person, file: &Path| {
+        ok(kb(
+            &[
+                "login",
+                "--server",
+                &app.base,
+                "--username",
+                &who.username,
+                "--session",
+                &p(file),
+            ],
+            &format!("{PASSWORD}\n"),
+            &[],
+        ));
+    };
+    let (bs, hs, ss) = (
+        d.join("bidder.json"),
+        d.join("host.json"),
+        d.join("supervisor.json"),
+    );
+    login(&fx.w.bidders[0], &bs);
+    login(&fx.w.host, &hs);
+    login(&fx.w.supervisor, &ss);
+    // Someone follows the room from a terminal: JSON lines, hello first.
+    let mut watch = std::process::Command::new(crate::cli::binary())
+        .args([
+            "room",
+            "watch",
+            "--section",
+            s,
+            "--public",
+            "--server",
+            &app.base,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(watch.stdout.take().unwrap()));
+    let hello: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (hello["type"].as_str(), hello["view"].as_str()),
+        (Some("hello"), Some("public"))
+    );
+    assert_eq!(snapshot["type"], "snapshot");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let keys = d.join("keys");
+    let with_pass = |mut a: Vec<String>| {
+        a.extend(["--passphrase-env".into(), "KEY_PASS".into()]);
+        ok(kb(
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+            "",
+            &env,
+        ))
+    };
+    let args = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    with_pass(args(&["bid", "keygen", "--dir", &p(&keys)]));
+    with_pass(args(&[
+        "bid",
+        "register-keys",
+        "--keys",
+        &p(&keys),
+        "--session",
+        &p(&bs),
+    ]));
+    let summary = d.join("summary.json");
+    std::fs::write(
+        &summary,
+        r#"{"price": "4990000.00", "duration_days": "365"}"#,
+    )
+    .unwrap();
+    let docs = d.join("docs.zip");
+    std::fs::write(&docs, vec![5u8; 300_000]).unwrap();
+    let bid = d.join("bid");
+    with_pass(args(&[
+        "bid",
+        "seal",
+        "--section",
+        s,
+        "--keys",
+        &p(&keys),
+        "--summary",
+        &p(&summary),
+        "--documents",
+        &p(&docs),
+        "--session",
+        &p(&bs),
+        "--out",
+        &p(&bid),
+    ]));
+    ok(kb(
+        &["bid", "submit", "--bid", &p(&bid), "--session", &p(&bs)],
+        "",
+        &[],
+    ));
+
+    // Sign-in before the deadline.
+    let (signed_in, _, err) = kb(
+        &["bid", "sign-in", "--section", s, "--session", &p(&bs)],
+        "",
+        &[],
+    );
+    assert!(
+        !signed_in && err.contains("invalid_transition"),
+        "not open yet: {err}"
+    );
+    ok(kb(
+        &["host", "open-signin", "--section", s, "--session", &p(&hs)],
+        "",
+        &[],
+    ));
+    let out = ok(kb(
+        &["bid", "sign-in", "--section", s, "--session", &p(&bs)],
+        "",
+        &[],
+    ));
+    assert!(out.contains("signed in"), "{out}");
+
+    // The window: every bidder decrypts its own bid.
+    fx.pass_deadline().await;
+    fx.wait_phase("decrypting").await;
+    for i in 1..3 {
+        fx.bidder(i)
+            .decrypt_own(fx.dirs[i].as_ref().unwrap(), &fx.keys[i].encryption)
+            .await
+            .unwrap();
+    }
+    let out = with_pass(args(&[
+        "bid",
+        "decrypt",
+        "--bid",
+        &p(&bid),
+        "--keys",
+        &p(&keys),
+        "--session",
+        &p(&bs),
+    ]));
+    assert!(out.contains("decrypted"), "{out}");
+    fx.app.advance(chrono::Duration::minutes(31));
+    fx.wait_phase("confirming").await;
+
+    // An objection, answered; then the confirmation.
+    let out = ok(kb(
+        &[
+            "bid",
+            "object",
+            "--section",
+            s,
+            "--text",
+            "请核对工期",
+            "--session",
+            &p(&bs),
+        ],
+        "",
+        &[],
+    ));
+    let objection = out.split_whitespace().nth(1).unwrap().to_string();
+    let (confirmed, _, err) = bid_confirm(&keys, &bid, &bs, &env);
+    assert!(!confirmed && err.contains("not been answered"), "{err}");
+    ok(kb(
+        &[
+            "host",
+            "answer",
+            "--section",
+            s,
+            "--objection",
+            &objection,
+            "--text",
+            "已核对：365 日历天",
+            "--session",
+            &p(&hs),
+        ],
+        "",
+        &[],
+    ));
+    let (confirmed, out, err) = bid_confirm(&keys, &bid, &bs, &env);
+    assert!(
+        confirmed && out.contains("confirmed the opening record"),
+        "{out}{err}"
+    );
+
+    // Closed by the host, countersigned by the supervisor's CLI key.
+    ok(kb(
+        &["host", "close", "--section", s, "--session", &p(&hs)],
+        "",
+        &[],
+    ));
+    let skeys = d.join("supervisor-keys");
+    with_pass(args(&["supervisor", "keygen", "--dir", &p(&skeys)]));
+    with_pass(args(&[
+        "supervisor",
+        "register-key",
+        "--keys",
+        &p(&skeys),
+        "--session",
+        &p(&ss),
+    ]));
+    with_pass(args(&[
+        "supervisor",
+        "countersign",
+        "--section",
+        s,
+        "--keys",
+        &p(&skeys),
+        "--session",
+        &p(&ss),
+    ]));
+    fx.wait_phase("evaluating").await;
+    let r = fx.bidder(1).opening_record(s).await.unwrap();
+    assert!(r["countersignature"].is_string(), "{r}");
+    let mine = r["record"]["bids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bidder"] == fx.org(0).as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(mine["summary"]["price"], "4990000.00");
+    fx.app.stop().await;
+}
+
+fn bid_confirm(
+    keys: &Path,
+    bid: &Path,
+    session: &Path,
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
+    kb(
+        &[
+            "bid",
+            "confirm",
+            "--bid",
+            &p(bid),
+            "--keys",
+            &p(keys),
+            "--session",
+            &p(session),
+            "--passphrase-env",
+            "KEY_PASS",
+        ],
+        "",
+        env,
+    )
 }
