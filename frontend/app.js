@@ -104,7 +104,8 @@ async function showSection(id, push) {
         row(t("d.ceiling"), s.ceiling_price ?? t("d.none")),
         row(t("d.method"), s.evaluation ? t(`method.${s.evaluation.method}`) : t("d.none")),
         ...(s.cancel_reason ? [row(t("d.cancel_reason"), s.cancel_reason)] : []),
-        row(t("d.params"), el("code", {}, s.params_hash ?? "—"))),
+        row(t("d.params"), el("code", {}, s.params_hash ?? "—")),
+        row(t("d.room"), el("a", { href: `/room?section=${encodeURIComponent(s.id)}&lang=${state.lang}` }, t("d.room_link")))),
       el("pre", { class: "description" }, s.description),
       el("h3", {}, t("d.documents")), docs,
       el("h3", {}, t("d.amendments")), amendments);

@@ -28,6 +28,7 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         // The front end and operations.
         (M::GET, "/", web::get().to(system::index)),
         (M::GET, "/static/{file}", web::get().to(system::asset)),
+        (M::GET, "/room", web::get().to(system::room_page)),
         (M::GET, "/healthz", web::get().to(system::healthz)),
         (M::GET, "/metrics", web::get().to(system::metrics)),
         (M::GET, "/api/openapi.json", web::get().to(system::openapi)),

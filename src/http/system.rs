@@ -91,6 +91,7 @@ pub async fn openapi() -> HttpResponse {
 }
 
 const INDEX: &str = include_str!("../../frontend/index.html");
+const ROOM: &str = include_str!("../../frontend/room.html");
 const ASSETS: &[(&str, &str, &str)] = &[
     (
         "app.js",
@@ -101,6 +102,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "i18n.js",
         "text/javascript; charset=utf-8",
         include_str!("../../frontend/i18n.js"),
+    ),
+    (
+        "room.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../frontend/room.js"),
     ),
     (
         "style.css",
@@ -117,6 +123,14 @@ pub async fn index() -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .insert_header(("Content-Security-Policy", CSP))
         .body(INDEX)
+}
+
+/// The opening room's page (`/room?section=…`): the public view, live.
+pub async fn room_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", CSP))
+        .body(ROOM)
 }
 
 pub async fn asset(name: web::Path<String>) -> AppResult<HttpResponse> {

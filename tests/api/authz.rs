@@ -96,6 +96,7 @@ fn table(w: &World) -> Vec<Row> {
     vec![
         row("GET", "/", &ALL, Nothing, None),
         row("GET", "/static/{file}", &ALL, Nothing, None),
+        row("GET", "/room", &ALL, Nothing, None),
         row("GET", "/healthz", &ALL, Nothing, None),
         row("GET", "/metrics", &ALL, Nothing, None),
         row("GET", "/api/openapi.json", &ALL, Nothing, None),

@@ -1,5 +1,6 @@
-//! The landing page: served at `/`, Chinese first with English available,
-//! listing the published sections from the public API.
+//! The public pages: the landing page at `/`, listing the published
+//! sections from the public API, and the opening room at `/room` — Chinese
+//! first with English available.
 
 use crate::helpers::{spawn, TestStore};
 use crate::world::World;
@@ -20,9 +21,22 @@ async fn the_landing_page_and_its_assets_are_served_with_a_strict_policy() {
         .to_str()
         .unwrap();
     assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"));
+    // The opening room's page, under the same policy (its socket is 'self').
+    let room = app.get("/room?section=sec_x", None).await;
+    assert_eq!(room.status, 200);
+    assert!(room.text().contains("/static/room.js") && room.text().contains("不见面开标室"));
+    assert_eq!(
+        room.headers
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        csp
+    );
     for (file, ct) in [
         ("app.js", "text/javascript"),
         ("i18n.js", "text/javascript"),
+        ("room.js", "text/javascript"),
         ("style.css", "text/css"),
     ] {
         let r = app.get(&format!("/static/{file}"), None).await;
@@ -59,36 +73,7 @@ async fn the_landing_page_lists_published_sections_in_a_real_browser() {
     let app = spawn(&store).start().await;
     let w = World::build(&app).await;
     let s = w.published(&app, 25).await;
-    let dom = |lang: &'static str| {
-        let url = app.url(&format!("/?lang={lang}"));
-        async move {
-            let out = tokio::task::spawn_blocking(move || {
-                let profile = tempfile::tempdir().unwrap();
-                std::process::Command::new(
-                    std::env::var("KB_CHROMIUM").unwrap_or_else(|_| "chromium".into()),
-                )
-                .args([
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--virtual-time-budget=5000",
-                    &format!("--user-data-dir={}", profile.path().display()),
-                    "--dump-dom",
-                    &url,
-                ])
-                .output()
-                .expect("chromium runs")
-            })
-            .await
-            .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
-    };
+    let dom = |lang: &'static str| dump_dom(app.url(&format!("/?lang={lang}")));
     let zh = dom("zh").await;
     assert!(
         zh.contains(&format!("data-section=\"{s}\"")),
@@ -101,4 +86,84 @@ async fn the_landing_page_lists_published_sections_in_a_real_browser() {
     assert!(en.contains("Open for bids"), "state in English:\n{en}");
     assert!(en.contains("Construction"));
     app.stop().await;
+}
+
+/// The opening room in a real browser: over its WebSocket it shows the
+/// announced record (every price, as sealed) and the bid board, in Chinese
+/// and in English.
+#[actix_web::test]
+#[ignore = "needs chromium (installed and run by .ci/run)"]
+async fn the_opening_room_shows_the_announced_record_in_a_real_browser() {
+    let fx = crate::opening::fixture(
+        TestStore::new(),
+        "custodians",
+        3,
+        &[Some("9876543.21"), Some("10000000.00"), Some("8800000.50")],
+        |_| {},
+    )
+    .await;
+    fx.pass_deadline().await;
+    fx.wait_phase("decrypting").await;
+    for i in 0..3 {
+        fx.release(i).await.unwrap();
+    }
+    fx.wait_phase("confirming").await;
+    fx.host()
+        .notice(&fx.section, "唱标结束，请各投标人确认")
+        .await
+        .unwrap();
+    let room = |lang: &str| {
+        dump_dom(
+            fx.app
+                .url(&format!("/room?section={}&lang={lang}", fx.section)),
+        )
+    };
+    let zh = room("zh").await;
+    for needed in [
+        "开标记录（唱标）",
+        "9876543.21",
+        "10000000.00",
+        "8800000.50",
+        "投标企业0有限公司",
+        "已解密",
+        "开标确认中",
+        "唱标结束，请各投标人确认",
+    ] {
+        assert!(zh.contains(needed), "{needed} is shown:\n{zh}");
+    }
+    let en = room("en").await;
+    assert!(
+        en.contains("Opening record") && en.contains("Decrypted") && en.contains("8800000.50"),
+        "in English:\n{en}"
+    );
+    fx.app.stop().await;
+}
+
+/// The page at `url` after its scripts ran, from headless Chromium.
+async fn dump_dom(url: String) -> String {
+    let out = tokio::task::spawn_blocking(move || {
+        let profile = tempfile::tempdir().unwrap();
+        std::process::Command::new(
+            std::env::var("KB_CHROMIUM").unwrap_or_else(|_| "chromium".into()),
+        )
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .expect("chromium runs")
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
