@@ -114,6 +114,35 @@ pub fn complete(c: &mut DbConn, id: &str, node: &str, now: i64) -> QueryResult<u
         .execute(c)
 }
 
+/// Takes a long job for `node` until `until`, unless another node holds it;
+/// 1 row when taken. (Short jobs need no lease: their transaction is the
+/// compare-and-set.)
+pub fn lease(c: &mut DbConn, id: &str, node: &str, now: i64, until: i64) -> QueryResult<usize> {
+    diesel::update(
+        jobs::table
+            .find(id)
+            .filter(jobs::state.eq("pending"))
+            .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(now))),
+    )
+    .set((
+        jobs::lease_until.eq(Some(until)),
+        jobs::leased_by.eq(Some(node)),
+    ))
+    .execute(c)
+}
+
+/// Extends `node`'s lease of a job it holds.
+pub fn renew(c: &mut DbConn, id: &str, node: &str, until: i64) -> QueryResult<usize> {
+    diesel::update(
+        jobs::table
+            .find(id)
+            .filter(jobs::state.eq("pending"))
+            .filter(jobs::leased_by.eq(node)),
+    )
+    .set(jobs::lease_until.eq(Some(until)))
+    .execute(c)
+}
+
 /// Records a failed attempt and leases the job away for a back-off period.
 pub fn fail(c: &mut DbConn, id: &str, error: &str, retry_at: i64) -> QueryResult<usize> {
     diesel::update(jobs::table.find(id).filter(jobs::state.eq("pending")))

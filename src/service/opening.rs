@@ -49,6 +49,9 @@ use crate::notify::templates::{self, SectionRef};
 pub const WINDOW_JOB: &str = "opening.window_end";
 /// The chronograph job that decrypts with the custodians' released keys.
 pub const DECRYPT_JOB: &str = "opening.decrypt";
+/// How long a node holds the decryption job without settling a bid before
+/// another node may take it over (platform time). Each settled bid renews it.
+const DECRYPT_LEASE_MS: i64 = 30_000;
 
 const MAX_TEXT: usize = 2000;
 /// The longest a host may stretch a window, in total.
@@ -861,6 +864,18 @@ pub async fn submit_bmk(
 /// BMK from the released keys and decrypts, in parallel, committing each
 /// bid as it is done — so a crash resumes with the bids left.
 pub async fn run_decrypt_job(svc: &Services, job: JobRow, node: String) -> AppResult<bool> {
+    // One node decrypts at a time; a node that dies mid-way lets its lease
+    // lapse and the next takes over with the bids still pending. (Were two
+    // to run at once, each bid would still settle once: the settlement is a
+    // compare-and-set.)
+    let (id, n, now) = (job.id.clone(), node.clone(), svc.now().millis());
+    let taken = svc
+        .db
+        .write(move |c| Ok(jobs::lease(c, &id, &n, now, now + DECRYPT_LEASE_MS)?))
+        .await?;
+    if taken != 1 {
+        return Ok(false);
+    }
     let s = svc.clone();
     let sid = job.section_id.clone();
     let plan = svc
@@ -933,8 +948,11 @@ pub async fn run_decrypt_job(svc: &Services, job: JobRow, node: String) -> AppRe
         let bidder = bidders[&hash].clone();
         let sid = job.section_id.clone();
         let s = svc.clone();
+        let (id, n) = (job.id.clone(), node.clone());
         svc.db
             .write(move |c| {
+                let now = s.now().millis();
+                jobs::renew(c, &id, &n, now + DECRYPT_LEASE_MS)?;
                 let x = load(c, &sid)?;
                 if x.state == SectionState::Decrypting {
                     settle(

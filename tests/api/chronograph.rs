@@ -198,3 +198,58 @@ async fn two_chronographs_on_one_database_perform_each_transition_once() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A long job (the opening's decryption) is held by one node at a time: a
+/// lease another node cannot take until it lapses, renewed only by its
+/// holder.
+#[actix_web::test]
+async fn a_long_job_is_leased_to_one_node_until_its_lease_lapses() {
+    use kaibiao::db::jobs;
+    let store = TestStore::new();
+    let app = spawn(&store).start().await;
+    let w = World::build(&app).await;
+    let s = w.published(&app, 30).await;
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = db.get_blocking().unwrap();
+        let far = i64::MAX / 4;
+        jobs::schedule(&mut c, &s, "test.long", far, 0).unwrap();
+        let id = jobs::for_section(&mut c, &s)
+            .unwrap()
+            .into_iter()
+            .find(|j| j.kind == "test.long")
+            .unwrap()
+            .id;
+        assert_eq!(jobs::lease(&mut c, &id, "node-a", 100, 200).unwrap(), 1);
+        assert_eq!(
+            jobs::lease(&mut c, &id, "node-b", 150, 250).unwrap(),
+            0,
+            "held"
+        );
+        assert_eq!(
+            jobs::renew(&mut c, &id, "node-b", 300).unwrap(),
+            0,
+            "not B's"
+        );
+        assert_eq!(jobs::renew(&mut c, &id, "node-a", 300).unwrap(), 1);
+        assert_eq!(
+            jobs::lease(&mut c, &id, "node-b", 250, 400).unwrap(),
+            0,
+            "renewed"
+        );
+        assert_eq!(
+            jobs::lease(&mut c, &id, "node-b", 301, 400).unwrap(),
+            1,
+            "lapsed"
+        );
+        assert_eq!(jobs::complete(&mut c, &id, "node-b", 350).unwrap(), 1);
+        assert_eq!(
+            jobs::lease(&mut c, &id, "node-a", 360, 500).unwrap(),
+            0,
+            "done"
+        );
+    })
+    .await
+    .unwrap();
+    app.stop().await;
+}

@@ -180,12 +180,16 @@ async fn a_server_killed_mid_decryption_finishes_after_restart_with_nothing_lost
     app.stop().await;
     let data = store.data_dir().display().to_string();
     let real = kaibiao::clock::Clock::now(&kaibiao::clock::SystemClock);
-    // Accelerated ×2 with virtual time = `now` at this real instant:
-    // anchor + 2·(real − anchor) = now  ⇒  anchor = 2·real − now.
-    let anchor = kaibiao::domain::time::Timestamp::from_millis(2 * real.millis() - now.millis());
+    // Accelerated ×4 with virtual time = `now` at this real instant:
+    // anchor + 4·(real − anchor) = now  ⇒  anchor = (4·real − now) / 3.
+    // (Fast enough that the killed node's 30 s lease on the decryption job
+    // lapses in a few real seconds; slow enough that the 30 min window does
+    // not close meanwhile.)
+    let anchor =
+        kaibiao::domain::time::Timestamp::from_millis((4 * real.millis() - now.millis()) / 3);
     let mut env = vec![
         ("KAIBIAO_CLOCK__MODE", "accelerated".to_string()),
-        ("KAIBIAO_CLOCK__SPEED", "2".to_string()),
+        ("KAIBIAO_CLOCK__SPEED", "4".to_string()),
         ("KAIBIAO_CLOCK__ANCHOR", anchor.rfc3339()),
         ("KAIBIAO_RULES__SESSION_TTL_HOURS", "720".to_string()),
         ("KAIBIAO_CHRONOGRAPH__POLL_INTERVAL_MS", "100".to_string()),
