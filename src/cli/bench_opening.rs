@@ -140,7 +140,7 @@ pub fn bench_decrypt(
         gbps(ciphertext / threads as u64, aes_one)
     );
     println!(
-        "  AES-256-GCM alone, {threads} cores           : {:>6.2} GB/s ({:.2} s)",
+        "  AES-256-GCM alone, {threads} thread(s)        : {:>6.2} GB/s ({:.2} s)",
         gbps(ciphertext, aes_all),
         aes_all.as_secs_f64()
     );
