@@ -320,6 +320,31 @@ pub(super) fn encryption_key(dir: &Path, p: &Passphrase) -> anyhow::Result<x2551
     Ok(key)
 }
 
+/// `… keygen`: a new Ed25519 identity key in `dir`; prints its public half.
+pub(super) fn identity_keygen(dir: &Path, p: &Passphrase) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let pk = new_signing_file(dir, IDENTITY_KEY, p)?;
+    println!("identity key {pk}");
+    Ok(())
+}
+
+/// `… register-…`: registers the identity key in `keys` for `purpose`,
+/// with proof of possession.
+pub(super) fn register_identity(
+    keys: &Path,
+    purpose: &'static str,
+    session: &SessionArgs,
+    p: &Passphrase,
+) -> anyhow::Result<()> {
+    let identity = signing_key(keys, IDENTITY_KEY, p)?;
+    let (c, _) = load_session(session)?;
+    runtime(async move {
+        let v = c.register_ed25519(purpose, &identity).await?;
+        println!("registered identity key {}", v["fingerprint"]);
+        Ok(())
+    })
+}
+
 pub(super) fn new_signing_file(dir: &Path, file: &str, p: &Passphrase) -> anyhow::Result<String> {
     let key = sign::generate();
     let pw = p.get()?;
@@ -590,25 +615,12 @@ fn seal(a: SealArgs) -> anyhow::Result<()> {
 
 pub fn custodian(cmd: CustodianCommand) -> anyhow::Result<()> {
     match cmd {
-        CustodianCommand::Keygen { dir, passphrase } => {
-            std::fs::create_dir_all(&dir)?;
-            let pk = new_signing_file(&dir, IDENTITY_KEY, &passphrase)?;
-            println!("identity key {pk}");
-            Ok(())
-        }
+        CustodianCommand::Keygen { dir, passphrase } => identity_keygen(&dir, &passphrase),
         CustodianCommand::RegisterIdentity {
             keys,
             session,
             passphrase,
-        } => {
-            let identity = signing_key(&keys, IDENTITY_KEY, &passphrase)?;
-            let (c, _) = load_session(&session)?;
-            runtime(async move {
-                let v = c.register_ed25519("custodian_identity", &identity).await?;
-                println!("registered identity key {}", v["fingerprint"]);
-                Ok(())
-            })
-        }
+        } => register_identity(&keys, "custodian_identity", &session, &passphrase),
         CustodianCommand::Release {
             section,
             keys,

@@ -9,8 +9,8 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use super::client::{
-    encryption_key, load_session, new_signing_file, runtime, signing_key, Passphrase, SessionArgs,
-    IDENTITY_KEY, SIGNING_KEY,
+    encryption_key, identity_keygen, load_session, register_identity, runtime, signing_key,
+    Passphrase, SessionArgs, IDENTITY_KEY, SIGNING_KEY,
 };
 use crate::client::opening::{own_summary, Watcher};
 use crate::client::{self, ENVELOPE_FILE};
@@ -163,25 +163,12 @@ pub enum SupervisorCommand {
 
 pub fn supervisor(cmd: SupervisorCommand) -> anyhow::Result<()> {
     match cmd {
-        SupervisorCommand::Keygen { dir, passphrase } => {
-            std::fs::create_dir_all(&dir)?;
-            let pk = new_signing_file(&dir, IDENTITY_KEY, &passphrase)?;
-            println!("identity key {pk}");
-            Ok(())
-        }
+        SupervisorCommand::Keygen { dir, passphrase } => identity_keygen(&dir, &passphrase),
         SupervisorCommand::RegisterKey {
             keys,
             session,
             passphrase,
-        } => {
-            let key = signing_key(&keys, IDENTITY_KEY, &passphrase)?;
-            let (c, _) = load_session(&session)?;
-            runtime(async move {
-                let v = c.register_ed25519("supervisor_identity", &key).await?;
-                println!("registered identity key {}", v["fingerprint"]);
-                Ok(())
-            })
-        }
+        } => register_identity(&keys, "supervisor_identity", &session, &passphrase),
         SupervisorCommand::Countersign {
             section,
             keys,

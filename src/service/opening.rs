@@ -106,6 +106,14 @@ fn need_phase(x: &Ctx, allowed: &[SectionState], what: &str) -> AppResult<()> {
     }
 }
 
+/// The section, for a host who runs it (any other host: forbidden).
+fn hosted(c: &mut DbConn, a: &Actor, section_id: &str, what: &str) -> AppResult<Ctx> {
+    let x = load(c, section_id)?;
+    let st = policy::standing(c, &a.user, &x.p, Some(section_id))?;
+    policy::require_runs(&st, true, what)?;
+    Ok(x)
+}
+
 fn bounded_text(field: &str, v: &str) -> AppResult<String> {
     let mut p = crate::domain::problems::Problems::new();
     let t = super::text_field(&mut p, field, v, 1, MAX_TEXT);
@@ -386,9 +394,7 @@ pub async fn open_signin(
 ) -> AppResult<Value> {
     actor.require(&[Role::Host])?;
     act(svc, actor, idem, move |svc, a, c, now| {
-        let x = load(c, &section_id)?;
-        let st = policy::standing(c, &a.user, &x.p, Some(&section_id))?;
-        policy::require_runs(&st, true, "open sign-in")?;
+        let x = hosted(c, a, &section_id, "open sign-in")?;
         use SectionState::*;
         need_phase(&x, &[Published, Sealed, Decrypting], "opening sign-in")?;
         let mut o = repo::get_or_create(c, &section_id)?;
@@ -1212,9 +1218,7 @@ pub async fn extend(
 ) -> AppResult<Value> {
     actor.require(&[Role::Host])?;
     act(svc, actor, idem, move |svc, a, c, now| {
-        let x = load(c, &section_id)?;
-        let st = policy::standing(c, &a.user, &x.p, Some(&section_id))?;
-        policy::require_runs(&st, true, "extend the window")?;
+        let x = hosted(c, a, &section_id, "extend the window")?;
         need_phase(&x, &[SectionState::Decrypting], "extending the window")?;
         let reason = bounded_text("reason", &req.reason)?;
         if !(1..=240).contains(&req.minutes) {
@@ -1278,9 +1282,7 @@ pub async fn declare_incident(
 ) -> AppResult<Value> {
     actor.require(&[Role::Host])?;
     act(svc, actor, idem, move |svc, a, c, now| {
-        let x = load(c, &section_id)?;
-        let st = policy::standing(c, &a.user, &x.p, Some(&section_id))?;
-        policy::require_runs(&st, true, "declare an incident")?;
+        let x = hosted(c, a, &section_id, "declare an incident")?;
         need_phase(&x, &[SectionState::Decrypting], "declaring an incident")?;
         let reason = bounded_text("reason", &req.reason)?;
         let in_opening: BTreeSet<String> = bids_repo::bids_of(c, &section_id)?
@@ -1427,9 +1429,7 @@ pub async fn resume(
 ) -> AppResult<Value> {
     actor.require(&[Role::Host])?;
     act(svc, actor, idem, move |svc, a, c, now| {
-        let x = load(c, &section_id)?;
-        let st = policy::standing(c, &a.user, &x.p, Some(&section_id))?;
-        policy::require_runs(&st, true, "resume the window")?;
+        let x = hosted(c, a, &section_id, "resume the window")?;
         need_phase(&x, &[SectionState::Decrypting], "resuming the window")?;
         let mut o = repo::get_or_create(c, &section_id)?;
         let Some(since) = o.paused_since else {
@@ -1813,9 +1813,7 @@ pub async fn answer(
 ) -> AppResult<Value> {
     actor.require(&[Role::Host])?;
     act(svc, actor, idem, move |svc, a, c, now| {
-        let x = load(c, &section_id)?;
-        let st = policy::standing(c, &a.user, &x.p, Some(&section_id))?;
-        policy::require_runs(&st, true, "answer objections")?;
+        let x = hosted(c, a, &section_id, "answer objections")?;
         open_for_confirming(c, &x, "answering an objection")?;
         let text = bounded_text("text", &req.text)?;
         let j = repo::find_objection(c, &objection_id)?
@@ -1853,9 +1851,7 @@ pub async fn close(
 ) -> AppResult<Value> {
     actor.require(&[Role::Host])?;
     act(svc, actor, idem, move |svc, a, c, now| {
-        let x = load(c, &section_id)?;
-        let st = policy::standing(c, &a.user, &x.p, Some(&section_id))?;
-        policy::require_runs(&st, true, "close the opening")?;
+        let x = hosted(c, a, &section_id, "close the opening")?;
         let mut o = open_for_confirming(c, &x, "closing the opening")?;
         let objections = repo::objections_of(c, &section_id)?;
         if let Some(j) = objections.iter().find(|j| j.answer.is_none()) {
@@ -2009,9 +2005,7 @@ pub async fn notice(
 ) -> AppResult<Value> {
     actor.require(&[Role::Host])?;
     act(svc, actor, idem, move |svc, a, c, now| {
-        let x = load(c, &section_id)?;
-        let st = policy::standing(c, &a.user, &x.p, Some(&section_id))?;
-        policy::require_runs(&st, true, "post notices")?;
+        let x = hosted(c, a, &section_id, "post notices")?;
         if x.state.is_terminal() {
             return Err(wrong_phase(x.state, "posting a notice"));
         }

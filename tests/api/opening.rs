@@ -221,7 +221,7 @@ fn kind(f: &Value) -> &str {
 }
 
 /// Frames until (and including) the event of `kind`.
-async fn events_until(w: &mut Watcher, k: &str) -> Vec<Value> {
+pub async fn events_until(w: &mut Watcher, k: &str) -> Vec<Value> {
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {

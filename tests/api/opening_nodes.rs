@@ -19,23 +19,9 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Every event frame up to and including the first of `kind`.
 async fn events_until(w: &mut Watcher, kind: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let f = w
-            .next_within(left)
-            .await
-            .unwrap_or_else(|e| panic!("waiting for {kind}: {e}"))
-            .unwrap_or_else(|| panic!("the room closed before {kind}"));
-        if f["type"] == "event" {
-            let done = f["kind"] == kind;
-            out.push(f);
-            if done {
-                return out;
-            }
-        }
-    }
+    let mut frames = crate::opening::events_until(w, kind).await;
+    frames.retain(|f| f["type"] == "event");
+    frames
 }
 
 fn seqs(frames: &[Value]) -> Vec<i64> {
