@@ -106,6 +106,24 @@ fn need_phase(x: &Ctx, allowed: &[SectionState], what: &str) -> AppResult<()> {
     }
 }
 
+/// Whether the decryption window is open at `now`: before its end, or with
+/// its clock stopped by an incident. The window's end is exact to the
+/// millisecond whether or not the chronograph has got to it yet.
+fn window_open(o: &OpeningRow, now: i64) -> bool {
+    o.paused_since.is_some() || o.window_ends_at.is_some_and(|end| now < end)
+}
+
+fn window_closed(o: &OpeningRow) -> AppError {
+    AppError::new(
+        ErrorCode::InvalidTransition,
+        format!(
+            "the decryption window closed at {}",
+            crate::domain::time::Timestamp::from_millis(o.window_ends_at.unwrap_or_default())
+                .shanghai_rfc3339()
+        ),
+    )
+}
+
 /// The section, for a host who runs it (any other host: forbidden).
 fn hosted(c: &mut DbConn, a: &Actor, section_id: &str, what: &str) -> AppResult<Ctx> {
     let x = load(c, section_id)?;
@@ -521,6 +539,7 @@ pub async fn release_key(
         need_phase(&x, &[SectionState::Decrypting], "releasing a key")?;
         let o = repo::get_or_create(c, &section_id)?;
         match x.mode {
+            DecryptionMode::Custodians if !window_open(&o, now) => return Err(window_closed(&o)),
             DecryptionMode::Custodians => {}
             DecryptionMode::Bidders => {
                 return Err(AppError::new(
@@ -803,6 +822,7 @@ pub async fn submit_bmk(
     let bmk = Zeroizing::new(bmk);
     // Check phase and ownership before the (possibly long) decryption.
     let (sid, hash, o2) = (section_id.clone(), req.envelope_hash.clone(), org.clone());
+    let s = svc.clone();
     let (params, env) = svc
         .db
         .run(move |c| {
@@ -827,11 +847,9 @@ pub async fn submit_bmk(
                     format!("this bid is already {}", bo.status),
                 ));
             }
-            if repo::find(c, &sid)?.is_some_and(|o| o.escrow) {
-                return Err(AppError::new(
-                    ErrorCode::InvalidTransition,
-                    "the decryption window has closed",
-                ));
+            let o = repo::get_or_create(c, &sid)?;
+            if o.escrow || !window_open(&o, s.now().millis()) {
+                return Err(window_closed(&o));
             }
             Ok((x.params, envelope_of(&bid.signed_envelope)?))
         })
@@ -856,6 +874,11 @@ pub async fn submit_bmk(
     act(svc, actor, idem, move |svc, a, c, now| {
         let x = load(c, &section_id)?;
         need_phase(&x, &[SectionState::Decrypting], "decrypting a bid")?;
+        // Checked again at the moment of writing: the decryption took time.
+        let o = repo::get_or_create(c, &section_id)?;
+        if o.escrow || !window_open(&o, now) {
+            return Err(window_closed(&o));
+        }
         if !settle(svc, c, &section_id, &org, &outcome, &a.who(), now)? {
             return Err(AppError::new(ErrorCode::Conflict, "this bid was settled meanwhile"));
         }

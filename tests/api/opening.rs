@@ -629,15 +629,24 @@ async fn in_bidders_mode_each_bidder_decrypts_its_own_bid_and_one_that_does_not_
         .iter()
         .all(|b| b["status"] == "pending"));
 
-    // Bidders 0 and 1 decrypt; bidder 2 does not.
-    for i in 0..2 {
-        let v = fx
-            .bidder(i)
-            .decrypt_own(fx.dirs[i].as_ref().unwrap(), &fx.keys[i].encryption)
-            .await
-            .unwrap();
-        assert_eq!(v["status"], "decrypted", "{v}");
-    }
+    // Bidder 0 decrypts at once, bidder 1 a millisecond before the window
+    // closes; bidder 2 comes exactly at its end, with the right key: late.
+    let ends = fx.state(None).await["state"]["window"]["ends_at_ms"]
+        .as_i64()
+        .unwrap();
+    let decrypt = |i: usize| {
+        let (c, dir, key) = (
+            fx.bidder(i),
+            fx.dirs[i].clone().unwrap(),
+            fx.keys[i].encryption.clone(),
+        );
+        async move { c.decrypt_own(&dir, &key).await }
+    };
+    let v = decrypt(0).await.unwrap();
+    assert_eq!(v["status"], "decrypted", "{v}");
+    fx.app.fixed_clock().set(Timestamp::from_millis(ends - 1));
+    let v = decrypt(1).await.unwrap();
+    assert_eq!(v["status"], "decrypted", "{v}");
     let again = fx
         .bidder(0)
         .decrypt_own(fx.dirs[0].as_ref().unwrap(), &fx.keys[0].encryption)
@@ -650,7 +659,13 @@ async fn in_bidders_mode_each_bidder_decrypts_its_own_bid_and_one_that_does_not_
         "no price before the window closes"
     );
 
-    fx.app.advance(chrono::Duration::minutes(31));
+    fx.app.fixed_clock().set(Timestamp::from_millis(ends));
+    let late = decrypt(2).await.unwrap_err();
+    assert_eq!(
+        late.code(),
+        Some("invalid_transition"),
+        "late by 0 ms: {late}"
+    );
     let frames = events_until(&mut public, "opening.announced").await;
     let settled: Vec<&Value> = frames
         .iter()
