@@ -9,6 +9,8 @@ use kaibiao::config::DatabaseTarget;
 use kaibiao::db::Db;
 use serde_json::json;
 
+use kaibiao::client::opening::Watcher;
+
 use crate::cli::Node;
 use crate::helpers::{TestApp, TestStore};
 use crate::world::World;
@@ -87,6 +89,55 @@ async fn two_processes_share_sections_and_seal_each_deadline_exactly_once() {
         .get("/api/auth/me", Some(&w.host.token))
         .await
         .expect(200);
+    // The room across processes: a watcher on B sees what A does and what
+    // the deadline does, every event once, in order (PostgreSQL NOTIFY).
+    let last = sections.last().unwrap().clone();
+    let mut watcher = Watcher::connect(&node_b.base, &last, None, 0)
+        .await
+        .unwrap();
+    let host_a = w.client(&node_a, &w.host);
+    let mut posted = Vec::new();
+    for i in 0..10 {
+        let v = host_a.notice(&last, &format!("公告 {i}")).await.unwrap();
+        posted.push(v["seq"].as_i64().unwrap());
+    }
+    let mut seen = Vec::new();
+    loop {
+        let f = watcher
+            .next_within(Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("the room stays open");
+        if f["type"] == "event" {
+            seen.push(f["seq"].as_i64().unwrap());
+            if f["kind"] == "section.failed" {
+                break;
+            }
+        }
+    }
+    // The public view begins at the publication (a draft's events are
+    // the staff's); from there every event of this section is public.
+    let stored = node_a
+        .get(&format!("/api/sections/{last}/events"), Some(&w.host.token))
+        .await
+        .expect(200);
+    let published = stored
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "section.published")
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        seen,
+        (published..=*seen.last().unwrap()).collect::<Vec<_>>(),
+        "every event on B, once, in order"
+    );
+    assert!(
+        posted.iter().all(|s| seen.contains(s)),
+        "{posted:?} in {seen:?}"
+    );
 
     for s in &sections {
         node_b
