@@ -123,7 +123,10 @@ function applyTexts() {
 
 function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/api/sections/${encodeURIComponent(section)}/room?after=${state.seq}`);
+  // The first time from the beginning (the log of what happened); after a
+  // break, from the last event seen.
+  const after = state.events.length ? state.events[state.events.length - 1].seq : 0;
+  const ws = new WebSocket(`${proto}//${location.host}/api/sections/${encodeURIComponent(section)}/room?after=${after}`);
   ws.onmessage = (m) => {
     const f = JSON.parse(m.data);
     if (f.type === "hello") {
@@ -135,7 +138,8 @@ function connect() {
       render();
     } else if (f.type === "event") {
       state.seq = Math.max(state.seq, f.seq);
-      state.events.push(f);
+      const lastSeen = state.events.length ? state.events[state.events.length - 1].seq : 0;
+      if (f.seq > lastSeen) state.events.push(f);
       // The snapshot is the state: ask for a fresh one, at most twice a
       // second (well within the room's rate limit).
       if (!state.pending) {

@@ -128,6 +128,9 @@ async fn the_opening_room_shows_the_announced_record_in_a_real_browser() {
         "已解密",
         "开标确认中",
         "唱标结束，请各投标人确认",
+        // The log of what happened, from the beginning.
+        "唱标：公布全部开标结果",
+        "保管人释放密钥",
     ] {
         assert!(zh.contains(needed), "{needed} is shown:\n{zh}");
     }
