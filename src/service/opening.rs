@@ -840,16 +840,18 @@ pub async fn submit_bmk(
             if bid.bidder != o2 {
                 return Err(AppError::forbidden("you can decrypt only your own bid"));
             }
+            // The window first: after its end the answer is the same
+            // whether or not the chronograph has settled the bid yet.
+            let o = repo::get_or_create(c, &sid)?;
+            if o.escrow || !window_open(&o, s.now().millis()) {
+                return Err(window_closed(&o));
+            }
             let bo = repo::bid_opening(c, &hash)?.ok_or_else(|| AppError::not_found("bid"))?;
             if bo.status != "pending" {
                 return Err(AppError::new(
                     ErrorCode::Conflict,
                     format!("this bid is already {}", bo.status),
                 ));
-            }
-            let o = repo::get_or_create(c, &sid)?;
-            if o.escrow || !window_open(&o, s.now().millis()) {
-                return Err(window_closed(&o));
             }
             Ok((x.params, envelope_of(&bid.signed_envelope)?))
         })
