@@ -191,11 +191,11 @@ async fn serve(
                 Err(RecvError::Lagged(missed)) => {
                     rx = rx.resubscribe();
                     // A burst (one catch-up delivering more than the queue
-                    // holds) is not a slow watcher: replay it from the
-                    // room's history so the watcher sees every event.
-                    // Behind by more than a queue's length, the watcher is
-                    // slow, not unlucky: it gets a snapshot, which costs
-                    // the room one frame.
+                    // holds) is not a slow watcher: if it missed at most a
+                    // queue's length and is at most two queues behind the
+                    // room, replay from the room's history so it sees
+                    // every event. Further behind, the watcher is slow, not
+                    // unlucky: it gets a snapshot, which costs one frame.
                     let queue = svc.config.room.queue_frames;
                     let burst = usize::try_from(missed).is_ok_and(|m| m <= queue);
                     let replay = if burst { the_room.replay(view, last, 2 * queue) } else { None };
