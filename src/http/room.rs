@@ -70,6 +70,8 @@ pub async fn socket(
     };
     let viewer = room::viewer(&svc, user, section.clone()).await?;
     let me = room::me(&svc, &viewer, section.clone()).await?;
+    // Fold what has committed so far, so the snapshot a (re)joining watcher
+    // gets is current: one indexed read, nothing when there is nothing new.
     let the_room = hub.room(&section).await?;
     the_room.catch_up(&svc).await?;
     let (response, session, stream) = actix_ws::handle(&req, body)

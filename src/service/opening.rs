@@ -1250,14 +1250,10 @@ pub async fn extend(
             return Err(AppError::invalid_field("minutes", "must be 1 to 240"));
         }
         let mut o = repo::get_or_create(c, &section_id)?;
-        let ends = o.window_ends_at.unwrap_or(now);
-        if o.escrow || ends <= now {
-            return Err(AppError::new(
-                ErrorCode::InvalidTransition,
-                "the window has closed",
-            ));
+        if o.escrow || !window_open(&o, now) {
+            return Err(window_closed(&o));
         }
-        let new_end = ends + req.minutes * 60_000;
+        let new_end = o.window_ends_at.unwrap_or(now) + req.minutes * 60_000;
         if new_end - o.window_started_at.unwrap_or(now) > MAX_WINDOW_MS {
             return Err(AppError::invalid_field(
                 "minutes",

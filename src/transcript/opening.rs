@@ -490,3 +490,77 @@ fn reopen(
         .map_err(|e| format!("the summary does not fit the section: {e}"))?;
     Ok(s.summary.fields)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The order rules alone: a log the platform signed consistently, with
+    /// an empty opening, where one statement stands on the wrong side of the
+    /// announcement. (Tampering with a real log is caught earlier, by the
+    /// inclusion proofs; these rules catch a platform that logged out of
+    /// order.)
+    fn check(leaves: Vec<Value>) -> Result<Option<OpeningSummary>, String> {
+        let params: SectionParams = serde_json::from_value(json!({
+            "format": "kaibiao-section-params/1", "params_version": 1, "section_id": "sec_t",
+            "section_code": "T", "section_name": "t", "project_id": "prj_t", "project_code": "T",
+            "project_name": "t", "category": "construction", "centre_id": "org_c",
+            "tenderer_id": "org_t", "published_at_ms": 0, "deadline_ms": 1, "grace_ms": 0,
+            "decryption_mode": "custodians", "window_ms": 1, "threshold": 1, "custodians": [],
+            "min_bidders": 1, "ceiling_price": null, "summary_fields": [],
+            "evaluation": {"method": "lowest_price", "items": [], "price": null,
+                           "aggregation": {"trim_when_at_least": 7, "outlier_points": "20.00"}},
+            "documents": [], "platform_key": "00",
+        }))
+        .unwrap();
+        let record = json!({"format": fmt::RECORD_FORMAT, "section_id": "sec_t",
+                            "params_hash": "p", "manifest_root": "m", "bids": [],
+                            "outcome": "announced"});
+        let mut all = vec![json!({"type": "opening.announced", "section_id": "sec_t",
+                                  "record": record, "record_hash": fmt::json_hash(&record)})];
+        all.extend(leaves);
+        let log: BTreeMap<u64, &Value> =
+            all.iter().enumerate().map(|(i, l)| (i as u64, l)).collect();
+        let (keys, bids) = (HashSet::new(), HashMap::new());
+        verify(
+            &Context {
+                section_id: "sec_t",
+                platform_key: "00",
+                params: &params,
+                params_hash: "p",
+                manifest_root: "m",
+                accepted: &[],
+                bids: &bids,
+                keys: &keys,
+                log: &log,
+            },
+            Some(&OpeningExtract {
+                key_releases: vec![],
+                bids: vec![],
+                closing: None,
+            }),
+        )
+    }
+
+    #[test]
+    fn statements_on_the_wrong_side_of_the_announcement_are_refused() {
+        let s = check(vec![]).unwrap().unwrap();
+        assert_eq!((s.outcome.as_str(), s.decrypted), ("announced", 0));
+        let settled_after = json!({"type": "opening.bid_settled", "section_id": "sec_t",
+                                   "envelope_hash": "h", "status": "decrypted"});
+        let e = check(vec![settled_after]).unwrap_err();
+        assert!(
+            e.contains("opening.bid_settled entry comes after the announcement"),
+            "{e}"
+        );
+        let answered_alone = json!({"type": "opening.answered", "section_id": "sec_t",
+                                    "objection_id": "obj_1", "answer": "a"});
+        let e = check(vec![answered_alone]).unwrap_err();
+        assert!(e.contains("never raised"), "{e}");
+        let twice = json!({"type": "opening.announced", "section_id": "sec_t",
+                           "record": {}, "record_hash": ""});
+        let e = check(vec![twice]).unwrap_err();
+        assert!(e.contains("announces the record twice"), "{e}");
+    }
+}

@@ -696,6 +696,76 @@ async fn in_bidders_mode_each_bidder_decrypts_its_own_bid_and_one_that_does_not_
 }
 
 #[actix_web::test]
+async fn the_host_extends_the_window_with_a_reason_and_its_new_end_is_exact() {
+    let fx = fixture(
+        TestStore::new(),
+        "bidders",
+        2,
+        &[Some("5000000.00"), Some("5100000.00"), Some("5200000.00")],
+        |_| {},
+    )
+    .await;
+    let s = fx.section.clone();
+    let mut public = fx.watch(None, 0).await;
+    fx.pass_deadline().await;
+    fx.wait_phase("decrypting").await;
+    let ends = fx.state(None).await["state"]["window"]["ends_at_ms"]
+        .as_i64()
+        .unwrap();
+
+    // No reason, no minutes, too many minutes: refused, nothing moves.
+    for (minutes, reason) in [(10, ""), (0, "网络波动"), (24 * 60, "网络波动")] {
+        let e = fx
+            .host()
+            .extend_window(&s, minutes, reason)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some("validation_failed"),
+            "{minutes} {reason:?}: {e}"
+        );
+    }
+    assert_eq!(
+        fx.state(None).await["state"]["window"]["ends_at_ms"],
+        ends,
+        "unchanged"
+    );
+
+    let v = fx.host().extend_window(&s, 10, "网络波动").await.unwrap();
+    let new_end = ends + 10 * 60_000;
+    assert_eq!(v["window_ends_at_ms"], new_end);
+    let frames = events_until(&mut public, "opening.window_extended").await;
+    let ev = frames.last().unwrap();
+    assert_eq!(ev["data"]["reason"], "网络波动");
+    assert_eq!(ev["data"]["window_ends_at_ms"], new_end);
+
+    // The old end no longer counts; the new one does, to the millisecond.
+    let decrypt = |i: usize| {
+        let (c, dir, key) = (
+            fx.bidder(i),
+            fx.dirs[i].clone().unwrap(),
+            fx.keys[i].encryption.clone(),
+        );
+        async move { c.decrypt_own(&dir, &key).await }
+    };
+    fx.app.fixed_clock().set(Timestamp::from_millis(ends));
+    assert_eq!(decrypt(0).await.unwrap()["status"], "decrypted");
+    fx.app
+        .fixed_clock()
+        .set(Timestamp::from_millis(new_end - 1));
+    assert_eq!(decrypt(1).await.unwrap()["status"], "decrypted");
+    fx.app.fixed_clock().set(Timestamp::from_millis(new_end));
+    let late = decrypt(2).await.unwrap_err();
+    assert_eq!(late.code(), Some("invalid_transition"), "{late}");
+    // Nor can a closed window be extended.
+    let closed = fx.host().extend_window(&s, 10, "再延长").await.unwrap_err();
+    assert_eq!(closed.code(), Some("invalid_transition"), "{closed}");
+    fx.wait_phase("confirming").await;
+    fx.app.stop().await;
+}
+
+#[actix_web::test]
 async fn a_countersigned_platform_fault_withdraws_the_bid_in_bidders_mode() {
     let fx = fixture(
         TestStore::new(),

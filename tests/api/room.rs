@@ -562,3 +562,63 @@ async fn an_idempotency_key_answers_a_repeat_once_and_refuses_another_request() 
     assert_eq!(e.code(), Some("bad_request"));
     fx.app.stop().await;
 }
+
+/// The first presence frame made after `since_us` (microseconds since the
+/// epoch, as the frame's `at_us`).
+async fn presence_after(w: &mut Watcher, since_us: i64) -> Value {
+    w.until(WAIT, |f| {
+        f["type"] == "presence" && f["at_us"].as_i64().is_some_and(|t| t > since_us)
+    })
+    .await
+    .unwrap()
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+#[actix_web::test]
+async fn presence_counts_who_watches_and_hides_bidders_until_the_deadline() {
+    let fx = two_bid_section(|_| {}).await;
+    let mut public = fx.watch(None, 0).await;
+    let mut staff = fx.watch(Some(&fx.w.host.token), 0).await;
+    let _bidder = fx.watch(Some(&fx.w.bidders[0].token), 0).await;
+    let all_in = now_us();
+    // Before the deadline even the number of bidders watching is secret:
+    // three watch, two are counted.
+    for w in [&mut public, &mut staff] {
+        let p = presence_after(w, all_in).await;
+        assert!(p["counts"].get("bidder").is_none(), "{p}");
+        assert!(p.get("bidders_online").is_none(), "{p}");
+        assert!(p["counts"]["host"].as_u64() >= Some(1), "{p}");
+    }
+    fx.pass_deadline().await;
+    fx.wait_phase("decrypting").await;
+    // After it, the counts name bidders; only the staff see which.
+    let _again = fx.watch(Some(&fx.w.bidders[0].token), 0).await;
+    let p = staff
+        .until(WAIT, |f| {
+            f["type"] == "presence" && f["counts"]["bidder"].as_u64() >= Some(1)
+        })
+        .await
+        .unwrap();
+    assert!(
+        p["bidders_online"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["bidder"] == fx.org(0).as_str()),
+        "{p}"
+    );
+    let p = public
+        .until(WAIT, |f| {
+            f["type"] == "presence" && f["counts"]["bidder"].as_u64() >= Some(1)
+        })
+        .await
+        .unwrap();
+    assert!(p.get("bidders_online").is_none(), "{p}");
+    fx.app.stop().await;
+}
