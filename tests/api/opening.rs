@@ -1031,5 +1031,15 @@ async fn bad_key_releases_are_refused_and_change_nothing_and_idempotency_keys_re
         !rows.contains(&hex::encode(*fx.custodian_keys[0].to_bytes())),
         "a released key is sealed at rest until the announcement"
     );
+
+    // At the window's end, to the millisecond, a good release is late.
+    let ends = st["state"]["window"]["ends_at_ms"].as_i64().unwrap();
+    fx.app.fixed_clock().set(Timestamp::from_millis(ends));
+    let c1 = fx.client(&fx.w.custodians[1].person);
+    let late = c1
+        .post::<Value>(&path, &release_with(&fx, 1, &fx.custodian_keys[1], ends))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Some("invalid_transition"), "{late}");
     fx.app.stop().await;
 }
