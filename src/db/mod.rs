@@ -164,12 +164,19 @@ impl Db {
             target: target.clone(),
             busy_timeout_ms,
         };
+        // No minimum of idle connections: with one, r2d2 opens a replacement
+        // on a background thread whenever the idle one is checked out — and a
+        // one-shot command (`kaibiao db status`) that exits while that thread
+        // is in libpq's TLS handshake crashes in OpenSSL's exit handlers.
+        // Connections are made when needed; the first one, here, checks that
+        // the database is reachable.
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(1))
+            .min_idle(Some(0))
             .connection_timeout(connect_timeout)
             .test_on_check_out(false)
             .build(manager)?;
+        drop(pool.get()?);
         Ok(Db {
             pool,
             backend,

@@ -293,3 +293,24 @@ async fn admin_bootstrap_creates_a_verified_user_who_can_sign_in() {
     assert_eq!(res.status(), 200, "{:?}", res.body().await);
     node.terminate();
 }
+
+/// A one-shot command on PostgreSQL exits cleanly, every time: no
+/// connection is still being made (a TLS handshake in libpq) on a
+/// background thread when the process exits. (It crashed one run in four.)
+#[test]
+fn db_status_on_postgres_exits_cleanly_every_time() {
+    let store = crate::helpers::TestStore::postgres();
+    let url = store.database_url.clone().unwrap();
+    let data = store.data_dir().display().to_string();
+    for i in 0..12 {
+        let (ok, out, err) = run_with(
+            &["db", "status", "--data-dir", &data, "--database-url", &url],
+            "",
+            &[],
+        );
+        assert!(
+            ok && out.contains("backend postgres"),
+            "run {i}: {out}{err}"
+        );
+    }
+}
