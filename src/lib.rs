@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod evaluation;
 pub mod http;
 pub mod keystore;
 pub mod metrics;

@@ -1,0 +1,355 @@
+//! Trading centres and expert passes (DESIGN §6). A centre has a code, a name
+//! and an Ed25519 key. An expert signs in at the home centre, which issues a
+//! short-lived pass bound to the expert's own key and to one section; the host
+//! centre admits passes signed by centres it trusts — the keys configured as
+//! files under `keys/centres/` — and by itself.
+//!
+//! A centre's public file (`kaibiao centre export`):
+//! `{"format":"kaibiao-centre/1","code":"…","name":"…","public_key":"<hex>"}`.
+//! A pass: `{"pass":{…body…},"signature":"<hex>"}`, the signature made with
+//! the label `kaibiao/expert-pass/v1` over the body's canonical JSON.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{jcs, sign};
+
+pub const CENTRE_FORMAT: &str = "kaibiao-centre/1";
+pub const PASS_FORMAT: &str = "expert-pass/1";
+pub const PASS_LABEL: &str = "kaibiao/expert-pass/v1";
+/// The longest a pass may live: one working day.
+pub const MAX_LIFETIME_MS: i64 = 12 * 3600 * 1000;
+/// Clock skew tolerated between centres when a pass starts.
+pub const SKEW_MS: i64 = 2 * 60 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Centre {
+    pub format: String,
+    pub code: String,
+    pub name: String,
+    pub public_key: String,
+}
+
+impl Centre {
+    pub fn new(code: &str, name: &str, key: &VerifyingKey) -> Self {
+        Self {
+            format: CENTRE_FORMAT.into(),
+            code: code.into(),
+            name: name.into(),
+            public_key: hex::encode(key.as_bytes()),
+        }
+    }
+
+    /// A centre code: 2–32 characters of A-Z, 0-9 and '-'.
+    pub fn valid_code(code: &str) -> bool {
+        (2..=32).contains(&code.len())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+    }
+}
+
+/// The centres whose passes this centre admits, by code.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    centres: BTreeMap<String, (Centre, VerifyingKey)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {why}")]
+    Bad { path: String, why: String },
+}
+
+impl Trust {
+    pub fn add(&mut self, c: Centre) -> Result<(), String> {
+        if c.format != CENTRE_FORMAT {
+            return Err(format!("format must be {CENTRE_FORMAT:?}"));
+        }
+        if !Centre::valid_code(&c.code) {
+            return Err(format!("{:?} is not a centre code (A-Z, 0-9, '-')", c.code));
+        }
+        let key = sign::parse_public(&c.public_key).map_err(|e| e.to_string())?;
+        if let Some((old, _)) = self.centres.get(&c.code) {
+            if old.public_key != c.public_key {
+                return Err(format!(
+                    "centre {} is configured twice with different keys",
+                    c.code
+                ));
+            }
+        }
+        self.centres.insert(c.code.clone(), (c, key));
+        Ok(())
+    }
+
+    /// Every `*.json` file in `dir` (a missing directory trusts nobody).
+    pub fn load_dir(dir: &Path) -> Result<Self, TrustError> {
+        let mut t = Self::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(t),
+            Err(source) => {
+                return Err(TrustError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let path = p.display().to_string();
+            let text = std::fs::read_to_string(&p).map_err(|source| TrustError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let c: Centre = serde_json::from_str(&text).map_err(|e| TrustError::Bad {
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+            t.add(c).map_err(|why| TrustError::Bad { path, why })?;
+        }
+        Ok(t)
+    }
+
+    pub fn get(&self, code: &str) -> Option<&Centre> {
+        self.centres.get(code).map(|(c, _)| c)
+    }
+
+    pub fn codes(&self) -> impl Iterator<Item = &str> {
+        self.centres.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.centres.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.centres.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassBody {
+    pub format: String,
+    /// The issuing (home) centre's code.
+    pub centre: String,
+    /// The expert's id in the pool.
+    pub expert_id: String,
+    /// The expert's own Ed25519 key (hex): everything the expert does in the
+    /// room is signed with it.
+    pub expert_key: String,
+    pub section_id: String,
+    pub issued_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pass {
+    pub pass: PassBody,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PassError {
+    #[error("not an expert pass ({0})")]
+    Format(String),
+    #[error("the pass is issued by centre {0:?}, which this centre does not trust")]
+    Untrusted(String),
+    #[error("the pass's signature does not verify with centre {0}'s key")]
+    Signature(String),
+    #[error("the pass has expired")]
+    Expired,
+    #[error("the pass is not valid yet")]
+    NotYet,
+    #[error("the pass lives longer than 12 hours")]
+    TooLong,
+    #[error("the pass is for another section")]
+    OtherSection,
+}
+
+impl PassError {
+    /// The stable error code for the envelope.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Format(_) => "pass_malformed",
+            Self::Untrusted(_) => "pass_untrusted",
+            Self::Signature(_) => "pass_signature",
+            Self::Expired | Self::NotYet | Self::TooLong => "pass_expired",
+            Self::OtherSection => "pass_other_section",
+        }
+    }
+}
+
+fn body_bytes(b: &PassBody) -> Vec<u8> {
+    jcs::to_vec(b).expect("a pass is plain JSON")
+}
+
+/// Issues a pass (the home centre's side).
+pub fn issue(centre_key: &SigningKey, body: PassBody) -> Pass {
+    let sig = sign::sign(centre_key, PASS_LABEL, &body_bytes(&body));
+    Pass {
+        pass: body,
+        signature: hex::encode(sig),
+    }
+}
+
+/// Admits a pass (the host centre's side): trusted issuer, good signature,
+/// well formed, for `section_id`, valid at `now_ms`.
+pub fn admit<'a>(
+    p: &'a Pass,
+    trust: &Trust,
+    section_id: &str,
+    now_ms: i64,
+) -> Result<&'a PassBody, PassError> {
+    let b = &p.pass;
+    if b.format != PASS_FORMAT {
+        return Err(PassError::Format(format!("format must be {PASS_FORMAT:?}")));
+    }
+    let (_, key) = trust
+        .centres
+        .get(&b.centre)
+        .ok_or_else(|| PassError::Untrusted(b.centre.clone()))?;
+    let sig = hex::decode(&p.signature).map_err(|_| PassError::Signature(b.centre.clone()))?;
+    sign::verify(key, PASS_LABEL, &body_bytes(b), &sig)
+        .map_err(|_| PassError::Signature(b.centre.clone()))?;
+    sign::parse_public(&b.expert_key).map_err(|e| PassError::Format(format!("expert_key: {e}")))?;
+    if b.expires_at_ms - b.issued_at_ms > MAX_LIFETIME_MS || b.expires_at_ms <= b.issued_at_ms {
+        return Err(PassError::TooLong);
+    }
+    if now_ms >= b.expires_at_ms {
+        return Err(PassError::Expired);
+    }
+    if now_ms + SKEW_MS < b.issued_at_ms {
+        return Err(PassError::NotYet);
+    }
+    if b.section_id != section_id {
+        return Err(PassError::OtherSection);
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (SigningKey, Trust, PassBody) {
+        let k = sign::generate();
+        let mut t = Trust::default();
+        t.add(Centre::new(
+            "GZ-GGZY",
+            "广州公共资源交易中心",
+            &k.verifying_key(),
+        ))
+        .unwrap();
+        let expert = sign::generate();
+        let body = PassBody {
+            format: PASS_FORMAT.into(),
+            centre: "GZ-GGZY".into(),
+            expert_id: "E001".into(),
+            expert_key: hex::encode(expert.verifying_key().as_bytes()),
+            section_id: "sec_1".into(),
+            issued_at_ms: 1_000_000,
+            expires_at_ms: 1_000_000 + 3600_000,
+        };
+        (k, t, body)
+    }
+
+    #[test]
+    fn a_pass_from_a_trusted_centre_is_admitted() {
+        let (k, t, body) = setup();
+        let p = issue(&k, body.clone());
+        assert_eq!(admit(&p, &t, "sec_1", 1_000_001).unwrap(), &body);
+        // It survives a JSON round trip (the wire form).
+        let back: Pass = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert!(admit(&back, &t, "sec_1", 1_000_001).is_ok());
+    }
+
+    #[test]
+    fn every_bad_pass_is_refused_with_its_reason() {
+        let (k, t, body) = setup();
+        let p = issue(&k, body.clone());
+        assert_eq!(
+            admit(&p, &t, "sec_2", 1_000_001),
+            Err(PassError::OtherSection)
+        );
+        assert_eq!(
+            admit(&p, &t, "sec_1", body.expires_at_ms),
+            Err(PassError::Expired)
+        );
+        assert!(admit(&p, &t, "sec_1", body.expires_at_ms - 1).is_ok());
+        assert_eq!(
+            admit(&p, &t, "sec_1", body.issued_at_ms - SKEW_MS - 1),
+            Err(PassError::NotYet)
+        );
+        // Signed by a centre nobody configured.
+        let stranger = sign::generate();
+        let mut other = body.clone();
+        other.centre = "XX-UNKNOWN".into();
+        let p2 = issue(&stranger, other);
+        assert_eq!(
+            admit(&p2, &t, "sec_1", 1_000_001),
+            Err(PassError::Untrusted("XX-UNKNOWN".into()))
+        );
+        // Claiming a trusted centre but signed with another key.
+        let p3 = issue(&stranger, body.clone());
+        assert_eq!(
+            admit(&p3, &t, "sec_1", 1_000_001),
+            Err(PassError::Signature("GZ-GGZY".into()))
+        );
+        // Altered after signing: another section, a longer life.
+        let mut p4 = p.clone();
+        p4.pass.section_id = "sec_2".into();
+        assert_eq!(
+            admit(&p4, &t, "sec_2", 1_000_001),
+            Err(PassError::Signature("GZ-GGZY".into()))
+        );
+        let mut long = body;
+        long.expires_at_ms = long.issued_at_ms + MAX_LIFETIME_MS + 1;
+        assert_eq!(
+            admit(&issue(&k, long), &t, "sec_1", 1_000_001),
+            Err(PassError::TooLong)
+        );
+    }
+
+    #[test]
+    fn trust_files_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = sign::generate();
+        let c = Centre::new("SZ-GGZY", "深圳", &k.verifying_key());
+        std::fs::write(
+            dir.path().join("sz.json"),
+            serde_json::to_string(&c).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("README.md"), "not a centre").unwrap();
+        let t = Trust::load_dir(dir.path()).unwrap();
+        assert_eq!(t.codes().collect::<Vec<_>>(), ["SZ-GGZY"]);
+        let mut bad = c.clone();
+        bad.code = "lower".into();
+        std::fs::write(
+            dir.path().join("bad.json"),
+            serde_json::to_string(&bad).unwrap(),
+        )
+        .unwrap();
+        let e = Trust::load_dir(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("bad.json") && e.contains("centre code"), "{e}");
+        assert!(Trust::load_dir(&dir.path().join("missing"))
+            .unwrap()
+            .is_empty());
+    }
+}
