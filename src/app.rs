@@ -97,6 +97,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr())?;
         let addr = listener.local_addr()?;
         let node = node_name(&config);
+        let trust = crate::service::evaluation::load_trust(&config, &platform_key)?;
         let services = Services {
             db,
             clock,
@@ -110,6 +111,8 @@ impl Application {
             uploads: Arc::default(),
             chronograph_wake: Arc::new(Notify::new()),
             outbox_wake: Arc::new(Notify::new()),
+            trust: Arc::new(trust),
+            scores: crate::service::evaluation::ScoreWriter::default(),
         };
         tracing::info!(
             %addr,

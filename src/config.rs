@@ -54,6 +54,7 @@ pub struct Config {
     pub chronograph: ChronographConfig,
     pub room: RoomConfig,
     pub opening: OpeningConfig,
+    pub evaluation: EvaluationConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
 }
@@ -145,6 +146,32 @@ pub struct RoomConfig {
 pub struct OpeningConfig {
     /// Threads that decrypt bids in parallel; 0 = one per core.
     pub decrypt_threads: usize,
+}
+
+/// Remote expert evaluation (DESIGN §6): this centre's identity and the
+/// partner centres it trusts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// This trading centre's code (its passes and its pool carry it).
+    pub centre_code: String,
+    pub centre_name: String,
+    /// Partner centres' public files (`kaibiao centre export`), one per
+    /// centre; their passes are admitted to this centre's rooms.
+    pub trust_dir: PathBuf,
+    /// How long a drawn expert has to confirm or decline, in hours.
+    pub answer_hours: u32,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        Self {
+            centre_code: "HOST".into(),
+            centre_name: "本地交易中心".into(),
+            trust_dir: PathBuf::from("keys/centres"),
+            answer_hours: 24,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -485,6 +512,14 @@ impl Config {
         check(
             (100..=600_000).contains(&self.room.send_timeout_ms),
             "room.send_timeout_ms: 100 to 600000".into(),
+        );
+        check(
+            crate::evaluation::pass::Centre::valid_code(&self.evaluation.centre_code),
+            "evaluation.centre_code: 2-32 characters of A-Z, 0-9 and '-'".into(),
+        );
+        check(
+            (1..=720).contains(&self.evaluation.answer_hours),
+            "evaluation.answer_hours: 1 to 720".into(),
         );
         check(
             self.opening.decrypt_threads <= 256,

@@ -61,6 +61,7 @@ codes! {
     UploadInProgress = ("upload_in_progress", CONFLICT),
     PartHashMismatch = ("part_hash_mismatch", UNPROCESSABLE_ENTITY),
     StorageFull = ("storage_full", INSUFFICIENT_STORAGE),
+    PassRejected = ("pass_rejected", UNPROCESSABLE_ENTITY),
     TooManyRequests = ("too_many_requests", TOO_MANY_REQUESTS),
     Internal = ("internal", INTERNAL_SERVER_ERROR),
     Unavailable = ("unavailable", SERVICE_UNAVAILABLE),

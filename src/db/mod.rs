@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod bids;
+pub mod evaluation;
 pub mod events;
 pub mod identity;
 pub mod jobs;

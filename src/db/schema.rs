@@ -396,6 +396,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     objections,
     confirmations,
     idempotency_keys,
+    experts,
+    evaluations,
+    seats,
+    eval_votes,
+    eval_scores,
 );
 
 diesel::table! {
@@ -504,5 +509,78 @@ diesel::table! {
         status -> Integer,
         body -> Text,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    experts (id) {
+        id -> Text,
+        centre -> Text,
+        name -> Text,
+        email -> Text,
+        specialties -> Text,
+        employer -> Text,
+        related_orgs -> Text,
+        related_people -> Text,
+        available -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    evaluations (section_id) {
+        section_id -> Text,
+        phase -> Text,
+        request_json -> Text,
+        parties_json -> Text,
+        snapshot_json -> Text,
+        snapshot_hash -> Text,
+        seed_commitment -> Text,
+        sealed_seed -> Text,
+        draw_json -> Text,
+        k_coefficient -> Nullable<Text>,
+        outcome_json -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    seats (section_id, expert_id) {
+        section_id -> Text,
+        expert_id -> Text,
+        specialty -> Text,
+        position -> Integer,
+        status -> Text,
+        token_hash -> Nullable<Text>,
+        expert_key -> Nullable<Text>,
+        called_at -> Nullable<BigInt>,
+        responded_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    eval_votes (section_id, expert_id, bid) {
+        section_id -> Text,
+        expert_id -> Text,
+        bid -> Text,
+        pass -> Bool,
+        reason -> Nullable<Text>,
+        statement -> Text,
+        signature -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    eval_scores (section_id, expert_id, bid, item) {
+        section_id -> Text,
+        expert_id -> Text,
+        bid -> Text,
+        item -> Text,
+        points -> BigInt,
+        statement -> Text,
+        signature -> Text,
+        at -> BigInt,
     }
 }

@@ -152,7 +152,7 @@ pub fn conflict(e: &PoolEntry, p: &Parties) -> Option<(ConflictKind, String)> {
     if let Some(b) = p.bidders.iter().find(|b| **b == e.employer) {
         return Some((ConflictKind::EmployedByBidder, b.clone()));
     }
-    if e.related_orgs.iter().any(|o| *o == p.tenderer) {
+    if e.related_orgs.contains(&p.tenderer) {
         return Some((ConflictKind::RelatedToTenderer, p.tenderer.clone()));
     }
     if let Some(b) = p.bidders.iter().find(|b| e.related_orgs.contains(b)) {
@@ -237,7 +237,7 @@ pub fn check_composition(r: &DrawRequest) -> Result<(), DrawError> {
             "the committee has {total} members, at least 5 are required"
         ));
     }
-    if total % 2 == 0 {
+    if total.is_multiple_of(2) {
         problems.push(format!(
             "the committee has {total} members, an odd number is required"
         ));

@@ -182,19 +182,6 @@ pub enum PassError {
     OtherSection,
 }
 
-impl PassError {
-    /// The stable error code for the envelope.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Format(_) => "pass_malformed",
-            Self::Untrusted(_) => "pass_untrusted",
-            Self::Signature(_) => "pass_signature",
-            Self::Expired | Self::NotYet | Self::TooLong => "pass_expired",
-            Self::OtherSection => "pass_other_section",
-        }
-    }
-}
-
 fn body_bytes(b: &PassBody) -> Vec<u8> {
     jcs::to_vec(b).expect("a pass is plain JSON")
 }
@@ -264,7 +251,7 @@ mod tests {
             expert_key: hex::encode(expert.verifying_key().as_bytes()),
             section_id: "sec_1".into(),
             issued_at_ms: 1_000_000,
-            expires_at_ms: 1_000_000 + 3600_000,
+            expires_at_ms: 1_000_000 + 3_600_000,
         };
         (k, t, body)
     }

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod bids;
+pub mod evaluation;
 pub mod extract;
 pub mod keys;
 pub mod middleware;
@@ -325,6 +326,52 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             M::GET,
             "/api/public/sections/{id}/opening-record.html",
             web::get().to(opening::record_html),
+        ),
+        // Remote expert evaluation.
+        (
+            M::GET,
+            "/api/experts.csv",
+            web::get().to(evaluation::pool_export),
+        ),
+        (
+            M::PUT,
+            "/api/experts.csv",
+            web::put().to(evaluation::pool_import),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/draw",
+            web::post().to(evaluation::draw),
+        ),
+        (
+            M::GET,
+            "/api/sections/{id}/evaluation",
+            web::get().to(evaluation::status),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/finish",
+            web::post().to(evaluation::finish),
+        ),
+        (
+            M::POST,
+            "/api/evaluation/answer",
+            web::post().to(evaluation::answer),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/admit",
+            web::post().to(evaluation::admit),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/votes",
+            web::post().to(evaluation::vote),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/scores",
+            web::post().to(evaluation::score),
         ),
         // The transparency log.
         (

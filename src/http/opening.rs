@@ -20,7 +20,7 @@ type Svc = web::Data<Services>;
 
 /// The client's idempotency key for this call, bound to the route and the
 /// section so a key can never replay another request's answer.
-fn idem(req: &HttpRequest, route: &str, section: &str) -> AppResult<Option<Idem>> {
+pub(super) fn idem(req: &HttpRequest, route: &str, section: &str) -> AppResult<Option<Idem>> {
     let key = req
         .headers()
         .get("idempotency-key")
@@ -28,7 +28,7 @@ fn idem(req: &HttpRequest, route: &str, section: &str) -> AppResult<Option<Idem>
     Idem::parse(key, &format!("{route} {section}"))
 }
 
-fn ok(v: Value) -> AppResult<HttpResponse> {
+pub(super) fn ok(v: Value) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(v))
 }
 

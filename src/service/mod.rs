@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bids;
 pub mod confidential;
+pub mod evaluation;
 pub mod keys;
 pub mod opening;
 pub mod policy;
@@ -53,6 +54,10 @@ pub struct Services {
     /// Base URL for links in e-mails.
     pub public_url: String,
     pub data_dir: PathBuf,
+    /// The centres whose expert passes this centre admits (itself included).
+    pub trust: Arc<crate::evaluation::pass::Trust>,
+    /// Batches the experts' score writes into group commits.
+    pub scores: evaluation::ScoreWriter,
 }
 
 impl Services {

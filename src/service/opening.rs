@@ -60,15 +60,15 @@ const MAX_WINDOW_MS: i64 = 24 * 3600 * 1000;
 // ------------------------------------------------------------------ context
 
 /// A section as the opening needs it.
-struct Ctx {
-    s: SectionRow,
-    p: ProjectRow,
-    params: SectionParams,
-    state: SectionState,
+pub(super) struct Ctx {
+    pub(super) s: SectionRow,
+    pub(super) p: ProjectRow,
+    pub(super) params: SectionParams,
+    pub(super) state: SectionState,
     mode: DecryptionMode,
 }
 
-fn load(c: &mut DbConn, id: &str) -> AppResult<Ctx> {
+pub(super) fn load(c: &mut DbConn, id: &str) -> AppResult<Ctx> {
     let (s, p) = sections_repo::section_with_project(c, id)?
         .ok_or_else(|| AppError::not_found("section"))?;
     let state = SectionState::from_db(&s.state).map_err(AppError::internal)?;
@@ -91,7 +91,7 @@ fn load(c: &mut DbConn, id: &str) -> AppResult<Ctx> {
     })
 }
 
-fn wrong_phase(state: SectionState, what: &str) -> AppError {
+pub(super) fn wrong_phase(state: SectionState, what: &str) -> AppError {
     AppError::new(
         ErrorCode::InvalidTransition,
         format!("{what} is not possible while the section is {state}"),
@@ -125,14 +125,14 @@ fn window_closed(o: &OpeningRow) -> AppError {
 }
 
 /// The section, for a host who runs it (any other host: forbidden).
-fn hosted(c: &mut DbConn, a: &Actor, section_id: &str, what: &str) -> AppResult<Ctx> {
+pub(super) fn hosted(c: &mut DbConn, a: &Actor, section_id: &str, what: &str) -> AppResult<Ctx> {
     let x = load(c, section_id)?;
     let st = policy::standing(c, &a.user, &x.p, Some(section_id))?;
     policy::require_runs(&st, true, what)?;
     Ok(x)
 }
 
-fn bounded_text(field: &str, v: &str) -> AppResult<String> {
+pub(super) fn bounded_text(field: &str, v: &str) -> AppResult<String> {
     let mut p = crate::domain::problems::Problems::new();
     let t = super::text_field(&mut p, field, v, 1, MAX_TEXT);
     if p.is_empty() {
@@ -151,7 +151,7 @@ fn org_name(c: &mut DbConn, org: &str) -> AppResult<String> {
 /// One state change of the opening: the room event, the log leaf (if the
 /// record needs it) and the audit record, in the caller's transaction.
 #[allow(clippy::too_many_arguments)]
-fn record(
+pub(super) fn record(
     svc: &Services,
     c: &mut DbConn,
     section_id: &str,
@@ -252,7 +252,7 @@ fn once(
 
 /// Runs one opening action: its own write transaction, idempotent, and the
 /// workers kicked afterwards (jobs or mail it may have scheduled).
-async fn act(
+pub(super) async fn act(
     svc: &Services,
     actor: &Actor,
     idem: Option<Idem>,

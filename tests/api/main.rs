@@ -11,6 +11,7 @@ mod chronograph;
 mod cli;
 mod client_cli;
 mod confidentiality;
+mod evaluation;
 mod frontend;
 mod keys;
 mod mail;

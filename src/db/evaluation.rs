@@ -1,0 +1,252 @@
+//! Remote expert evaluation: the expert pool, each section's draw and
+//! committee (seats), and the experts' signed reviews (votes) and scores.
+
+use diesel::prelude::*;
+
+use super::schema::{eval_scores, eval_votes, evaluations, experts, seats};
+use super::DbConn;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = experts)]
+pub struct ExpertRow {
+    pub id: String,
+    pub centre: String,
+    pub name: String,
+    pub email: String,
+    /// JSON array of specialty codes.
+    pub specialties: String,
+    pub employer: String,
+    /// JSON array of credit codes.
+    pub related_orgs: String,
+    /// JSON array of person digests (never the identifiers themselves).
+    pub related_people: String,
+    pub available: bool,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = evaluations, treat_none_as_null = true)]
+pub struct EvaluationRow {
+    pub section_id: String,
+    pub phase: String,
+    pub request_json: String,
+    pub parties_json: String,
+    pub snapshot_json: String,
+    pub snapshot_hash: String,
+    pub seed_commitment: String,
+    /// The draw's seed, sealed at rest until the result is published.
+    pub sealed_seed: String,
+    pub draw_json: String,
+    pub k_coefficient: Option<String>,
+    pub outcome_json: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = seats, treat_none_as_null = true)]
+pub struct SeatRow {
+    pub section_id: String,
+    pub expert_id: String,
+    pub specialty: String,
+    /// The draw's order: members first, then reserves.
+    pub position: i32,
+    /// `standby` (a reserve not called), `called`, `confirmed`, `declined`,
+    /// `recused`.
+    pub status: String,
+    /// SHA-256 of the answer link's token, while the expert is called.
+    pub token_hash: Option<String>,
+    /// The expert's key, from the pass the room admitted.
+    pub expert_key: Option<String>,
+    pub called_at: Option<i64>,
+    pub responded_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = eval_votes)]
+pub struct VoteRow {
+    pub section_id: String,
+    pub expert_id: String,
+    pub bid: String,
+    pub pass: bool,
+    pub reason: Option<String>,
+    /// The signed statement (canonical JSON) and the expert's signature.
+    pub statement: String,
+    pub signature: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = eval_scores)]
+pub struct ScoreRow {
+    pub section_id: String,
+    pub expert_id: String,
+    pub bid: String,
+    pub item: String,
+    /// Hundredths of a point.
+    pub points: i64,
+    pub statement: String,
+    pub signature: String,
+    pub at: i64,
+}
+
+// ------------------------------------------------------------------ the pool
+
+/// Inserts or replaces pool entries by id (one statement per row: the
+/// multi-backend connection has no upsert).
+pub fn upsert_experts(c: &mut DbConn, rows: &[ExpertRow]) -> QueryResult<usize> {
+    for row in rows {
+        let n = diesel::update(experts::table.find(&row.id))
+            .set(row)
+            .execute(c)?;
+        if n == 0 {
+            diesel::insert_into(experts::table).values(row).execute(c)?;
+        }
+    }
+    Ok(rows.len())
+}
+
+pub fn all_experts(c: &mut DbConn) -> QueryResult<Vec<ExpertRow>> {
+    experts::table
+        .order(experts::id)
+        .select(ExpertRow::as_select())
+        .load(c)
+}
+
+pub fn find_expert(c: &mut DbConn, id: &str) -> QueryResult<Option<ExpertRow>> {
+    experts::table
+        .find(id)
+        .select(ExpertRow::as_select())
+        .first(c)
+        .optional()
+}
+
+// ------------------------------------------------------------- evaluations
+
+pub fn insert(c: &mut DbConn, row: &EvaluationRow) -> QueryResult<()> {
+    diesel::insert_into(evaluations::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn find(c: &mut DbConn, section_id: &str) -> QueryResult<Option<EvaluationRow>> {
+    evaluations::table
+        .find(section_id)
+        .select(EvaluationRow::as_select())
+        .first(c)
+        .optional()
+}
+
+/// Moves the evaluation from `from` to `to` (compare-and-set).
+pub fn cas_phase(
+    c: &mut DbConn,
+    section_id: &str,
+    from: &str,
+    to: &str,
+    at: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        evaluations::table
+            .filter(evaluations::section_id.eq(section_id))
+            .filter(evaluations::phase.eq(from)),
+    )
+    .set((evaluations::phase.eq(to), evaluations::updated_at.eq(at)))
+    .execute(c)
+}
+
+pub fn save(c: &mut DbConn, row: &EvaluationRow) -> QueryResult<usize> {
+    diesel::update(evaluations::table.find(&row.section_id))
+        .set(row)
+        .execute(c)
+}
+
+// ------------------------------------------------------------------- seats
+
+pub fn insert_seats(c: &mut DbConn, rows: &[SeatRow]) -> QueryResult<()> {
+    for row in rows {
+        diesel::insert_into(seats::table).values(row).execute(c)?;
+    }
+    Ok(())
+}
+
+pub fn seats_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<SeatRow>> {
+    seats::table
+        .filter(seats::section_id.eq(section_id))
+        .order(seats::position)
+        .select(SeatRow::as_select())
+        .load(c)
+}
+
+pub fn seat_by_token(c: &mut DbConn, token_hash: &str) -> QueryResult<Option<SeatRow>> {
+    seats::table
+        .filter(seats::token_hash.eq(token_hash))
+        .select(SeatRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn seat(c: &mut DbConn, section_id: &str, expert_id: &str) -> QueryResult<Option<SeatRow>> {
+    seats::table
+        .find((section_id, expert_id))
+        .select(SeatRow::as_select())
+        .first(c)
+        .optional()
+}
+
+/// Saves a seat whose status was `from` (compare-and-set); 0 when it moved.
+pub fn update_seat(c: &mut DbConn, row: &SeatRow, from: &str) -> QueryResult<usize> {
+    diesel::update(
+        seats::table
+            .find((&row.section_id, &row.expert_id))
+            .filter(seats::status.eq(from)),
+    )
+    .set(row)
+    .execute(c)
+}
+
+// ---------------------------------------------------------- votes and scores
+
+pub fn insert_vote(c: &mut DbConn, row: &VoteRow) -> QueryResult<()> {
+    diesel::insert_into(eval_votes::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn votes_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<VoteRow>> {
+    eval_votes::table
+        .filter(eval_votes::section_id.eq(section_id))
+        .order((eval_votes::bid, eval_votes::expert_id))
+        .select(VoteRow::as_select())
+        .load(c)
+}
+
+pub fn insert_score(c: &mut DbConn, row: &ScoreRow) -> QueryResult<()> {
+    diesel::insert_into(eval_scores::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn score_cell(
+    c: &mut DbConn,
+    section_id: &str,
+    expert_id: &str,
+    bid: &str,
+    item: &str,
+) -> QueryResult<Option<ScoreRow>> {
+    eval_scores::table
+        .find((section_id, expert_id, bid, item))
+        .select(ScoreRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn scores_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<ScoreRow>> {
+    eval_scores::table
+        .filter(eval_scores::section_id.eq(section_id))
+        .order((eval_scores::bid, eval_scores::expert_id, eval_scores::item))
+        .select(ScoreRow::as_select())
+        .load(c)
+}

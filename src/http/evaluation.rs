@@ -1,0 +1,100 @@
+//! Remote expert evaluation over REST: the pool (administrators), the draw
+//! and the result (the host), answers to a draw (the e-mailed token), passes
+//! (signed by a trusted centre), and the experts' signed reviews and scores.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::extract::{Admins, As, Hosts, Signed};
+use super::opening::{idem, ok};
+use crate::error::{AppError, AppResult};
+use crate::evaluation::draw::DrawRequest;
+use crate::evaluation::pass::Pass;
+use crate::service::evaluation::{self as ev, AnswerRequest, ScoreStatement, VoteStatement};
+use crate::service::Services;
+
+type Svc = web::Data<Services>;
+
+pub async fn pool_export(svc: Svc, _a: As<Admins>) -> AppResult<HttpResponse> {
+    let csv = svc.db.run(ev::export_pool).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .body(csv))
+}
+
+pub async fn pool_import(
+    svc: Svc,
+    req: HttpRequest,
+    _a: As<Admins>,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("text/csv") {
+        return Err(AppError::new(
+            crate::error::ErrorCode::UnsupportedMediaType,
+            "send the pool as text/csv",
+        ));
+    }
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| AppError::invalid_field("csv", "not UTF-8"))?;
+    let now = svc.now().millis();
+    let n = svc.db.run(move |c| ev::import_pool(c, &text, now)).await?;
+    ok(serde_json::json!({"imported": n}))
+}
+
+pub async fn draw(
+    svc: Svc,
+    req: HttpRequest,
+    s: Signed<Hosts, DrawRequest>,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let i = idem(&req, "evaluation.draw", &id)?;
+    ok(ev::draw_committee(&svc, &s.0, i, id, s.1).await?)
+}
+
+pub async fn status(svc: Svc, a: As<Hosts>, id: web::Path<String>) -> AppResult<HttpResponse> {
+    ok(ev::status(&svc, &a.0, id.into_inner()).await?)
+}
+
+pub async fn finish(
+    svc: Svc,
+    req: HttpRequest,
+    a: As<Hosts>,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let i = idem(&req, "evaluation.finish", &id)?;
+    ok(ev::finish(&svc, &a.0, i, id).await?)
+}
+
+pub async fn answer(svc: Svc, body: web::Json<AnswerRequest>) -> AppResult<HttpResponse> {
+    ok(ev::answer(&svc, super::request_id::current(), body.into_inner()).await?)
+}
+
+pub async fn admit(
+    svc: Svc,
+    id: web::Path<String>,
+    body: web::Json<Pass>,
+) -> AppResult<HttpResponse> {
+    ok(ev::admit(&svc, id.into_inner(), body.into_inner()).await?)
+}
+
+pub async fn vote(
+    svc: Svc,
+    id: web::Path<String>,
+    body: web::Json<ev::Signed<VoteStatement>>,
+) -> AppResult<HttpResponse> {
+    ok(ev::vote(&svc, id.into_inner(), body.into_inner()).await?)
+}
+
+pub async fn score(
+    svc: Svc,
+    id: web::Path<String>,
+    body: web::Json<ev::Signed<ScoreStatement>>,
+) -> AppResult<HttpResponse> {
+    ok(ev::score(&svc, id.into_inner(), body.into_inner()).await?)
+}

@@ -1,0 +1,1246 @@
+//! Remote expert evaluation (远程异地评标, DESIGN §6): the expert pool, the
+//! verifiable draw right after the opening, drawn experts confirming or
+//! declining (a decline calls the next reserve), passes from trusted centres,
+//! and the experts' signed qualification reviews and scores.
+//!
+//! Confidentiality: the committee's identities never go into room events or
+//! log leaves before the result; the draw's seed is sealed at rest and only
+//! its commitment is logged.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::opening::{act, hosted, record, wrong_phase, Idem};
+use super::{Actor, Services};
+use crate::config::Config;
+use crate::crypto::{self, jcs, sign};
+use crate::db::audit::Who;
+use crate::db::evaluation::{self as repo, EvaluationRow, ExpertRow, ScoreRow, SeatRow, VoteRow};
+use crate::db::{identity as identity_repo, opening as opening_repo, outbox, DbConn};
+use crate::domain::credit_code::CreditCode;
+use crate::domain::decimal::{Money, Points, Ratio};
+use crate::domain::evaluation::{EvaluationSpec, ItemKind};
+use crate::domain::problems::Problems;
+use crate::domain::section::SectionState;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::evaluation::draw::{self, DrawRequest, Parties, PoolEntry, Snapshot};
+use crate::evaluation::pass::{self, Centre, Pass, Trust};
+use crate::evaluation::scoring::{self, BidIn};
+
+pub const VOTE_LABEL: &str = "kaibiao/evaluation-vote/v1";
+pub const SCORE_LABEL: &str = "kaibiao/evaluation-score/v1";
+const K_LABEL: &str = "kaibiao/k-coefficient/v1";
+
+/// The centres this centre admits passes from: the partner centres' files in
+/// `evaluation.trust_dir`, and this centre itself (its passes are signed with
+/// the platform key).
+pub fn load_trust(config: &Config, platform_key: &SigningKey) -> anyhow::Result<Trust> {
+    let e = &config.evaluation;
+    let mut t = Trust::load_dir(&e.trust_dir)?;
+    t.add(Centre::new(
+        &e.centre_code,
+        &e.centre_name,
+        &platform_key.verifying_key(),
+    ))
+    .map_err(|why| anyhow::anyhow!("evaluation.centre_code: {why}"))?;
+    Ok(t)
+}
+
+// ------------------------------------------------------------------ the pool
+
+/// The pool's CSV columns, in order. Lists inside a field are separated by
+/// `;`. `related_people` takes identifiers (ID numbers, e-mail addresses) and
+/// stores only their digests; an exported digest (`sha256:…`) imports as is.
+pub const CSV_COLUMNS: [&str; 9] = [
+    "id",
+    "centre",
+    "name",
+    "email",
+    "specialties",
+    "employer",
+    "related_orgs",
+    "related_people",
+    "available",
+];
+
+fn list(field: &str) -> Vec<String> {
+    let mut v: Vec<String> = field
+        .split(';')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn code_like(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Parses a pool CSV; every problem is listed (`row N.column`), and nothing
+/// is returned unless the whole file is sound.
+pub fn parse_pool_csv(text: &str, now: i64) -> Result<Vec<ExpertRow>, AppError> {
+    let mut p = Problems::new();
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(str::to_string).collect(),
+        Err(_) => return Err(AppError::invalid_field("csv", "not a CSV file")),
+    };
+    if header != CSV_COLUMNS {
+        return Err(AppError::invalid_field(
+            "csv",
+            format!("the header must be: {}", CSV_COLUMNS.join(",")),
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let f = |c: &str| format!("row {}.{c}", i + 2);
+        let rec = match rec {
+            Ok(r) if r.len() == CSV_COLUMNS.len() => r,
+            _ => {
+                p.push(f("*"), "a row needs exactly 9 fields");
+                continue;
+            }
+        };
+        let id = rec[0].to_string();
+        p.check(
+            code_like(&id, 40),
+            f("id"),
+            "1-40 characters of A-Z, a-z, 0-9, '-', '_'",
+        );
+        p.check(ids.insert(id.clone()), f("id"), "duplicate id");
+        p.check(
+            Centre::valid_code(&rec[1]),
+            f("centre"),
+            "a centre code (A-Z, 0-9, '-')",
+        );
+        let name = rec[2].to_string();
+        p.check(
+            !name.is_empty() && name.chars().count() <= 100,
+            f("name"),
+            "1-100 characters",
+        );
+        let email = rec[3].to_string();
+        p.check(
+            email.parse::<lettre::Address>().is_ok(),
+            f("email"),
+            "an e-mail address",
+        );
+        let specialties = list(&rec[4]);
+        p.check(
+            !specialties.is_empty() && specialties.iter().all(|s| code_like(s, 40)),
+            f("specialties"),
+            "at least one specialty code (A-Z, a-z, 0-9, '-', '_'), separated by ';'",
+        );
+        let employer = rec[5].to_string();
+        p.check(
+            CreditCode::parse(&employer).is_ok(),
+            f("employer"),
+            "the employer's 统一社会信用代码",
+        );
+        let orgs = list(&rec[6]);
+        for o in &orgs {
+            p.check(
+                CreditCode::parse(o).is_ok(),
+                f("related_orgs"),
+                format!("{o:?} is not a 统一社会信用代码"),
+            );
+        }
+        let people: Vec<String> = list(&rec[7])
+            .into_iter()
+            .map(|x| match x.strip_prefix("sha256:") {
+                Some(d) if d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    d.to_ascii_lowercase()
+                }
+                _ => draw::party_digest(&x),
+            })
+            .collect();
+        let available = match rec[8].to_ascii_lowercase().as_str() {
+            "yes" | "true" | "1" => true,
+            "no" | "false" | "0" => false,
+            _ => {
+                p.push(f("available"), "yes or no");
+                false
+            }
+        };
+        rows.push(ExpertRow {
+            id,
+            centre: rec[1].to_string(),
+            name,
+            email,
+            specialties: serde_json::to_string(&specialties).expect("strings"),
+            employer,
+            related_orgs: serde_json::to_string(&orgs).expect("strings"),
+            related_people: serde_json::to_string(&{
+                let mut v = people;
+                v.sort();
+                v.dedup();
+                v
+            })
+            .expect("strings"),
+            available,
+            updated_at: now,
+        });
+    }
+    if rows.is_empty() && p.is_empty() {
+        p.push("csv", "no experts in the file");
+    }
+    p.result(rows).map_err(AppError::validation)
+}
+
+/// The pool as CSV (the import's format; people as digests).
+pub fn pool_csv(rows: &[ExpertRow]) -> AppResult<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_COLUMNS).map_err(AppError::internal)?;
+    for r in rows {
+        let j = |s: &str| -> AppResult<String> {
+            let v: Vec<String> = serde_json::from_str(s).map_err(AppError::internal)?;
+            Ok(v.join(";"))
+        };
+        let people: Vec<String> =
+            serde_json::from_str(&r.related_people).map_err(AppError::internal)?;
+        let people: Vec<String> = people.iter().map(|d| format!("sha256:{d}")).collect();
+        w.write_record([
+            r.id.as_str(),
+            &r.centre,
+            &r.name,
+            &r.email,
+            &j(&r.specialties)?,
+            &r.employer,
+            &j(&r.related_orgs)?,
+            &people.join(";"),
+            if r.available { "yes" } else { "no" },
+        ])
+        .map_err(AppError::internal)?;
+    }
+    String::from_utf8(w.into_inner().map_err(AppError::internal)?).map_err(AppError::internal)
+}
+
+pub fn import_pool(c: &mut DbConn, text: &str, now: i64) -> AppResult<usize> {
+    let rows = parse_pool_csv(text, now)?;
+    crate::db::write_tx(c, |c| Ok(repo::upsert_experts(c, &rows)?))
+}
+
+pub fn export_pool(c: &mut DbConn) -> AppResult<String> {
+    pool_csv(&repo::all_experts(c)?)
+}
+
+fn entry(r: &ExpertRow) -> AppResult<PoolEntry> {
+    let v = |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(AppError::internal);
+    Ok(PoolEntry {
+        expert_id: r.id.clone(),
+        centre: r.centre.clone(),
+        specialties: v(&r.specialties)?,
+        employer: r.employer.clone(),
+        related_orgs: v(&r.related_orgs)?,
+        related_people: v(&r.related_people)?,
+    })
+}
+
+// ------------------------------------------------------------------ the draw
+
+/// The bids as the opening record announced them: the ones that decrypted,
+/// with their prices, in the record's order.
+fn announced_bids(c: &mut DbConn, section_id: &str) -> AppResult<Vec<BidIn>> {
+    let o = opening_repo::find(c, section_id)?
+        .and_then(|o| o.record_json)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("evaluating without a record")))?;
+    let r: Value = serde_json::from_str(&o).map_err(AppError::internal)?;
+    let mut out = Vec::new();
+    for (i, b) in r["bids"].as_array().into_iter().flatten().enumerate() {
+        if b["status"] != "decrypted" {
+            continue;
+        }
+        let price = b["summary"]["price"]
+            .as_str()
+            .and_then(|p| Money::parse(p).ok())
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("a decrypted bid without a price"))
+            })?;
+        out.push(BidIn {
+            bid: b["envelope_hash"].as_str().unwrap_or_default().into(),
+            bidder: b["bidder"].as_str().unwrap_or_default().into(),
+            price,
+            order: i as u32,
+        });
+    }
+    Ok(out)
+}
+
+/// Everyone the committee must avoid: the tenderer, every bidder that
+/// sealed a bid (whatever became of it) and their people.
+fn parties(c: &mut DbConn, section_id: &str, tenderer_org: &str) -> AppResult<Parties> {
+    let org_code = |c: &mut DbConn, id: &str| -> AppResult<String> {
+        Ok(identity_repo::find_org(c, id)?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("organisation missing")))?
+            .credit_code)
+    };
+    let tenderer = org_code(c, tenderer_org)?;
+    let mut bidders = BTreeSet::new();
+    let mut people = BTreeSet::new();
+    let orgs: BTreeSet<String> = crate::db::bids::bids_of(c, section_id)?
+        .into_iter()
+        .map(|b| b.bidder)
+        .collect();
+    for org in orgs {
+        bidders.insert(org_code(c, &org)?);
+        for u in identity_repo::users_of_org(c, &org)? {
+            people.insert(draw::party_digest(&u.email));
+        }
+    }
+    Ok(Parties {
+        tenderer,
+        bidders: bidders.into_iter().collect(),
+        bidder_people: people.into_iter().collect(),
+    })
+}
+
+/// The K coefficient for a seed: candidate number
+/// `u64(SHA-256(label || 0 || seed)[0..8]) mod len`.
+pub fn k_for(seed: &[u8; 32], candidates: &[Ratio]) -> Option<Ratio> {
+    if candidates.is_empty() {
+        return None;
+    }
+    let mut m = K_LABEL.as_bytes().to_vec();
+    m.push(0);
+    m.extend_from_slice(seed);
+    let h = crypto::sha256(&m);
+    let n = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
+    Some(candidates[(n % candidates.len() as u64) as usize])
+}
+
+fn answer_token() -> (String, String) {
+    let t = crypto::new_token("kbx");
+    let h = crypto::token_hash(&t);
+    (t, h)
+}
+
+fn call_mail(
+    svc: &Services,
+    c: &mut DbConn,
+    x: &super::opening::Ctx,
+    expert: &ExpertRow,
+    token: &str,
+    now: i64,
+) -> AppResult<()> {
+    let hours = svc.config.evaluation.answer_hours;
+    let url = format!("{}/api/evaluation/answer", svc.public_url);
+    let body = format!(
+        "{name}：\n您被抽取为以下标段的评标专家（远程异地评标）。\n项目：{project}\n标段：{code} {section}\n\
+         请在 {hours} 小时内确认或拒绝：POST {url}\n{{\"token\": \"{token}\", \"accept\": true}}\n\
+         如与投标人或招标人存在利害关系，请拒绝并说明回避。请勿向任何人透露本次抽取。\n\n---\n\n\
+         Dear {name},\nyou were drawn as an evaluation expert for:\nProject: {project}\nSection: {code} {section}\n\
+         Confirm or decline within {hours} hours: POST {url}\n{{\"token\": \"{token}\", \"accept\": true}}\n\
+         If you have a conflict with a bidder or the tenderer, decline and say so. Keep this draw confidential.\n",
+        name = expert.name,
+        project = x.p.name,
+        code = x.s.code,
+        section = x.s.name,
+    );
+    outbox::enqueue(
+        c,
+        "expert_called",
+        &expert.email,
+        &format!("【评标专家抽取】{} {} / You were drawn", x.p.name, x.s.code),
+        &body,
+        now,
+    )?;
+    Ok(())
+}
+
+fn call_seat(
+    svc: &Services,
+    c: &mut DbConn,
+    x: &super::opening::Ctx,
+    seat: &mut SeatRow,
+    now: i64,
+) -> AppResult<()> {
+    let expert = repo::find_expert(c, &seat.expert_id)?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("drawn expert missing")))?;
+    let (token, hash) = answer_token();
+    seat.status = "called".into();
+    seat.token_hash = Some(hash);
+    seat.called_at = Some(now);
+    call_mail(svc, c, x, &expert, &token, now)
+}
+
+fn committee_counts(seats: &[SeatRow]) -> Value {
+    let mut by: BTreeMap<&str, BTreeMap<&str, u32>> = BTreeMap::new();
+    for s in seats {
+        *by.entry(&s.specialty)
+            .or_default()
+            .entry(&s.status)
+            .or_default() += 1;
+    }
+    json!(by)
+}
+
+/// The host draws the committee (evaluating sections only, once).
+pub async fn draw_committee(
+    svc: &Services,
+    actor: &Actor,
+    idem: Option<Idem>,
+    section_id: String,
+    request: DrawRequest,
+) -> AppResult<Value> {
+    act(svc, actor, idem, move |svc, a, c, now| {
+        let x = hosted(c, a, &section_id, "drawing the committee")?;
+        if x.state != SectionState::Evaluating {
+            return Err(wrong_phase(x.state, "drawing the committee"));
+        }
+        if repo::find(c, &section_id)?.is_some() {
+            return Err(AppError::new(
+                ErrorCode::InvalidTransition,
+                "the committee of this section has been drawn already",
+            ));
+        }
+        let unknown: Vec<&str> = request
+            .centres
+            .iter()
+            .map(String::as_str)
+            .filter(|code| svc.trust.get(code).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(AppError::invalid_field(
+                "centres",
+                format!("not trusted by this centre: {}", unknown.join(", ")),
+            ));
+        }
+        draw::check_composition(&request)
+            .map_err(|e| AppError::invalid_field("requirements", e.to_string()))?;
+        let parties = parties(c, &section_id, &x.p.tenderer_org_id)?;
+        let centres: BTreeSet<&str> = request.centres.iter().map(String::as_str).collect();
+        let pool = repo::all_experts(c)?
+            .iter()
+            .filter(|e| e.available && centres.contains(e.centre.as_str()))
+            .map(entry)
+            .collect::<AppResult<Vec<_>>>()?;
+        let snapshot = Snapshot::new(pool);
+        let seed = crypto::random_bytes::<32>();
+        let result = draw::draw(&request, &parties, &snapshot, &seed)
+            .map_err(|e| AppError::invalid_field("requirements", e.to_string()))?;
+        let spec = &x.params.evaluation;
+        let k = k_for(
+            &seed,
+            spec.price
+                .as_ref()
+                .map(|f| f.k_coefficients.as_slice())
+                .unwrap_or(&[]),
+        );
+        let commitment = draw::seed_commitment(&seed);
+        let mut seats = Vec::new();
+        for (i, s) in result.members.iter().chain(&result.reserves).enumerate() {
+            let mut seat = SeatRow {
+                section_id: section_id.clone(),
+                expert_id: s.expert_id.clone(),
+                specialty: s.specialty.clone(),
+                position: i as i32,
+                status: "standby".into(),
+                token_hash: None,
+                expert_key: None,
+                called_at: None,
+                responded_at: None,
+            };
+            if i < result.members.len() {
+                call_seat(svc, c, &x, &mut seat, now)?;
+            }
+            seats.push(seat);
+        }
+        repo::insert(
+            c,
+            &EvaluationRow {
+                section_id: section_id.clone(),
+                phase: "seating".into(),
+                request_json: serde_json::to_string(&request).map_err(AppError::internal)?,
+                parties_json: serde_json::to_string(&parties).map_err(AppError::internal)?,
+                snapshot_json: serde_json::to_string(&snapshot).map_err(AppError::internal)?,
+                snapshot_hash: result.snapshot_hash.clone(),
+                seed_commitment: commitment.clone(),
+                sealed_seed: svc.atrest.seal(&format!("draw-seed/{section_id}"), &seed),
+                draw_json: serde_json::to_string(&result).map_err(AppError::internal)?,
+                k_coefficient: k.map(|k| k.to_string()),
+                outcome_json: None,
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+        repo::insert_seats(c, &seats)?;
+        let members = result.members.len() as u32 + request.tenderer_representatives;
+        // Logged now: the seed's commitment, the pool snapshot's hash and the
+        // request — never who was drawn.
+        record(
+            svc,
+            c,
+            &section_id,
+            "evaluation.committee_drawn",
+            json!({"committee_size": members, "reserves": result.reserves.len()}),
+            Some(json!({
+                "seed_commitment": commitment,
+                "snapshot_hash": result.snapshot_hash,
+                "request": request,
+                "pool_size": snapshot.experts.len(),
+            })),
+            &a.who(),
+            now,
+        )?;
+        Ok(json!({
+            "section_id": section_id,
+            "phase": "seating",
+            "seed_commitment": commitment,
+            "snapshot_hash": result.snapshot_hash,
+            "committee_size": members,
+            "seats": committee_counts(&seats),
+            "skipped_for_conflict": result.skipped.len(),
+        }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    pub token: String,
+    pub accept: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A drawn expert confirms or declines (the token from the e-mail is the
+/// credential). A decline calls the next reserve of the same specialty.
+pub async fn answer(svc: &Services, request_id: String, body: AnswerRequest) -> AppResult<Value> {
+    let now = svc.now().millis();
+    let s = svc.clone();
+    let v = svc
+        .db
+        .write(move |c| {
+            let hash = crypto::token_hash(&body.token);
+            let mut seat = repo::seat_by_token(c, &hash)?
+                .filter(|s| s.status == "called")
+                .ok_or_else(|| {
+                    AppError::new(ErrorCode::TokenInvalid, "this answer link is not valid (used, replaced or unknown)")
+                })?;
+            let ev = repo::find(c, &seat.section_id)?
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("seat without evaluation")))?;
+            let deadline = seat.called_at.unwrap_or(0) + s.config.evaluation.answer_hours as i64 * 3_600_000;
+            if ev.phase == "finished" || now >= deadline {
+                return Err(AppError::new(ErrorCode::TokenInvalid, "the time to answer has passed"));
+            }
+            let x = super::opening::load(c, &seat.section_id)?;
+            let who = Who {
+                actor_id: None,
+                request_id: Some(request_id),
+            };
+            seat.token_hash = None;
+            seat.responded_at = Some(now);
+            seat.status = if body.accept { "confirmed" } else { "declined" }.into();
+            if repo::update_seat(c, &seat, "called")? != 1 {
+                return Err(AppError::new(ErrorCode::Conflict, "this seat was answered meanwhile"));
+            }
+            let mut called = None;
+            if !body.accept {
+                let seats = repo::seats_of(c, &seat.section_id)?;
+                if let Some(mut next) = seats
+                    .into_iter()
+                    .find(|r| r.status == "standby" && r.specialty == seat.specialty)
+                {
+                    call_seat(&s, c, &x, &mut next, now)?;
+                    repo::update_seat(c, &next, "standby")?;
+                    called = Some(next.specialty.clone());
+                }
+            }
+            let seats = repo::seats_of(c, &seat.section_id)?;
+            let missing = seats_missing(&ev, &seats)?;
+            record(
+                &s,
+                c,
+                &seat.section_id,
+                if body.accept { "evaluation.expert_confirmed" } else { "evaluation.expert_declined" },
+                json!({"specialty": seat.specialty, "reserve_called": called.is_some(), "seats_missing": missing}),
+                None,
+                &who,
+                now,
+            )?;
+            if missing == 0 && seats.iter().all(|r| r.status != "called") {
+                record(&s, c, &seat.section_id, "evaluation.committee_complete", json!({}), None, &who, now)?;
+            }
+            Ok(json!({
+                "section_id": seat.section_id,
+                "status": seat.status,
+                "reserve_called": called.is_some(),
+            }))
+        })
+        .await?;
+    svc.kick_workers();
+    Ok(v)
+}
+
+/// The section's evaluation; refused while no committee has been drawn.
+fn drawn(c: &mut DbConn, section_id: &str) -> AppResult<EvaluationRow> {
+    repo::find(c, section_id)?.ok_or_else(|| {
+        AppError::new(
+            ErrorCode::InvalidTransition,
+            "no committee has been drawn for this section",
+        )
+    })
+}
+
+/// Seats of the request still without a confirmed expert.
+fn seats_missing(ev: &EvaluationRow, seats: &[SeatRow]) -> AppResult<u32> {
+    let req: DrawRequest = serde_json::from_str(&ev.request_json).map_err(AppError::internal)?;
+    Ok(req
+        .requirements
+        .iter()
+        .map(|q| {
+            let have = seats
+                .iter()
+                .filter(|s| s.specialty == q.specialty && s.status == "confirmed")
+                .count() as u32;
+            q.count.saturating_sub(have)
+        })
+        .sum())
+}
+
+/// The experts sitting now: confirmed members, in draw order.
+fn panel(seats: &[SeatRow]) -> Vec<&SeatRow> {
+    seats.iter().filter(|s| s.status == "confirmed").collect()
+}
+
+/// The host's view of the evaluation: phase, counts, never names.
+pub async fn status(svc: &Services, actor: &Actor, section_id: String) -> AppResult<Value> {
+    let a = actor.clone();
+    svc.db
+        .run(move |c| {
+            hosted(c, &a, &section_id, "seeing the evaluation")?;
+            let ev = drawn(c, &section_id)?;
+            let seats = repo::seats_of(c, &section_id)?;
+            let admitted = seats.iter().filter(|s| s.expert_key.is_some()).count();
+            Ok(json!({
+                "section_id": section_id,
+                "phase": ev.phase,
+                "seed_commitment": ev.seed_commitment,
+                "snapshot_hash": ev.snapshot_hash,
+                "seats": committee_counts(&seats),
+                "seats_missing": seats_missing(&ev, &seats)?,
+                "admitted": admitted,
+                "outcome": ev.outcome_json.as_deref().map(serde_json::from_str::<Value>).transpose().map_err(AppError::internal)?,
+            }))
+        })
+        .await
+}
+
+// ------------------------------------------------------------- passes, room
+
+/// The home centre (this one) issues a pass to one of its own experts.
+pub fn issue_pass(
+    key: &SigningKey,
+    centre: &str,
+    expert_id: &str,
+    expert_key: &str,
+    section_id: &str,
+    now: i64,
+    minutes: i64,
+) -> AppResult<Pass> {
+    sign::parse_public(expert_key)
+        .map_err(|e| AppError::invalid_field("expert_key", e.to_string()))?;
+    if !(1..=pass::MAX_LIFETIME_MS / 60_000).contains(&minutes) {
+        return Err(AppError::invalid_field("minutes", "1 to 720"));
+    }
+    Ok(pass::issue(
+        key,
+        pass::PassBody {
+            format: pass::PASS_FORMAT.into(),
+            centre: centre.into(),
+            expert_id: expert_id.into(),
+            expert_key: expert_key.into(),
+            section_id: section_id.into(),
+            issued_at_ms: now,
+            expires_at_ms: now + minutes * 60_000,
+        },
+    ))
+}
+
+fn pass_error(e: pass::PassError) -> AppError {
+    AppError::new(ErrorCode::PassRejected, e.to_string())
+}
+
+/// The host centre's room admits a pass: trusted centre, good signature, in
+/// date, for this section, naming a confirmed member. The expert's key from
+/// the pass then signs everything the expert does.
+pub async fn admit(svc: &Services, section_id: String, p: Pass) -> AppResult<Value> {
+    let now = svc.now().millis();
+    let s = svc.clone();
+    svc.db
+        .write(move |c| {
+            let body = pass::admit(&p, &s.trust, &section_id, now).map_err(pass_error)?.clone();
+            let mut seat = repo::seat(c, &section_id, &body.expert_id)?
+                .filter(|r| r.status == "confirmed")
+                .ok_or_else(|| {
+                    AppError::new(
+                        ErrorCode::PassRejected,
+                        "the pass names no confirmed member of this section's committee",
+                    )
+                })?;
+            let expert = repo::find_expert(c, &body.expert_id)?
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("seat without expert")))?;
+            if expert.centre != body.centre {
+                return Err(AppError::new(
+                    ErrorCode::PassRejected,
+                    "the pass is not issued by the expert's home centre",
+                ));
+            }
+            seat.expert_key = Some(body.expert_key.clone());
+            repo::update_seat(c, &seat, "confirmed")?;
+            let who = Who {
+                actor_id: None,
+                request_id: None,
+            };
+            record(&s, c, &section_id, "evaluation.expert_admitted", json!({"specialty": seat.specialty}), None, &who, now)?;
+            let ev = drawn(c, &section_id)?;
+            let seats = repo::seats_of(c, &section_id)?;
+            if ev.phase == "seating"
+                && seats_missing(&ev, &seats)? == 0
+                && panel(&seats).iter().all(|r| r.expert_key.is_some())
+            {
+                repo::cas_phase(c, &section_id, "seating", "reviewing", now)?;
+                record(&s, c, &section_id, "evaluation.reviewing", json!({}), None, &who, now)?;
+            }
+            Ok(json!({"section_id": section_id, "expert_id": body.expert_id, "expires_at_ms": body.expires_at_ms}))
+        })
+        .await
+}
+
+// ---------------------------------------------------------- signed statements
+
+/// A statement signed by an admitted expert.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signed<T> {
+    pub statement: T,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoteStatement {
+    pub section_id: String,
+    pub expert_id: String,
+    pub bid: String,
+    pub pass: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreStatement {
+    pub section_id: String,
+    pub expert_id: String,
+    pub bid: String,
+    pub item: String,
+    pub points: Points,
+}
+
+/// Signs a statement the way the room checks it (the expert's client side).
+pub fn sign_statement<T: Serialize>(key: &SigningKey, label: &str, st: &T) -> String {
+    hex::encode(sign::sign(
+        key,
+        label,
+        &jcs::to_vec(st).expect("plain JSON"),
+    ))
+}
+
+fn verify_statement<T: Serialize>(
+    key_hex: &str,
+    label: &str,
+    st: &T,
+    sig: &str,
+) -> AppResult<String> {
+    let bytes = jcs::to_vec(st).map_err(AppError::internal)?;
+    sign::verify_hex(key_hex, label, &bytes, sig).map_err(|_| {
+        AppError::new(
+            ErrorCode::ProofInvalid,
+            "the signature does not verify with the key of the expert's pass",
+        )
+    })?;
+    String::from_utf8(bytes).map_err(AppError::internal)
+}
+
+fn admitted_seat(c: &mut DbConn, section_id: &str, expert_id: &str) -> AppResult<SeatRow> {
+    repo::seat(c, section_id, expert_id)?
+        .filter(|s| s.status == "confirmed" && s.expert_key.is_some())
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::PassRejected,
+                "the statement names no admitted member of this committee",
+            )
+        })
+}
+
+fn qualified_bids(ev: &EvaluationRow) -> AppResult<Option<Vec<String>>> {
+    match &ev.outcome_json {
+        None => Ok(None),
+        Some(o) => {
+            let v: Value = serde_json::from_str(o).map_err(AppError::internal)?;
+            Ok(Some(
+                v["qualification"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|q| q["qualified"] == true)
+                    .filter_map(|q| q["bid"].as_str().map(str::to_string))
+                    .collect(),
+            ))
+        }
+    }
+}
+
+/// An expert's qualification review of one bid (资格审查). When every member
+/// has reviewed every bid, the majority decides and scoring opens.
+pub async fn vote(
+    svc: &Services,
+    section_id: String,
+    v: Signed<VoteStatement>,
+) -> AppResult<Value> {
+    let now = svc.now().millis();
+    let s = svc.clone();
+    svc.db
+        .write(move |c| {
+            let st = &v.statement;
+            if st.section_id != section_id {
+                return Err(AppError::invalid_field(
+                    "statement.section_id",
+                    "another section",
+                ));
+            }
+            let seat = admitted_seat(c, &section_id, &st.expert_id)?;
+            let text = verify_statement(
+                seat.expert_key.as_deref().unwrap_or_default(),
+                VOTE_LABEL,
+                st,
+                &v.signature,
+            )?;
+            let text_prev = repo::votes_of(c, &section_id)?
+                .into_iter()
+                .find(|p| p.expert_id == st.expert_id && p.bid == st.bid)
+                .map(|p| p.statement);
+            if let Some(prev) = text_prev {
+                if prev == text {
+                    return Ok(json!({"recorded": true, "repeat": true}));
+                }
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    "this expert has reviewed this bid already",
+                ));
+            }
+            let ev = drawn(c, &section_id)?;
+            if ev.phase != "reviewing" {
+                return Err(AppError::new(
+                    ErrorCode::InvalidTransition,
+                    format!(
+                        "qualification reviews are not taken while the evaluation is {}",
+                        ev.phase
+                    ),
+                ));
+            }
+            let bids = announced_bids(c, &section_id)?;
+            if !bids.iter().any(|b| b.bid == st.bid) {
+                return Err(AppError::invalid_field(
+                    "statement.bid",
+                    "not a bid announced at this opening",
+                ));
+            }
+            let reason = st
+                .reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
+            if !st.pass && reason.is_none() {
+                return Err(AppError::invalid_field(
+                    "statement.reason",
+                    "a failed review needs a reason",
+                ));
+            }
+            if reason.is_some_and(|r| r.chars().count() > 2000) {
+                return Err(AppError::invalid_field(
+                    "statement.reason",
+                    "at most 2000 characters",
+                ));
+            }
+            let row = VoteRow {
+                section_id: section_id.clone(),
+                expert_id: st.expert_id.clone(),
+                bid: st.bid.clone(),
+                pass: st.pass,
+                reason: reason.map(str::to_string),
+                statement: text,
+                signature: v.signature.clone(),
+                at: now,
+            };
+            repo::insert_vote(c, &row)?;
+            let who = Who {
+                actor_id: None,
+                request_id: None,
+            };
+            record(
+                &s,
+                c,
+                &section_id,
+                "evaluation.review_recorded",
+                json!({}),
+                None,
+                &who,
+                now,
+            )?;
+            // Everyone has reviewed everything: the majority decides.
+            let seats = repo::seats_of(c, &section_id)?;
+            let panel_ids: Vec<String> =
+                panel(&seats).iter().map(|r| r.expert_id.clone()).collect();
+            let votes: Vec<scoring::Vote> = repo::votes_of(c, &section_id)?
+                .into_iter()
+                .map(|r| scoring::Vote {
+                    expert: r.expert_id,
+                    bid: r.bid,
+                    pass: r.pass,
+                    reason: r.reason,
+                })
+                .collect();
+            if let Ok(q) = scoring::qualify(&panel_ids, &bids, &votes) {
+                let mut ev = ev;
+                ev.phase = "scoring".into();
+                ev.outcome_json = Some(json!({"qualification": q}).to_string());
+                ev.updated_at = now;
+                repo::save(c, &ev)?;
+                let rejected = q.iter().filter(|q| !q.qualified).count();
+                record(
+                    &s,
+                    c,
+                    &section_id,
+                    "evaluation.qualification_decided",
+                    json!({"qualified": q.len() - rejected, "rejected": rejected}),
+                    None,
+                    &who,
+                    now,
+                )?;
+            }
+            Ok(json!({"recorded": true, "repeat": false}))
+        })
+        .await
+}
+
+// ------------------------------------------------------------------ scores
+
+/// One score write waiting for its group commit.
+struct PendingScore {
+    section_id: String,
+    score: Signed<ScoreStatement>,
+    now: i64,
+    done: tokio::sync::oneshot::Sender<AppResult<Value>>,
+}
+
+/// Batches score writes: whoever finds the writer idle commits everything
+/// queued meanwhile in one transaction (group commit), so a burst of scores
+/// costs one durable commit, not one each. Each write is still checked on
+/// its own and answered only after its commit.
+#[derive(Clone, Default)]
+pub struct ScoreWriter {
+    queue: Arc<std::sync::Mutex<Vec<PendingScore>>>,
+    writing: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// An expert's score for one item of one qualified bid. Written once: the
+/// same statement again is a repeat; another one is refused.
+pub async fn score(
+    svc: &Services,
+    section_id: String,
+    score: Signed<ScoreStatement>,
+) -> AppResult<Value> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let w = svc.scores.clone();
+    w.queue.lock().expect("score queue").push(PendingScore {
+        section_id,
+        score,
+        now: svc.now().millis(),
+        done: tx,
+    });
+    {
+        let _leader = w.writing.lock().await;
+        let batch = std::mem::take(&mut *w.queue.lock().expect("score queue"));
+        if !batch.is_empty() {
+            flush(svc, batch).await;
+        }
+    }
+    rx.await
+        .map_err(|_| AppError::internal(anyhow::anyhow!("score writer dropped a write")))?
+}
+
+async fn flush(svc: &Services, batch: Vec<PendingScore>) {
+    let s = svc.clone();
+    let r = svc
+        .db
+        .run(move |c| {
+            let mut items: Vec<(PendingScore, AppResult<ScoreRow>)> =
+                Vec::with_capacity(batch.len());
+            let mut ctx: BTreeMap<String, AppResult<ScoreCtx>> = BTreeMap::new();
+            for p in batch {
+                let cx = ctx
+                    .entry(p.section_id.clone())
+                    .or_insert_with(|| score_ctx(c, &p.section_id));
+                let row = match cx {
+                    Ok(cx) => check_score(cx, &p),
+                    Err(e) => Err(AppError::new(e.code, e.message.clone())),
+                };
+                items.push((p, row));
+            }
+            // One transaction for the batch; a failure inside it (a race with
+            // another node) falls back to one transaction per write.
+            let together = crate::db::write_tx(c, |c| {
+                let mut out = Vec::new();
+                for (_, row) in &items {
+                    out.push(match row {
+                        Ok(r) => match store_score(c, r) {
+                            Err(e) if e.code == ErrorCode::Conflict => Err(e),
+                            other => Ok(other?),
+                        },
+                        Err(_) => Ok(Value::Null),
+                    });
+                }
+                let who = Who {
+                    actor_id: None,
+                    request_id: None,
+                };
+                let mut sections = BTreeSet::new();
+                for (_, row) in &items {
+                    if let Ok(r) = row {
+                        sections.insert(r.section_id.clone());
+                    }
+                }
+                for sid in sections {
+                    record(
+                        &s,
+                        c,
+                        &sid,
+                        "evaluation.scores_recorded",
+                        json!({}),
+                        None,
+                        &who,
+                        items[0].0.now,
+                    )?;
+                }
+                Ok(out)
+            });
+            Ok(match together {
+                Ok(values) => items
+                    .into_iter()
+                    .zip(values)
+                    .map(|((p, row), v)| (p.done, row.and(v)))
+                    .collect::<Vec<_>>(),
+                Err(_) => items
+                    .into_iter()
+                    .map(|(p, row)| {
+                        let r = row.and_then(|r| crate::db::write_tx(c, |c| store_score(c, &r)));
+                        (p.done, r)
+                    })
+                    .collect(),
+            })
+        })
+        .await;
+    match r {
+        Ok(answers) => {
+            for (done, a) in answers {
+                let _ = done.send(a);
+            }
+        }
+        Err(e) => tracing::error!(error = %e.message, "score batch failed"),
+    }
+}
+
+/// What checking a score needs, read once per section per batch.
+struct ScoreCtx {
+    phase: String,
+    keys: BTreeMap<String, String>,
+    qualified: BTreeSet<String>,
+    spec: EvaluationSpec,
+}
+
+fn score_ctx(c: &mut DbConn, section_id: &str) -> AppResult<ScoreCtx> {
+    let x = super::opening::load(c, section_id)?;
+    let ev = drawn(c, section_id)?;
+    let keys = repo::seats_of(c, section_id)?
+        .into_iter()
+        .filter(|s| s.status == "confirmed")
+        .filter_map(|s| s.expert_key.map(|k| (s.expert_id, k)))
+        .collect();
+    Ok(ScoreCtx {
+        qualified: qualified_bids(&ev)?
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        phase: ev.phase,
+        keys,
+        spec: x.params.evaluation,
+    })
+}
+
+fn check_score(cx: &ScoreCtx, p: &PendingScore) -> AppResult<ScoreRow> {
+    let st = &p.score.statement;
+    if st.section_id != p.section_id {
+        return Err(AppError::invalid_field(
+            "statement.section_id",
+            "another section",
+        ));
+    }
+    let key = cx.keys.get(&st.expert_id).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::PassRejected,
+            "the statement names no admitted member of this committee",
+        )
+    })?;
+    let text = verify_statement(key, SCORE_LABEL, st, &p.score.signature)?;
+    if cx.phase != "scoring" {
+        return Err(AppError::new(
+            ErrorCode::InvalidTransition,
+            format!("scores are not taken while the evaluation is {}", cx.phase),
+        ));
+    }
+    if !cx.qualified.contains(&st.bid) {
+        return Err(AppError::invalid_field(
+            "statement.bid",
+            "not a qualified bid of this section",
+        ));
+    }
+    let item = cx
+        .spec
+        .items
+        .iter()
+        .find(|i| i.id == st.item && i.kind != ItemKind::Price)
+        .ok_or_else(|| {
+            AppError::invalid_field(
+                "statement.item",
+                "not an item the experts score (the price score is computed)",
+            )
+        })?;
+    if st.points < Points::ZERO || st.points > item.max_points {
+        return Err(AppError::invalid_field(
+            "statement.points",
+            format!("must lie between 0 and {}", item.max_points),
+        ));
+    }
+    Ok(ScoreRow {
+        section_id: st.section_id.clone(),
+        expert_id: st.expert_id.clone(),
+        bid: st.bid.clone(),
+        item: st.item.clone(),
+        points: st.points.units(),
+        statement: text,
+        signature: p.score.signature.clone(),
+        at: p.now,
+    })
+}
+
+fn store_score(c: &mut DbConn, r: &ScoreRow) -> AppResult<Value> {
+    if let Some(prev) = repo::score_cell(c, &r.section_id, &r.expert_id, &r.bid, &r.item)? {
+        if prev.statement == r.statement {
+            return Ok(json!({"recorded": true, "repeat": true}));
+        }
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            "this expert has scored this item of this bid already",
+        ));
+    }
+    repo::insert_score(c, r)?;
+    Ok(json!({"recorded": true, "repeat": false}))
+}
+
+// ------------------------------------------------------------------ result
+
+/// Everything the computation of the result takes, from the record.
+pub fn eval_input(c: &mut DbConn, section_id: &str) -> AppResult<scoring::EvalInput> {
+    let x = super::opening::load(c, section_id)?;
+    let ev = drawn(c, section_id)?;
+    let seats = repo::seats_of(c, section_id)?;
+    Ok(scoring::EvalInput {
+        spec: x.params.evaluation,
+        k: ev
+            .k_coefficient
+            .as_deref()
+            .map(Ratio::parse)
+            .transpose()
+            .map_err(AppError::internal)?,
+        panel: panel(&seats).iter().map(|s| s.expert_id.clone()).collect(),
+        bids: announced_bids(c, section_id)?,
+        votes: repo::votes_of(c, section_id)?
+            .into_iter()
+            .map(|r| scoring::Vote {
+                expert: r.expert_id,
+                bid: r.bid,
+                pass: r.pass,
+                reason: r.reason,
+            })
+            .collect(),
+        scores: repo::scores_of(c, section_id)?
+            .into_iter()
+            .map(|r| scoring::ItemScore {
+                expert: r.expert_id,
+                bid: r.bid,
+                item: r.item,
+                points: Points::from_hundredths(r.points),
+            })
+            .collect(),
+    })
+}
+
+/// The host closes scoring: the result is computed from the signed reviews
+/// and scores (refused, naming what is missing, while any is), stored, and
+/// its hash logged.
+pub async fn finish(
+    svc: &Services,
+    actor: &Actor,
+    idem: Option<Idem>,
+    section_id: String,
+) -> AppResult<Value> {
+    act(svc, actor, idem, move |svc, a, c, now| {
+        hosted(c, a, &section_id, "finishing the evaluation")?;
+        let ev = drawn(c, &section_id)?;
+        if ev.phase != "scoring" {
+            return Err(AppError::new(
+                ErrorCode::InvalidTransition,
+                format!("the evaluation can be finished while scoring, not while {}", ev.phase),
+            ));
+        }
+        let input = eval_input(c, &section_id)?;
+        let outcome = scoring::evaluate(&input).map_err(|e| AppError::new(ErrorCode::InvalidTransition, e.to_string()))?;
+        let outcome = serde_json::to_value(&outcome).map_err(AppError::internal)?;
+        let hash = crypto::sha256_hex(&jcs::canonicalize(&outcome).map_err(AppError::internal)?);
+        let mut ev = ev;
+        ev.phase = "finished".into();
+        ev.outcome_json = Some(outcome.to_string());
+        ev.updated_at = now;
+        if repo::cas_phase(c, &section_id, "scoring", "finished", now)? != 1 {
+            return Err(AppError::new(ErrorCode::Conflict, "the evaluation moved meanwhile"));
+        }
+        repo::save(c, &ev)?;
+        record(
+            svc,
+            c,
+            &section_id,
+            "evaluation.finished",
+            json!({"candidates": outcome["candidates"].as_array().map(Vec::len).unwrap_or(0)}),
+            Some(json!({"outcome_hash": hash})),
+            &a.who(),
+            now,
+        )?;
+        Ok(json!({"section_id": section_id, "phase": "finished", "outcome_hash": hash, "outcome": outcome}))
+    })
+    .await
+}

@@ -1,0 +1,660 @@
+//! Remote expert evaluation over real HTTP: the pool, the draw right after the
+//! opening, experts declining (a reserve is called), passes from trusted
+//! centres, qualification by majority, signed scores, and the result — with
+//! the bad inputs at every step.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use kaibiao::crypto::sign;
+use kaibiao::evaluation::pass::{self, Centre, Pass, PassBody};
+use kaibiao::evaluation::scoring;
+use kaibiao::service::evaluation::{
+    sign_statement, ScoreStatement, VoteStatement, SCORE_LABEL, VOTE_LABEL,
+};
+use serde_json::{json, Value};
+
+use crate::helpers::{credit_code, TestStore};
+use crate::opening::{fixture, Fx};
+
+const CENTRES: [&str; 3] = ["GZ-GGZY", "SZ-GGZY", "ZH-GGZY"];
+
+struct Panel {
+    fx: Fx,
+    centre_keys: BTreeMap<&'static str, SigningKey>,
+    _trust: tempfile::TempDir,
+}
+
+async fn org_code(fx: &Fx, org: &str) -> String {
+    let db = fx.app.db.clone();
+    let org = org.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = db.get_blocking().unwrap();
+        kaibiao::db::identity::find_org(&mut c, &org)
+            .unwrap()
+            .unwrap()
+            .credit_code
+    })
+    .await
+    .unwrap()
+}
+
+/// A section whose opening closed (three bids announced, countersigned), on a
+/// platform trusting three partner centres.
+async fn evaluating(store: TestStore) -> Panel {
+    let trust = tempfile::tempdir().unwrap();
+    let mut centre_keys = BTreeMap::new();
+    for code in CENTRES {
+        let k = sign::generate();
+        let c = Centre::new(code, &format!("{code} 交易中心"), &k.verifying_key());
+        std::fs::write(
+            trust.path().join(format!("{code}.json")),
+            serde_json::to_string(&c).unwrap(),
+        )
+        .unwrap();
+        centre_keys.insert(code, k);
+    }
+    let dir = trust.path().to_path_buf();
+    let fx = fixture(
+        store,
+        "custodians",
+        2,
+        &[Some("1000000.00"), Some("980000.00"), Some("1050000.00")],
+        move |c| c.evaluation.trust_dir = dir,
+    )
+    .await;
+    fx.pass_deadline().await;
+    fx.wait_phase("decrypting").await;
+    for i in 0..3 {
+        fx.release(i).await.unwrap();
+    }
+    fx.wait_phase("confirming").await;
+    fx.host().close_opening(&fx.section).await.unwrap();
+    fx.client(&fx.w.supervisor)
+        .countersign(&fx.section, &fx.supervisor_key)
+        .await
+        .unwrap();
+    fx.wait_phase("evaluating").await;
+    Panel {
+        fx,
+        centre_keys,
+        _trust: trust,
+    }
+}
+
+/// Nine clean civil engineers over three centres, and three in conflict.
+async fn pool_csv(p: &Panel) -> String {
+    let fx = &p.fx;
+    let bidder0 = org_code(fx, &fx.org(0)).await;
+    let tenderer = org_code(fx, &fx.w.tenderer_org).await;
+    let mut csv = String::from(
+        "id,centre,name,email,specialties,employer,related_orgs,related_people,available\n",
+    );
+    for i in 0..9 {
+        csv.push_str(&format!(
+            "X{i},{},专家{i},x{i}@experts.example.cn,civil;cost,{},,,yes\n",
+            CENTRES[i % 3],
+            credit_code(900 + i as u32)
+        ));
+    }
+    csv.push_str(&format!(
+        "C-BIDDER,GZ-GGZY,冲突甲,cb@experts.example.cn,civil,{bidder0},,,yes\n"
+    ));
+    csv.push_str(&format!(
+        "C-TENDERER,SZ-GGZY,冲突乙,ct@experts.example.cn,civil,{tenderer},,,yes\n"
+    ));
+    csv.push_str(&format!(
+        "C-PERSON,ZH-GGZY,冲突丙,cp@experts.example.cn,civil,{},,{},yes\n",
+        credit_code(999),
+        fx.w.bidders[1].email
+    ));
+    csv.push_str(&format!(
+        "AWAY,ZH-GGZY,不可用,away@experts.example.cn,civil,{},,,no\n",
+        credit_code(998)
+    ));
+    csv
+}
+
+fn draw_body(count: u32, reserves: u32) -> Value {
+    json!({"requirements": [{"specialty": "civil", "count": count, "reserves": reserves}],
+           "centres": CENTRES})
+}
+
+fn token_in(mail: &str) -> String {
+    let i = mail.find("kbx_").expect("a token in the mail");
+    mail[i..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+/// (expert id, e-mail) of every call mail, once `n` have been delivered.
+async fn calls_n(fx: &Fx, n: usize) -> Vec<(String, String)> {
+    fx.app
+        .eventually(&format!("{n} call mails"), || {
+            let ok = calls(fx).len() >= n;
+            async move { ok }
+        })
+        .await;
+    let v = calls(fx);
+    assert_eq!(v.len(), n, "{v:?}");
+    v
+}
+
+/// (expert id, e-mail) of every call mail so far.
+fn calls(fx: &Fx) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = fx
+        .app
+        .mails()
+        .into_iter()
+        .filter(|m| m.contains("@experts.example.cn") && m.contains("kbx_"))
+        .map(|m| {
+            let to = m
+                .lines()
+                .find_map(|l| l.strip_prefix("To: "))
+                .unwrap()
+                .trim()
+                .to_string();
+            let id = to.split('@').next().unwrap().to_uppercase();
+            (id, m)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn issue(
+    key: &SigningKey,
+    centre: &str,
+    expert: &str,
+    ek: &SigningKey,
+    section: &str,
+    now: i64,
+) -> Pass {
+    pass::issue(
+        key,
+        PassBody {
+            format: pass::PASS_FORMAT.into(),
+            centre: centre.into(),
+            expert_id: expert.into(),
+            expert_key: hex::encode(ek.verifying_key().as_bytes()),
+            section_id: section.into(),
+            issued_at_ms: now,
+            expires_at_ms: now + 3_600_000,
+        },
+    )
+}
+
+fn centre_of(id: &str) -> &'static str {
+    let n: usize = id[1..].parse().unwrap();
+    CENTRES[n % 3]
+}
+
+#[actix_web::test]
+async fn a_committee_is_drawn_seated_and_scores_the_bids() {
+    let p = evaluating(TestStore::new()).await;
+    let fx = &p.fx;
+    let app = &fx.app;
+    let s = fx.section.clone();
+    let admin = fx.w.admin.token.as_str();
+    let host = fx.w.host.token.as_str();
+
+    // The pool: a broken file changes nothing and says what is wrong.
+    let bad = "id,centre,name,email,specialties,employer,related_orgs,related_people,available\n\
+               X1,gz,n,not-mail,,123,,,maybe\n";
+    let e = app
+        .raw(
+            "PUT",
+            "/api/experts.csv",
+            Some(admin),
+            "text/csv",
+            bad.into(),
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    let fields: Vec<&str> = e["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "row 2.centre",
+        "row 2.email",
+        "row 2.specialties",
+        "row 2.employer",
+        "row 2.available",
+    ] {
+        assert!(fields.contains(&f), "{fields:?}");
+    }
+    app.raw(
+        "PUT",
+        "/api/experts.csv",
+        Some(host),
+        "text/csv",
+        bad.into(),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    let csv = pool_csv(&p).await;
+    app.raw(
+        "PUT",
+        "/api/experts.csv",
+        Some(admin),
+        "text/csv",
+        csv.clone().into(),
+    )
+    .await
+    .expect(200);
+    // Export → import is a fixed point; people appear only as digests.
+    let exported = app.get("/api/experts.csv", Some(admin)).await;
+    assert_eq!(exported.status, 200);
+    let text = exported.text();
+    assert!(
+        !text.contains(&fx.w.bidders[1].email),
+        "a person's identifier leaked"
+    );
+    assert!(text.contains("sha256:"));
+    app.raw(
+        "PUT",
+        "/api/experts.csv",
+        Some(admin),
+        "text/csv",
+        text.clone().into(),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.get("/api/experts.csv", Some(admin)).await.text(), text);
+
+    // The draw: bad requests are refused and change nothing.
+    let draw = format!("/api/sections/{s}/evaluation/draw");
+    let e = app
+        .post(&draw, Some(host), draw_body(4, 1))
+        .await
+        .expect_error(422, "validation_failed");
+    assert!(e.to_string().contains("at least 5"), "{e}");
+    let e = app
+        .post(&draw, Some(host), draw_body(6, 1))
+        .await
+        .expect_error(422, "validation_failed");
+    assert!(e.to_string().contains("odd number"), "{e}");
+    let mut unknown = draw_body(5, 2);
+    unknown["centres"] = json!(["GZ-GGZY", "XX-NOWHERE"]);
+    let e = app
+        .post(&draw, Some(host), unknown)
+        .await
+        .expect_error(422, "validation_failed");
+    assert!(e.to_string().contains("XX-NOWHERE"), "{e}");
+    let e = app
+        .post(&draw, Some(host), draw_body(9, 3))
+        .await
+        .expect_error(422, "validation_failed");
+    assert!(
+        e.to_string()
+            .contains("\\\"civil\\\" needs 9 members and 3 reserves"),
+        "{e}"
+    );
+    app.post(&draw, Some(&fx.w.bidders[0].token), draw_body(5, 2))
+        .await
+        .expect_error(403, "forbidden");
+    app.post(&draw, Some(&fx.w.host_b.token), draw_body(5, 2))
+        .await
+        .expect_error(403, "forbidden");
+    app.post(&draw, Some(host), json!({"requirements": "five"}))
+        .await
+        .expect_error(422, "validation_failed");
+    app.raw(
+        "POST",
+        &draw,
+        Some(host),
+        "application/json",
+        b"{\"requirements\": [".to_vec(),
+    )
+    .await
+    .expect_error(400, "malformed_json");
+    assert!(calls(fx).is_empty());
+
+    let drawn = app
+        .post(&draw, Some(host), draw_body(5, 2))
+        .await
+        .expect(200);
+    assert_eq!(drawn["committee_size"], 5);
+    assert_eq!(drawn["seats"]["civil"]["called"], 5);
+    assert_eq!(drawn["seats"]["civil"]["standby"], 2);
+    assert_eq!(drawn["seed_commitment"].as_str().unwrap().len(), 64);
+    app.post(&draw, Some(host), draw_body(5, 2))
+        .await
+        .expect_error(409, "invalid_transition");
+    // Nobody learns who was drawn from the host's view.
+    let status = app
+        .get(&format!("/api/sections/{s}/evaluation"), Some(host))
+        .await
+        .expect(200);
+    for i in 0..9 {
+        assert!(!status.to_string().contains(&format!("x{i}@")), "{status}");
+    }
+
+    // Five call mails; nobody in conflict or unavailable among them.
+    let mut called = calls_n(fx, 5).await;
+    assert!(
+        called.iter().all(|(id, _)| id.starts_with('X')),
+        "{called:?}"
+    );
+
+    // One declines: a reserve is called; the used link is dead.
+    let (decliner, mail) = called[0].clone();
+    let answer = |token: &str, accept: bool| {
+        app.post(
+            "/api/evaluation/answer",
+            None,
+            json!({"token": token, "accept": accept}),
+        )
+    };
+    let r = answer(&token_in(&mail), false).await.expect(200);
+    assert_eq!(r["reserve_called"], true);
+    answer(&token_in(&mail), true)
+        .await
+        .expect_error(422, "token_invalid");
+    answer("kbx_forged", true)
+        .await
+        .expect_error(422, "token_invalid");
+    called = calls_n(fx, 6).await;
+    for (id, mail) in &called {
+        if *id != decliner {
+            answer(&token_in(mail), true).await.expect(200);
+        }
+    }
+    let members: Vec<String> = called
+        .iter()
+        .map(|(id, _)| id.clone())
+        .filter(|id| *id != decliner)
+        .collect();
+    let status = app
+        .get(&format!("/api/sections/{s}/evaluation"), Some(host))
+        .await
+        .expect(200);
+    assert_eq!(status["seats_missing"], 0);
+    assert_eq!(status["phase"], "seating");
+
+    // Passes: every kind of bad pass is refused.
+    let now = app.now().millis();
+    let admit = format!("/api/sections/{s}/evaluation/admit");
+    let first = &members[0];
+    let ek = sign::generate();
+    let stranger = sign::generate();
+    let untrusted = issue(&stranger, "XX-NOWHERE", first, &ek, &s, now);
+    let e = app
+        .post(&admit, None, json!(untrusted))
+        .await
+        .expect_error(422, "pass_rejected");
+    assert!(
+        e["message"].as_str().unwrap().contains("does not trust"),
+        "{e}"
+    );
+    let forged = issue(&stranger, centre_of(first), first, &ek, &s, now);
+    app.post(&admit, None, json!(forged))
+        .await
+        .expect_error(422, "pass_rejected");
+    let k = &p.centre_keys[centre_of(first)];
+    let expired = issue(k, centre_of(first), first, &ek, &s, now - 3_600_000);
+    let e = app
+        .post(&admit, None, json!(expired))
+        .await
+        .expect_error(422, "pass_rejected");
+    assert!(e["message"].as_str().unwrap().contains("expired"), "{e}");
+    let other = issue(k, centre_of(first), first, &ek, "sec_other", now);
+    let e = app
+        .post(&admit, None, json!(other))
+        .await
+        .expect_error(422, "pass_rejected");
+    assert!(
+        e["message"].as_str().unwrap().contains("another section"),
+        "{e}"
+    );
+    let declined = issue(
+        &p.centre_keys[centre_of(&decliner)],
+        centre_of(&decliner),
+        &decliner,
+        &ek,
+        &s,
+        now,
+    );
+    app.post(&admit, None, json!(declined))
+        .await
+        .expect_error(422, "pass_rejected");
+    // A trusted centre vouching for another centre's expert.
+    let wrong_home = CENTRES.iter().find(|c| **c != centre_of(first)).unwrap();
+    let e = app
+        .post(
+            &admit,
+            None,
+            json!(issue(
+                &p.centre_keys[wrong_home],
+                wrong_home,
+                first,
+                &ek,
+                &s,
+                now
+            )),
+        )
+        .await
+        .expect_error(422, "pass_rejected");
+    assert!(
+        e["message"].as_str().unwrap().contains("home centre"),
+        "{e}"
+    );
+
+    let mut keys = BTreeMap::new();
+    for m in &members {
+        let ek = sign::generate();
+        let c = centre_of(m);
+        app.post(
+            &admit,
+            None,
+            json!(issue(&p.centre_keys[c], c, m, &ek, &s, now)),
+        )
+        .await
+        .expect(200);
+        keys.insert(m.clone(), ek);
+    }
+    let status = app
+        .get(&format!("/api/sections/{s}/evaluation"), Some(host))
+        .await
+        .expect(200);
+    assert_eq!(status["phase"], "reviewing");
+
+    // Qualification: bid 2 fails with three of five.
+    let record = app
+        .get(&format!("/api/public/sections/{s}/opening-record"), None)
+        .await
+        .expect(200);
+    let bids: Vec<String> = record["record"]["bids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["envelope_hash"].as_str().unwrap().to_string())
+        .collect();
+    let price_of = |i: usize| {
+        record["record"]["bids"][i]["summary"]["price"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let rejected = (0..3).find(|&i| price_of(i) == "1050000.00").unwrap();
+    let votes = format!("/api/sections/{s}/evaluation/votes");
+    let vote = |m: &str, bid: &str, pass: bool| {
+        let st = VoteStatement {
+            section_id: s.clone(),
+            expert_id: m.into(),
+            bid: bid.into(),
+            pass,
+            reason: (!pass).then(|| "项目经理资格不符合招标文件要求".to_string()),
+        };
+        let sig = sign_statement(&keys[m], VOTE_LABEL, &st);
+        json!({"statement": st, "signature": sig})
+    };
+    // A signature by another key, a fail without a reason, a bidder's vote.
+    let mut bad = vote(&members[0], &bids[0], true);
+    bad["signature"] = json!(sign_statement(&stranger, VOTE_LABEL, &bad["statement"]));
+    app.post(&votes, None, bad)
+        .await
+        .expect_error(422, "proof_invalid");
+    let mut silent = vote(&members[0], &bids[0], false);
+    silent["statement"]["reason"] = Value::Null;
+    let st: VoteStatement = serde_json::from_value(silent["statement"].clone()).unwrap();
+    silent["signature"] = json!(sign_statement(&keys[&members[0]], VOTE_LABEL, &st));
+    app.post(&votes, None, silent)
+        .await
+        .expect_error(422, "validation_failed");
+    let bidder_vote = {
+        let st = VoteStatement {
+            section_id: s.clone(),
+            expert_id: fx.org(0),
+            bid: bids[0].clone(),
+            pass: true,
+            reason: None,
+        };
+        json!({"statement": st, "signature": sign_statement(&keys[&members[0]], VOTE_LABEL, &st)})
+    };
+    app.post(&votes, None, bidder_vote)
+        .await
+        .expect_error(422, "pass_rejected");
+    // Scores before qualification is decided are refused.
+    let scores = format!("/api/sections/{s}/evaluation/scores");
+    let score = |m: &str, bid: &str, item: &str, points: &str| {
+        let st = ScoreStatement {
+            section_id: s.clone(),
+            expert_id: m.into(),
+            bid: bid.into(),
+            item: item.into(),
+            points: kaibiao::domain::decimal::Points::parse(points).unwrap(),
+        };
+        json!({"statement": st, "signature": sign_statement(&keys[m], SCORE_LABEL, &st)})
+    };
+    app.post(&scores, None, score(&members[0], &bids[0], "tech", "40"))
+        .await
+        .expect_error(409, "invalid_transition");
+    for (i, m) in members.iter().enumerate() {
+        for (j, b) in bids.iter().enumerate() {
+            let pass = j != rejected || i < 2;
+            app.post(&votes, None, vote(m, b, pass)).await.expect(200);
+        }
+    }
+    // The same review again is a repeat; a changed one is refused.
+    let again = app
+        .post(&votes, None, vote(&members[0], &bids[0], true))
+        .await
+        .expect(200);
+    assert_eq!(again["repeat"], true);
+    app.post(&votes, None, vote(&members[0], &bids[0], false))
+        .await
+        .expect_error(409, "conflict");
+    let status = app
+        .get(&format!("/api/sections/{s}/evaluation"), Some(host))
+        .await
+        .expect(200);
+    assert_eq!(status["phase"], "scoring");
+
+    // Scores: out of range, the computed price item, a rejected bid, a repeat.
+    app.post(&scores, None, score(&members[0], &bids[0], "tech", "50.01"))
+        .await
+        .expect_error(422, "validation_failed");
+    app.post(&scores, None, score(&members[0], &bids[0], "price", "10"))
+        .await
+        .expect_error(422, "validation_failed");
+    app.post(
+        &scores,
+        None,
+        score(&members[0], &bids[rejected], "tech", "10"),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    let finish = format!("/api/sections/{s}/evaluation/finish");
+    let tech = ["40", "42", "44", "41", "43"];
+    let top = (0..3).find(|j| *j != rejected).unwrap();
+    let other_bid = (0..3).find(|j| *j != top && *j != rejected).unwrap();
+    for (i, m) in members.iter().enumerate() {
+        for (j, b) in bids.iter().enumerate().filter(|(j, _)| *j != rejected) {
+            let t = if j == top { tech[i] } else { "30" };
+            app.post(&scores, None, score(m, b, "tech", t))
+                .await
+                .expect(200);
+            if !(i == 4 && j == other_bid) {
+                app.post(&scores, None, score(m, b, "credit", "8"))
+                    .await
+                    .expect(200);
+            }
+        }
+    }
+    // Not finished while a score is missing; the message says which.
+    let e = app
+        .post(&finish, Some(host), json!({}))
+        .await
+        .expect_error(409, "invalid_transition");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("has not scored credit"),
+        "{e}"
+    );
+    app.post(
+        &scores,
+        None,
+        score(&members[4], &bids[other_bid], "credit", "8"),
+    )
+    .await
+    .expect(200);
+    let again = app
+        .post(
+            &scores,
+            None,
+            score(&members[4], &bids[other_bid], "credit", "8"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(again["repeat"], true);
+    app.post(
+        &scores,
+        None,
+        score(&members[4], &bids[other_bid], "credit", "9"),
+    )
+    .await
+    .expect_error(409, "conflict");
+    app.post(&finish, Some(&fx.w.bidders[0].token), json!({}))
+        .await
+        .expect_error(403, "forbidden");
+
+    let done = app.post(&finish, Some(host), json!({})).await.expect(200);
+    let outcome: scoring::EvalOutcome = serde_json::from_value(done["outcome"].clone()).unwrap();
+    assert_eq!(outcome.ranking.len(), 2);
+    assert!(
+        !outcome
+            .qualification
+            .iter()
+            .find(|q| q.bid == bids[rejected])
+            .unwrap()
+            .qualified
+    );
+    // The result is exactly what the pure computation gives from the record.
+    let db = app.db.clone();
+    let sid = s.clone();
+    let input = tokio::task::spawn_blocking(move || {
+        let mut c = db.get_blocking().unwrap();
+        kaibiao::service::evaluation::eval_input(&mut c, &sid).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(scoring::evaluate(&input).unwrap(), outcome);
+    // The K coefficient is one of the declared candidates.
+    assert!(["0.9500", "0.9700", "1.0000"].contains(&input.k.unwrap().to_string().as_str()));
+    // Bid 0: totals 48 50 52 49 51 → trimmed mean of 49 50 51 = 50.00 (+ price score).
+    let first = outcome.ranking.iter().find(|r| r.bid == bids[top]).unwrap();
+    assert_eq!(first.panel_score.to_string(), "50.00");
+    app.post(&finish, Some(host), json!({}))
+        .await
+        .expect_error(409, "invalid_transition");
+    app.post(&scores, None, score(&members[0], &bids[top], "credit", "1"))
+        .await
+        .expect_error(409, "invalid_transition");
+}
