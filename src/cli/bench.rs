@@ -40,6 +40,25 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Durable score writes: experts' signed scores over HTTP, each
+    /// answered only after its commit (SQLite, synchronous=FULL), vs one
+    /// single-row commit per write on the same disk.
+    Scores {
+        /// Experts on the panel (each a separate client).
+        #[arg(long, default_value_t = 7)]
+        experts: usize,
+        /// Qualified bids each expert scores.
+        #[arg(long, default_value_t = 30)]
+        bids: usize,
+        /// Scored items per bid (the price item is computed, not scored).
+        #[arg(long, default_value_t = 50)]
+        items: usize,
+        /// Requests in flight per expert.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The opening's decryption: sealed bids opened with the custodians'
     /// keys, exactly as the decryption job does, vs raw AES-256-GCM.
     Decrypt {
@@ -203,6 +222,13 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             watchers,
             stalled,
         } => super::bench_room::room_watchers(addr, section, watchers, stalled),
+        BenchCommand::Scores {
+            experts,
+            bids,
+            items,
+            concurrency,
+            dir,
+        } => super::bench_evaluation::bench_scores(experts, bids, items, concurrency, dir),
         BenchCommand::Decrypt {
             bids,
             size,
@@ -359,6 +385,26 @@ pub(super) async fn platform(
     max_bid: u64,
     clock: SharedClock,
 ) -> anyhow::Result<Bench> {
+    platform_with(
+        dir,
+        bidders,
+        deadline_in,
+        max_bid,
+        clock,
+        json!({"method": "lowest_price"}),
+    )
+    .await
+}
+
+/// [`platform`], with the section's evaluation criteria.
+pub(super) async fn platform_with(
+    dir: &Path,
+    bidders: usize,
+    deadline_in: chrono::Duration,
+    max_bid: u64,
+    clock: SharedClock,
+    evaluation: Value,
+) -> anyhow::Result<Bench> {
     let sandbox = Sandbox::start(dir, None, clock.clone(), |c| {
         c.server.max_bid_bytes = max_bid;
         c.rules.min_days_other = 0;
@@ -399,7 +445,7 @@ pub(super) async fn platform(
             &format!("/api/projects/{}/sections", project["id"].as_str().unwrap_or_default()),
             &json!({"code": "B-1", "name": "bench", "deadline": clock.now().plus(deadline_in).rfc3339(),
                     "custodians": custodians.iter().map(|c| c.1.clone()).collect::<Vec<_>>(), "threshold": 2,
-                    "min_bidders": 1, "evaluation": {"method": "lowest_price"}}),
+                    "min_bidders": 1, "evaluation": evaluation}),
         )
         .await?;
     let sid = section["id"].as_str().unwrap_or_default().to_string();

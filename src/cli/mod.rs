@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod bench_evaluation;
 mod bench_opening;
 mod bench_room;
 pub mod client;

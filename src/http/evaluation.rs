@@ -91,10 +91,18 @@ pub async fn vote(
     ok(ev::vote(&svc, id.into_inner(), body.into_inner()).await?)
 }
 
+/// One signed score, or a sheet: `{"scores": [signed, …]}`.
 pub async fn score(
     svc: Svc,
     id: web::Path<String>,
-    body: web::Json<ev::Signed<ScoreStatement>>,
+    body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    ok(ev::score(&svc, id.into_inner(), body.into_inner()).await?)
+    let body = body.into_inner();
+    let sheet = match body.get("scores") {
+        Some(list) => serde_json::from_value::<Vec<ev::Signed<ScoreStatement>>>(list.clone())
+            .map_err(|e| AppError::invalid_field("scores", e.to_string()))?,
+        None => vec![serde_json::from_value::<ev::Signed<ScoreStatement>>(body)
+            .map_err(|e| AppError::invalid_field("body", e.to_string()))?],
+    };
+    ok(ev::score(&svc, id.into_inner(), sheet).await?)
 }

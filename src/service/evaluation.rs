@@ -723,7 +723,7 @@ pub async fn admit(svc: &Services, section_id: String, p: Pass) -> AppResult<Val
 // ---------------------------------------------------------- signed statements
 
 /// A statement signed by an admitted expert.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signed<T> {
     pub statement: T,
@@ -940,75 +940,96 @@ pub async fn vote(
 
 // ------------------------------------------------------------------ scores
 
-/// One score write waiting for its group commit.
+/// The most scores one request may carry (a bid's whole sheet).
+pub const MAX_SHEET: usize = 500;
+
+/// One request's scores waiting for their group commit.
 struct PendingScore {
     section_id: String,
-    score: Signed<ScoreStatement>,
+    sheet: Vec<Signed<ScoreStatement>>,
     now: i64,
     done: tokio::sync::oneshot::Sender<AppResult<Value>>,
 }
 
 /// Batches score writes: whoever finds the writer idle commits everything
 /// queued meanwhile in one transaction (group commit), so a burst of scores
-/// costs one durable commit, not one each. Each write is still checked on
-/// its own and answered only after its commit.
+/// costs one durable commit, not one each. Each request is still checked on
+/// its own, all or nothing, and answered only after its commit.
 #[derive(Clone, Default)]
 pub struct ScoreWriter {
     queue: Arc<std::sync::Mutex<Vec<PendingScore>>>,
     writing: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// An expert's score for one item of one qualified bid. Written once: the
-/// same statement again is a repeat; another one is refused.
+/// An expert's scores — one, or a sheet of up to [`MAX_SHEET`] — each for
+/// one item of one qualified bid and each signed. A cell is written once:
+/// the same statement again is a repeat; another value is refused, and then
+/// nothing of the request is written.
 pub async fn score(
     svc: &Services,
     section_id: String,
-    score: Signed<ScoreStatement>,
+    sheet: Vec<Signed<ScoreStatement>>,
 ) -> AppResult<Value> {
+    if sheet.is_empty() || sheet.len() > MAX_SHEET {
+        return Err(AppError::invalid_field(
+            "scores",
+            format!("1 to {MAX_SHEET} scores per request"),
+        ));
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let w = svc.scores.clone();
     w.queue.lock().expect("score queue").push(PendingScore {
         section_id,
-        score,
+        sheet,
         now: svc.now().millis(),
         done: tx,
     });
+    let mut rx = rx;
     {
+        // Whoever holds the writer either finds its own request answered by
+        // the batch before (and lets go at once), or commits everything
+        // queued meanwhile — its own request included — as one batch.
         let _leader = w.writing.lock().await;
-        let batch = std::mem::take(&mut *w.queue.lock().expect("score queue"));
-        if !batch.is_empty() {
-            flush(svc, batch).await;
+        match rx.try_recv() {
+            Ok(answer) => return answer,
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                let batch = std::mem::take(&mut *w.queue.lock().expect("score queue"));
+                flush(svc, batch).await;
+            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {}
         }
     }
     rx.await
         .map_err(|_| AppError::internal(anyhow::anyhow!("score writer dropped a write")))?
 }
 
+type Checked = (PendingScore, AppResult<Vec<ScoreRow>>);
+
 async fn flush(svc: &Services, batch: Vec<PendingScore>) {
     let s = svc.clone();
     let r = svc
         .db
         .run(move |c| {
-            let mut items: Vec<(PendingScore, AppResult<ScoreRow>)> =
-                Vec::with_capacity(batch.len());
+            let mut items: Vec<Checked> = Vec::with_capacity(batch.len());
             let mut ctx: BTreeMap<String, AppResult<ScoreCtx>> = BTreeMap::new();
             for p in batch {
                 let cx = ctx
                     .entry(p.section_id.clone())
                     .or_insert_with(|| score_ctx(c, &p.section_id));
-                let row = match cx {
-                    Ok(cx) => check_score(cx, &p),
+                let rows = match cx {
+                    Ok(cx) => check_sheet(cx, &p),
                     Err(e) => Err(AppError::new(e.code, e.message.clone())),
                 };
-                items.push((p, row));
+                items.push((p, rows));
             }
-            // One transaction for the batch; a failure inside it (a race with
-            // another node) falls back to one transaction per write.
+            // One transaction for the batch. A request refused inside it
+            // (a cell scored already) writes nothing; any other failure (a
+            // race with another node) falls back to one transaction each.
             let together = crate::db::write_tx(c, |c| {
                 let mut out = Vec::new();
-                for (_, row) in &items {
-                    out.push(match row {
-                        Ok(r) => match store_score(c, r) {
+                for (_, rows) in &items {
+                    out.push(match rows {
+                        Ok(r) => match store_sheet(c, r) {
                             Err(e) if e.code == ErrorCode::Conflict => Err(e),
                             other => Ok(other?),
                         },
@@ -1019,17 +1040,16 @@ async fn flush(svc: &Services, batch: Vec<PendingScore>) {
                     actor_id: None,
                     request_id: None,
                 };
-                let mut sections = BTreeSet::new();
-                for (_, row) in &items {
-                    if let Ok(r) = row {
-                        sections.insert(r.section_id.clone());
-                    }
-                }
+                let sections: BTreeSet<&str> = items
+                    .iter()
+                    .filter(|(_, r)| r.is_ok())
+                    .map(|(p, _)| p.section_id.as_str())
+                    .collect();
                 for sid in sections {
                     record(
                         &s,
                         c,
-                        &sid,
+                        sid,
                         "evaluation.scores_recorded",
                         json!({}),
                         None,
@@ -1043,12 +1063,12 @@ async fn flush(svc: &Services, batch: Vec<PendingScore>) {
                 Ok(values) => items
                     .into_iter()
                     .zip(values)
-                    .map(|((p, row), v)| (p.done, row.and(v)))
+                    .map(|((p, rows), v)| (p.done, rows.and(v)))
                     .collect::<Vec<_>>(),
                 Err(_) => items
                     .into_iter()
-                    .map(|(p, row)| {
-                        let r = row.and_then(|r| crate::db::write_tx(c, |c| store_score(c, &r)));
+                    .map(|(p, rows)| {
+                        let r = rows.and_then(|r| crate::db::write_tx(c, |c| store_sheet(c, &r)));
                         (p.done, r)
                     })
                     .collect(),
@@ -1092,9 +1112,14 @@ fn score_ctx(c: &mut DbConn, section_id: &str) -> AppResult<ScoreCtx> {
     })
 }
 
-fn check_score(cx: &ScoreCtx, p: &PendingScore) -> AppResult<ScoreRow> {
-    let st = &p.score.statement;
-    if st.section_id != p.section_id {
+fn check_score(
+    cx: &ScoreCtx,
+    section_id: &str,
+    one: &Signed<ScoreStatement>,
+    now: i64,
+) -> AppResult<ScoreRow> {
+    let st = &one.statement;
+    if st.section_id != section_id {
         return Err(AppError::invalid_field(
             "statement.section_id",
             "another section",
@@ -1106,7 +1131,7 @@ fn check_score(cx: &ScoreCtx, p: &PendingScore) -> AppResult<ScoreRow> {
             "the statement names no admitted member of this committee",
         )
     })?;
-    let text = verify_statement(key, SCORE_LABEL, st, &p.score.signature)?;
+    let text = verify_statement(key, SCORE_LABEL, st, &one.signature)?;
     if cx.phase != "scoring" {
         return Err(AppError::new(
             ErrorCode::InvalidTransition,
@@ -1143,23 +1168,55 @@ fn check_score(cx: &ScoreCtx, p: &PendingScore) -> AppResult<ScoreRow> {
         item: st.item.clone(),
         points: st.points.units(),
         statement: text,
-        signature: p.score.signature.clone(),
-        at: p.now,
+        signature: one.signature.clone(),
+        at: now,
     })
 }
 
-fn store_score(c: &mut DbConn, r: &ScoreRow) -> AppResult<Value> {
-    if let Some(prev) = repo::score_cell(c, &r.section_id, &r.expert_id, &r.bid, &r.item)? {
-        if prev.statement == r.statement {
-            return Ok(json!({"recorded": true, "repeat": true}));
+fn check_sheet(cx: &ScoreCtx, p: &PendingScore) -> AppResult<Vec<ScoreRow>> {
+    let mut cells = BTreeSet::new();
+    let mut rows = Vec::with_capacity(p.sheet.len());
+    for (i, one) in p.sheet.iter().enumerate() {
+        let st = &one.statement;
+        if !cells.insert((st.expert_id.as_str(), st.bid.as_str(), st.item.as_str())) {
+            return Err(AppError::invalid_field(
+                &format!("scores[{i}]"),
+                "the same cell twice in one request",
+            ));
         }
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            "this expert has scored this item of this bid already",
-        ));
+        rows.push(check_score(cx, &p.section_id, one, p.now).map_err(|mut e| {
+            if p.sheet.len() > 1 {
+                e.message = format!("scores[{i}]: {}", e.message);
+            }
+            e
+        })?);
     }
-    repo::insert_score(c, r)?;
-    Ok(json!({"recorded": true, "repeat": false}))
+    Ok(rows)
+}
+
+/// Writes a request's cells, or none of them when one was scored already
+/// with another value.
+fn store_sheet(c: &mut DbConn, rows: &[ScoreRow]) -> AppResult<Value> {
+    let mut fresh = Vec::new();
+    for r in rows {
+        match repo::score_cell(c, &r.section_id, &r.expert_id, &r.bid, &r.item)? {
+            Some(prev) if prev.statement == r.statement => {}
+            Some(_) => {
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "expert {} has scored {} of this bid already with another value",
+                        r.expert_id, r.item
+                    ),
+                ))
+            }
+            None => fresh.push(r),
+        }
+    }
+    for r in &fresh {
+        repo::insert_score(c, r)?;
+    }
+    Ok(json!({"recorded": rows.len(), "new": fresh.len(), "repeats": rows.len() - fresh.len()}))
 }
 
 // ------------------------------------------------------------------ result

@@ -573,9 +573,45 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
     let tech = ["40", "42", "44", "41", "43"];
     let top = (0..3).find(|j| *j != rejected).unwrap();
     let other_bid = (0..3).find(|j| *j != top && *j != rejected).unwrap();
+    // A sheet (a bid's scores in one request) is all or nothing.
+    let sheet = |cells: Vec<Value>| json!({"scores": cells});
+    let e = app
+        .post(
+            &scores,
+            None,
+            sheet(vec![
+                score(&members[0], &bids[top], "tech", "40"),
+                score(&members[0], &bids[top], "credit", "10.01"),
+            ]),
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    assert!(e["message"].as_str().unwrap().contains("scores[1]"), "{e}");
+    app.post(&scores, None, sheet(vec![]))
+        .await
+        .expect_error(422, "validation_failed");
+    let twice = score(&members[0], &bids[top], "tech", "40");
+    app.post(&scores, None, sheet(vec![twice.clone(), twice]))
+        .await
+        .expect_error(422, "validation_failed");
     for (i, m) in members.iter().enumerate() {
         for (j, b) in bids.iter().enumerate().filter(|(j, _)| *j != rejected) {
             let t = if j == top { tech[i] } else { "30" };
+            if i == 0 {
+                let r = app
+                    .post(
+                        &scores,
+                        None,
+                        sheet(vec![score(m, b, "tech", t), score(m, b, "credit", "8")]),
+                    )
+                    .await
+                    .expect(200);
+                assert_eq!(
+                    r["new"], 2,
+                    "nothing of the refused sheets was written: {r}"
+                );
+                continue;
+            }
             app.post(&scores, None, score(m, b, "tech", t))
                 .await
                 .expect(200);
@@ -586,6 +622,17 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
             }
         }
     }
+    // A sheet with one cell already scored otherwise writes none of its cells.
+    app.post(
+        &scores,
+        None,
+        sheet(vec![
+            score(&members[4], &bids[other_bid], "credit", "8"),
+            score(&members[4], &bids[other_bid], "tech", "31"),
+        ]),
+    )
+    .await
+    .expect_error(409, "conflict");
     // Not finished while a score is missing; the message says which.
     let e = app
         .post(&finish, Some(host), json!({}))
@@ -613,7 +660,7 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
         )
         .await
         .expect(200);
-    assert_eq!(again["repeat"], true);
+    assert_eq!(again["repeats"], 1);
     app.post(
         &scores,
         None,
