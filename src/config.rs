@@ -161,6 +161,13 @@ pub struct EvaluationConfig {
     pub trust_dir: PathBuf,
     /// How long a drawn expert has to confirm or decline, in hours.
     pub answer_hours: u32,
+    /// How long the experts have to sign the report; whoever has not signed
+    /// by then is recorded as agreeing.
+    pub signing_minutes: u32,
+    /// Publicity of the candidates (公示), in days: at least 3.
+    pub publicity_days: u32,
+    /// How long the tenderer has to answer an objection, in days.
+    pub objection_answer_days: u32,
 }
 
 impl Default for EvaluationConfig {
@@ -170,6 +177,9 @@ impl Default for EvaluationConfig {
             centre_name: "本地交易中心".into(),
             trust_dir: PathBuf::from("keys/centres"),
             answer_hours: 24,
+            signing_minutes: 60,
+            publicity_days: 3,
+            objection_answer_days: 3,
         }
     }
 }
@@ -520,6 +530,18 @@ impl Config {
         check(
             (1..=720).contains(&self.evaluation.answer_hours),
             "evaluation.answer_hours: 1 to 720".into(),
+        );
+        check(
+            (1..=1440).contains(&self.evaluation.signing_minutes),
+            "evaluation.signing_minutes: 1 to 1440".into(),
+        );
+        check(
+            (3..=30).contains(&self.evaluation.publicity_days),
+            "evaluation.publicity_days: 3 to 30 (the law asks for at least 3)".into(),
+        );
+        check(
+            (1..=30).contains(&self.evaluation.objection_answer_days),
+            "evaluation.objection_answer_days: 1 to 30".into(),
         );
         check(
             self.opening.decrypt_threads <= 256,

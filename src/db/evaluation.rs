@@ -3,7 +3,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::{eval_scores, eval_votes, evaluations, experts, seats};
+use super::schema::{
+    eval_scores, eval_votes, evaluations, experts, publicity_objections, report_signatures, seats,
+};
 use super::DbConn;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -39,6 +41,15 @@ pub struct EvaluationRow {
     pub draw_json: String,
     pub k_coefficient: Option<String>,
     pub outcome_json: Option<String>,
+    /// The evaluation report (canonical JSON) every expert signs, its hash.
+    pub report_json: Option<String>,
+    pub report_hash: Option<String>,
+    pub signing_ends_at: Option<i64>,
+    pub published_at: Option<i64>,
+    /// Moves later by the time publicity spent paused on objections.
+    pub publicity_ends_at: Option<i64>,
+    pub paused_since: Option<i64>,
+    pub awarded_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -249,4 +260,89 @@ pub fn scores_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<ScoreRow>>
         .order((eval_scores::bid, eval_scores::expert_id, eval_scores::item))
         .select(ScoreRow::as_select())
         .load(c)
+}
+
+// ------------------------------------------------------ report, publicity
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = report_signatures)]
+pub struct ReportSignatureRow {
+    pub section_id: String,
+    pub expert_id: String,
+    pub agree: bool,
+    pub dissent: Option<String>,
+    /// Not signed when the signing time ended: recorded as agreement.
+    pub deemed: bool,
+    pub statement: Option<String>,
+    pub signature: Option<String>,
+    pub at: i64,
+}
+
+pub fn insert_report_signature(c: &mut DbConn, row: &ReportSignatureRow) -> QueryResult<()> {
+    diesel::insert_into(report_signatures::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn report_signatures_of(
+    c: &mut DbConn,
+    section_id: &str,
+) -> QueryResult<Vec<ReportSignatureRow>> {
+    report_signatures::table
+        .filter(report_signatures::section_id.eq(section_id))
+        .order(report_signatures::expert_id)
+        .select(ReportSignatureRow::as_select())
+        .load(c)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = publicity_objections, treat_none_as_null = true)]
+pub struct PublicityObjectionRow {
+    pub id: String,
+    pub section_id: String,
+    pub bidder: String,
+    pub raised_by: String,
+    pub text: String,
+    pub raised_at: i64,
+    pub answer_due_at: i64,
+    pub answer: Option<String>,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<i64>,
+}
+
+pub fn insert_objection(c: &mut DbConn, row: &PublicityObjectionRow) -> QueryResult<()> {
+    diesel::insert_into(publicity_objections::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn objections_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<PublicityObjectionRow>> {
+    publicity_objections::table
+        .filter(publicity_objections::section_id.eq(section_id))
+        .order(publicity_objections::raised_at)
+        .select(PublicityObjectionRow::as_select())
+        .load(c)
+}
+
+/// Answers an open objection (compare-and-set on "not answered yet").
+pub fn answer_objection(
+    c: &mut DbConn,
+    id: &str,
+    answer: &str,
+    by: &str,
+    at: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        publicity_objections::table
+            .find(id)
+            .filter(publicity_objections::answered_at.is_null()),
+    )
+    .set((
+        publicity_objections::answer.eq(answer),
+        publicity_objections::answered_by.eq(by),
+        publicity_objections::answered_at.eq(at),
+    ))
+    .execute(c)
 }

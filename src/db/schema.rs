@@ -401,6 +401,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     seats,
     eval_votes,
     eval_scores,
+    report_signatures,
+    publicity_objections,
 );
 
 diesel::table! {
@@ -540,6 +542,13 @@ diesel::table! {
         draw_json -> Text,
         k_coefficient -> Nullable<Text>,
         outcome_json -> Nullable<Text>,
+        report_json -> Nullable<Text>,
+        report_hash -> Nullable<Text>,
+        signing_ends_at -> Nullable<BigInt>,
+        published_at -> Nullable<BigInt>,
+        publicity_ends_at -> Nullable<BigInt>,
+        paused_since -> Nullable<BigInt>,
+        awarded_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
     }
@@ -582,5 +591,33 @@ diesel::table! {
         statement -> Text,
         signature -> Text,
         at -> BigInt,
+    }
+}
+
+diesel::table! {
+    report_signatures (section_id, expert_id) {
+        section_id -> Text,
+        expert_id -> Text,
+        agree -> Bool,
+        dissent -> Nullable<Text>,
+        deemed -> Bool,
+        statement -> Nullable<Text>,
+        signature -> Nullable<Text>,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    publicity_objections (id) {
+        id -> Text,
+        section_id -> Text,
+        bidder -> Text,
+        raised_by -> Text,
+        text -> Text,
+        raised_at -> BigInt,
+        answer_due_at -> BigInt,
+        answer -> Nullable<Text>,
+        answered_by -> Nullable<Text>,
+        answered_at -> Nullable<BigInt>,
     }
 }

@@ -4,12 +4,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::extract::{Admins, As, Hosts, Signed};
+use super::extract::{Admins, As, Bidders, Hosts, Signed, Tenderers};
 use super::opening::{idem, ok};
 use crate::error::{AppError, AppResult};
 use crate::evaluation::draw::DrawRequest;
 use crate::evaluation::pass::Pass;
-use crate::service::evaluation::{self as ev, AnswerRequest, ScoreStatement, VoteStatement};
+use crate::service::evaluation::{
+    self as ev, AnswerRequest, ObjectionText, ReportStatement, ScoreStatement, VoteStatement,
+};
 use crate::service::Services;
 
 type Svc = web::Data<Services>;
@@ -105,4 +107,49 @@ pub async fn score(
             .map_err(|e| AppError::invalid_field("body", e.to_string()))?],
     };
     ok(ev::score(&svc, id.into_inner(), sheet).await?)
+}
+
+pub async fn sign_report(
+    svc: Svc,
+    id: web::Path<String>,
+    body: web::Json<ev::Signed<ReportStatement>>,
+) -> AppResult<HttpResponse> {
+    ok(ev::sign_report(&svc, id.into_inner(), body.into_inner()).await?)
+}
+
+pub async fn publish(
+    svc: Svc,
+    req: HttpRequest,
+    a: As<Hosts>,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let i = idem(&req, "evaluation.publish", &id)?;
+    ok(ev::publish(&svc, &a.0, i, id).await?)
+}
+
+pub async fn object(
+    svc: Svc,
+    req: HttpRequest,
+    s: Signed<Bidders, ObjectionText>,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let i = idem(&req, "publicity.object", &id)?;
+    ok(ev::raise_objection(&svc, &s.0, i, id, s.1).await?)
+}
+
+pub async fn answer_objection(
+    svc: Svc,
+    req: HttpRequest,
+    s: Signed<Tenderers, ObjectionText>,
+    path: web::Path<(String, String)>,
+) -> AppResult<HttpResponse> {
+    let (id, objection) = path.into_inner();
+    let i = idem(&req, "publicity.answer", &format!("{id}/{objection}"))?;
+    ok(ev::answer_objection(&svc, &s.0, i, id, objection, s.1).await?)
+}
+
+pub async fn result(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
+    ok(ev::public_result(&svc, id.into_inner()).await?)
 }

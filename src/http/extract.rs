@@ -72,6 +72,7 @@ roles! {
     Bidders => [Bidder],
     Custodians => [Custodian],
     Supervisors => [Supervisor],
+    Tenderers => [Tenderer],
 }
 
 /// A signed-in caller with one of the roles `R`: `unauthenticated` or

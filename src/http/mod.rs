@@ -373,6 +373,31 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             "/api/sections/{id}/evaluation/scores",
             web::post().to(evaluation::score),
         ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/report/signatures",
+            web::post().to(evaluation::sign_report),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/publish",
+            web::post().to(evaluation::publish),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/publicity/objections",
+            web::post().to(evaluation::object),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/publicity/objections/{objection}/answer",
+            web::post().to(evaluation::answer_objection),
+        ),
+        (
+            M::GET,
+            "/api/public/sections/{id}/result",
+            web::get().to(evaluation::result),
+        ),
         // The transparency log.
         (
             M::GET,

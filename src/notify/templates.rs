@@ -105,3 +105,31 @@ pub fn failed(s: &SectionRef<'_>, reason: &str) -> Mail {
         ),
     }
 }
+
+/// The award notice (中标通知书) to the winning bidder.
+pub fn award_notice(s: &SectionRef<'_>, price: &str, score: &str) -> Mail {
+    Mail {
+        kind: "award_notice",
+        subject: format!("【中标通知书】{} {} / Notice of award", s.project_name, s.section_code),
+        body: format!(
+            "经评标委员会评审并公示期满，贵单位为以下标段的中标人。\n项目：{}\n标段：{} {}\n中标价：{price} 元\n综合得分：{score}\n详情：{}\n\n---\n\n\
+             After evaluation and publicity, your company is awarded this section.\nProject: {}\nSection: {} {}\nAwarded price: {price} yuan\nScore: {score}\nDetails: {}\n",
+            s.project_name, s.section_code, s.section_name, s.link,
+            s.project_name, s.section_code, s.section_name, s.link,
+        ),
+    }
+}
+
+/// The result notice (中标结果通知书) to every other bidder.
+pub fn result_notice(s: &SectionRef<'_>, winner: &str) -> Mail {
+    Mail {
+        kind: "result_notice",
+        subject: format!("【中标结果通知】{} {} / Result of the tender", s.project_name, s.section_code),
+        body: format!(
+            "您参与投标的标段已确定中标人。\n项目：{}\n标段：{} {}\n中标人：{winner}\n详情：{}\n\n---\n\n\
+             The section you bid for has been awarded.\nProject: {}\nSection: {} {}\nAwarded to: {winner}\nDetails: {}\n",
+            s.project_name, s.section_code, s.section_name, s.link,
+            s.project_name, s.section_code, s.section_name, s.link,
+        ),
+    }
+}

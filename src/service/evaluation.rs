@@ -471,6 +471,13 @@ pub async fn draw_committee(
                 draw_json: serde_json::to_string(&result).map_err(AppError::internal)?,
                 k_coefficient: k.map(|k| k.to_string()),
                 outcome_json: None,
+                report_json: None,
+                report_hash: None,
+                signing_ends_at: None,
+                published_at: None,
+                publicity_ends_at: None,
+                paused_since: None,
+                awarded_at: None,
                 created_at: now,
                 updated_at: now,
             },
@@ -1258,8 +1265,8 @@ pub fn eval_input(c: &mut DbConn, section_id: &str) -> AppResult<scoring::EvalIn
 }
 
 /// The host closes scoring: the result is computed from the signed reviews
-/// and scores (refused, naming what is missing, while any is), stored, and
-/// its hash logged.
+/// and scores (refused, naming what is missing, while any is), and the
+/// evaluation report made; its hash is logged and every expert signs it.
 pub async fn finish(
     svc: &Services,
     actor: &Actor,
@@ -1267,37 +1274,559 @@ pub async fn finish(
     section_id: String,
 ) -> AppResult<Value> {
     act(svc, actor, idem, move |svc, a, c, now| {
-        hosted(c, a, &section_id, "finishing the evaluation")?;
-        let ev = drawn(c, &section_id)?;
+        let x = hosted(c, a, &section_id, "finishing the evaluation")?;
+        let mut ev = drawn(c, &section_id)?;
         if ev.phase != "scoring" {
             return Err(AppError::new(
                 ErrorCode::InvalidTransition,
-                format!("the evaluation can be finished while scoring, not while {}", ev.phase),
+                format!(
+                    "the evaluation can be finished while scoring, not while {}",
+                    ev.phase
+                ),
             ));
         }
         let input = eval_input(c, &section_id)?;
-        let outcome = scoring::evaluate(&input).map_err(|e| AppError::new(ErrorCode::InvalidTransition, e.to_string()))?;
-        let outcome = serde_json::to_value(&outcome).map_err(AppError::internal)?;
-        let hash = crypto::sha256_hex(&jcs::canonicalize(&outcome).map_err(AppError::internal)?);
-        let mut ev = ev;
-        ev.phase = "finished".into();
-        ev.outcome_json = Some(outcome.to_string());
-        ev.updated_at = now;
-        if repo::cas_phase(c, &section_id, "scoring", "finished", now)? != 1 {
-            return Err(AppError::new(ErrorCode::Conflict, "the evaluation moved meanwhile"));
+        let outcome = scoring::evaluate(&input)
+            .map_err(|e| AppError::new(ErrorCode::InvalidTransition, e.to_string()))?;
+        let report = json!({
+            "format": REPORT_FORMAT,
+            "section_id": section_id,
+            "section_code": x.s.code,
+            "project_name": x.p.name,
+            "evaluation": input.spec,
+            "k": input.k,
+            "panel": input.panel,
+            "seed_commitment": ev.seed_commitment,
+            "snapshot_hash": ev.snapshot_hash,
+            "outcome": outcome,
+            "finished_at_ms": now,
+        });
+        let text = String::from_utf8(jcs::canonicalize(&report).map_err(AppError::internal)?)
+            .map_err(AppError::internal)?;
+        let hash = crypto::sha256_hex(text.as_bytes());
+        if repo::cas_phase(c, &section_id, "scoring", "signing", now)? != 1 {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "the evaluation moved meanwhile",
+            ));
         }
+        let ends = now + svc.config.evaluation.signing_minutes as i64 * 60_000;
+        ev.phase = "signing".into();
+        ev.outcome_json = Some(serde_json::to_string(&outcome).map_err(AppError::internal)?);
+        ev.report_json = Some(text);
+        ev.report_hash = Some(hash.clone());
+        ev.signing_ends_at = Some(ends);
+        ev.updated_at = now;
         repo::save(c, &ev)?;
         record(
             svc,
             c,
             &section_id,
-            "evaluation.finished",
-            json!({"candidates": outcome["candidates"].as_array().map(Vec::len).unwrap_or(0)}),
-            Some(json!({"outcome_hash": hash})),
+            "evaluation.report",
+            json!({"report_hash": hash, "signing_ends_at_ms": ends}),
+            Some(json!({"report_hash": hash})),
             &a.who(),
             now,
         )?;
-        Ok(json!({"section_id": section_id, "phase": "finished", "outcome_hash": hash, "outcome": outcome}))
+        Ok(
+            json!({"section_id": section_id, "phase": "signing", "report_hash": hash,
+                  "signing_ends_at_ms": ends, "report": report}),
+        )
     })
     .await
+}
+
+pub const REPORT_FORMAT: &str = "kaibiao-evaluation-report/1";
+pub const REPORT_LABEL: &str = "kaibiao/evaluation-report/v1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportStatement {
+    pub section_id: String,
+    pub expert_id: String,
+    pub report_hash: String,
+    pub agree: bool,
+    /// Required when disagreeing (the dissent, 不同意见), optional otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dissent: Option<String>,
+}
+
+/// An expert signs the report's hash, agreeing or recording dissent. Once.
+pub async fn sign_report(
+    svc: &Services,
+    section_id: String,
+    v: Signed<ReportStatement>,
+) -> AppResult<Value> {
+    let now = svc.now().millis();
+    let s = svc.clone();
+    svc.db
+        .write(move |c| {
+            let st = &v.statement;
+            if st.section_id != section_id {
+                return Err(AppError::invalid_field(
+                    "statement.section_id",
+                    "another section",
+                ));
+            }
+            let seat = admitted_seat(c, &section_id, &st.expert_id)?;
+            let text = verify_statement(
+                seat.expert_key.as_deref().unwrap_or_default(),
+                REPORT_LABEL,
+                st,
+                &v.signature,
+            )?;
+            let ev = drawn(c, &section_id)?;
+            if ev.phase != "signing" || now >= ev.signing_ends_at.unwrap_or(0) {
+                return Err(AppError::new(
+                    ErrorCode::InvalidTransition,
+                    "the report is not open for signatures",
+                ));
+            }
+            if ev.report_hash.as_deref() != Some(st.report_hash.as_str()) {
+                return Err(AppError::invalid_field(
+                    "statement.report_hash",
+                    "not the hash of this section's report",
+                ));
+            }
+            let dissent = st
+                .dissent
+                .as_deref()
+                .map(str::trim)
+                .filter(|d| !d.is_empty());
+            if !st.agree && dissent.is_none() {
+                return Err(AppError::invalid_field(
+                    "statement.dissent",
+                    "disagreeing needs the dissent written down",
+                ));
+            }
+            if dissent.is_some_and(|d| d.chars().count() > 4000) {
+                return Err(AppError::invalid_field(
+                    "statement.dissent",
+                    "at most 4000 characters",
+                ));
+            }
+            if repo::report_signatures_of(c, &section_id)?
+                .iter()
+                .any(|r| r.expert_id == st.expert_id)
+            {
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    "this expert has signed the report already",
+                ));
+            }
+            repo::insert_report_signature(
+                c,
+                &repo::ReportSignatureRow {
+                    section_id: section_id.clone(),
+                    expert_id: st.expert_id.clone(),
+                    agree: st.agree,
+                    dissent: dissent.map(str::to_string),
+                    deemed: false,
+                    statement: Some(text),
+                    signature: Some(v.signature.clone()),
+                    at: now,
+                },
+            )?;
+            let who = Who {
+                actor_id: None,
+                request_id: None,
+            };
+            record(
+                &s,
+                c,
+                &section_id,
+                "evaluation.report_signed",
+                json!({"agree": st.agree}),
+                None,
+                &who,
+                now,
+            )?;
+            Ok(json!({"recorded": true}))
+        })
+        .await
+}
+
+/// The host publishes the candidates (公示): every expert has signed, or the
+/// signing time is over (a silent expert is recorded as agreeing). The
+/// section enters publicity for `publicity_days`; the draw's seed and the
+/// committee are revealed in the log.
+pub async fn publish(
+    svc: &Services,
+    actor: &Actor,
+    idem: Option<Idem>,
+    section_id: String,
+) -> AppResult<Value> {
+    act(svc, actor, idem, move |svc, a, c, now| {
+        let x = hosted(c, a, &section_id, "publishing the candidates")?;
+        let mut ev = drawn(c, &section_id)?;
+        if ev.phase != "signing" {
+            return Err(AppError::new(
+                ErrorCode::InvalidTransition,
+                format!(
+                    "the candidates can be published after the report, not while {}",
+                    ev.phase
+                ),
+            ));
+        }
+        let seats = repo::seats_of(c, &section_id)?;
+        let signed: BTreeSet<String> = repo::report_signatures_of(c, &section_id)?
+            .into_iter()
+            .map(|r| r.expert_id)
+            .collect();
+        let silent: Vec<String> = panel(&seats)
+            .iter()
+            .map(|s| s.expert_id.clone())
+            .filter(|e| !signed.contains(e))
+            .collect();
+        let ends = ev.signing_ends_at.unwrap_or(0);
+        if !silent.is_empty() && now < ends {
+            return Err(AppError::new(
+                ErrorCode::InvalidTransition,
+                format!(
+                    "{} expert(s) have not signed the report; the signing time ends at {}",
+                    silent.len(),
+                    crate::domain::time::Timestamp::from_millis(ends).rfc3339()
+                ),
+            ));
+        }
+        for e in &silent {
+            repo::insert_report_signature(
+                c,
+                &repo::ReportSignatureRow {
+                    section_id: section_id.clone(),
+                    expert_id: e.clone(),
+                    agree: true,
+                    dissent: None,
+                    deemed: true,
+                    statement: None,
+                    signature: None,
+                    at: ends,
+                },
+            )?;
+        }
+        if crate::db::sections::cas_state(c, &section_id, "evaluating", "publicity", now)? != 1
+            || repo::cas_phase(c, &section_id, "signing", "publicity", now)? != 1
+        {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "the section moved meanwhile",
+            ));
+        }
+        let publicity_ends = now + svc.config.evaluation.publicity_days as i64 * 86_400_000;
+        ev.phase = "publicity".into();
+        ev.published_at = Some(now);
+        ev.publicity_ends_at = Some(publicity_ends);
+        ev.updated_at = now;
+        repo::save(c, &ev)?;
+        crate::db::jobs::schedule(c, &section_id, PUBLICITY_JOB, publicity_ends, now)?;
+        let outcome: scoring::EvalOutcome =
+            serde_json::from_str(ev.outcome_json.as_deref().unwrap_or("{}"))
+                .map_err(AppError::internal)?;
+        let candidates = candidates_view(c, &outcome)?;
+        let seed = svc
+            .atrest
+            .open(&format!("draw-seed/{section_id}"), &ev.sealed_seed)
+            .map_err(AppError::internal)?;
+        let committee: Vec<Value> = committee_view(c, &seats)?;
+        record(
+            svc,
+            c,
+            &section_id,
+            "evaluation.published",
+            json!({"candidates": candidates, "committee": committee,
+                   "publicity_ends_at_ms": publicity_ends, "report_hash": ev.report_hash}),
+            Some(
+                json!({"report_hash": ev.report_hash, "seed": hex::encode(&seed[..]),
+                        "snapshot_hash": ev.snapshot_hash, "candidates": outcome.candidates,
+                        "deemed_agreed": silent.len(), "publicity_ends_at_ms": publicity_ends}),
+            ),
+            &a.who(),
+            now,
+        )?;
+        let _ = x;
+        Ok(
+            json!({"section_id": section_id, "phase": "publicity", "candidates": candidates,
+                  "committee": committee, "publicity_ends_at_ms": publicity_ends}),
+        )
+    })
+    .await
+}
+
+/// The chronograph job that ends publicity and awards the section.
+pub const PUBLICITY_JOB: &str = "evaluation.publicity_end";
+
+fn candidates_view(c: &mut DbConn, o: &scoring::EvalOutcome) -> AppResult<Vec<Value>> {
+    let mut v = Vec::new();
+    for r in o.ranking.iter().take(3) {
+        let name = identity_repo::find_org(c, &r.bidder)?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        v.push(
+            json!({"rank": r.rank, "bid": r.bid, "bidder": r.bidder, "bidder_name": name,
+                      "price": r.price, "final_score": r.final_score}),
+        );
+    }
+    Ok(v)
+}
+
+fn committee_view(c: &mut DbConn, seats: &[SeatRow]) -> AppResult<Vec<Value>> {
+    let mut v = Vec::new();
+    for s in panel(seats) {
+        let e = repo::find_expert(c, &s.expert_id)?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("seated expert missing")))?;
+        v.push(json!({"expert_id": e.id, "name": e.name, "centre": e.centre, "specialty": s.specialty}));
+    }
+    Ok(v)
+}
+
+fn bidder_of_section(c: &mut DbConn, section_id: &str, org: &str) -> AppResult<bool> {
+    Ok(crate::db::bids::bids_of(c, section_id)?
+        .iter()
+        .any(|b| b.bidder == org))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectionText {
+    pub text: String,
+}
+
+/// A bidder of the section objects to the publicised result (异议); the
+/// publicity pauses until every objection is answered.
+pub async fn raise_objection(
+    svc: &Services,
+    actor: &Actor,
+    idem: Option<Idem>,
+    section_id: String,
+    body: ObjectionText,
+) -> AppResult<Value> {
+    act(svc, actor, idem, move |svc, a, c, now| {
+        let org = a.org()?.to_string();
+        super::opening::load(c, &section_id)?;
+        if !bidder_of_section(c, &section_id, &org)? {
+            return Err(AppError::forbidden("only a bidder of this section may object"));
+        }
+        let text = super::opening::bounded_text("text", &body.text)?;
+        let mut ev = drawn(c, &section_id)?;
+        let ends = ev.publicity_ends_at.unwrap_or(0);
+        if ev.phase != "publicity" || (ev.paused_since.is_none() && now >= ends) {
+            return Err(AppError::new(
+                ErrorCode::InvalidTransition,
+                "objections are taken during publicity only",
+            ));
+        }
+        let id = format!("pob_{}", hex::encode(crypto::random_bytes::<12>()));
+        let due = now + svc.config.evaluation.objection_answer_days as i64 * 86_400_000;
+        repo::insert_objection(
+            c,
+            &repo::PublicityObjectionRow {
+                id: id.clone(),
+                section_id: section_id.clone(),
+                bidder: org.clone(),
+                raised_by: a.user.id.to_string(),
+                text: text.clone(),
+                raised_at: now,
+                answer_due_at: due,
+                answer: None,
+                answered_by: None,
+                answered_at: None,
+            },
+        )?;
+        if ev.paused_since.is_none() {
+            ev.paused_since = Some(now);
+            ev.updated_at = now;
+            repo::save(c, &ev)?;
+        }
+        record(svc, c, &section_id, "evaluation.objection", json!({"id": id, "bidder": org, "text": text, "answer_due_at_ms": due}),
+               Some(json!({"objection": id, "bidder": org, "text_hash": crypto::sha256_hex(text.as_bytes())})), &a.who(), now)?;
+        Ok(json!({"id": id, "answer_due_at_ms": due, "publicity": "paused"}))
+    })
+    .await
+}
+
+/// The tenderer answers an objection, once; when none is open any more the
+/// publicity resumes, its end moved by the time it was paused.
+pub async fn answer_objection(
+    svc: &Services,
+    actor: &Actor,
+    idem: Option<Idem>,
+    section_id: String,
+    objection: String,
+    body: ObjectionText,
+) -> AppResult<Value> {
+    act(svc, actor, idem, move |svc, a, c, now| {
+        let x = super::opening::load(c, &section_id)?;
+        let st = super::policy::standing(c, &a.user, &x.p, Some(&section_id))?;
+        if !st.owns {
+            return Err(AppError::forbidden("only the tenderer answers objections to the result"));
+        }
+        let text = super::opening::bounded_text("text", &body.text)?;
+        let mut ev = drawn(c, &section_id)?;
+        let row = repo::objections_of(c, &section_id)?
+            .into_iter()
+            .find(|o| o.id == objection)
+            .ok_or_else(|| AppError::not_found("objection"))?;
+        if row.answered_at.is_some() || repo::answer_objection(c, &objection, &text, a.user.id.as_str(), now)? != 1 {
+            return Err(AppError::new(ErrorCode::Conflict, "this objection has been answered already"));
+        }
+        let open = repo::objections_of(c, &section_id)?
+            .iter()
+            .filter(|o| o.answered_at.is_none())
+            .count();
+        let mut resumed = false;
+        if open == 0 {
+            if let Some(since) = ev.paused_since.take() {
+                let ends = ev.publicity_ends_at.unwrap_or(now) + (now - since);
+                ev.publicity_ends_at = Some(ends);
+                ev.updated_at = now;
+                repo::save(c, &ev)?;
+                crate::db::jobs::schedule(c, &section_id, PUBLICITY_JOB, ends, now)?;
+                resumed = true;
+            }
+        }
+        let late = now > row.answer_due_at;
+        record(svc, c, &section_id, "evaluation.objection_answered",
+               json!({"id": objection, "text": text, "late": late, "resumed": resumed, "publicity_ends_at_ms": ev.publicity_ends_at}),
+               Some(json!({"objection": objection, "text_hash": crypto::sha256_hex(text.as_bytes()), "late": late})), &a.who(), now)?;
+        Ok(json!({"id": objection, "late": late, "publicity": if resumed { "running" } else { "paused" },
+                  "publicity_ends_at_ms": ev.publicity_ends_at}))
+    })
+    .await
+}
+
+/// What ending the publicity did.
+pub enum PublicityEnd {
+    Awarded,
+    /// Paused on an objection, or already done.
+    Idle,
+    /// Not due yet (extended): the job is due later.
+    Moved,
+}
+
+/// The chronograph's end of publicity: the section is awarded (中标), the
+/// award notice (中标通知书) goes to the winner and result notices to every
+/// other bidder, by e-mail through the outbox.
+pub fn end_publicity(
+    svc: &Services,
+    c: &mut DbConn,
+    section_id: &str,
+    now: i64,
+) -> AppResult<PublicityEnd> {
+    let Some(mut ev) = repo::find(c, section_id)? else {
+        return Ok(PublicityEnd::Idle);
+    };
+    if ev.phase != "publicity" || ev.paused_since.is_some() {
+        return Ok(PublicityEnd::Idle);
+    }
+    let ends = ev.publicity_ends_at.unwrap_or(i64::MAX);
+    if ends > now {
+        crate::db::jobs::schedule(c, section_id, PUBLICITY_JOB, ends, now)?;
+        return Ok(PublicityEnd::Moved);
+    }
+    if crate::db::sections::cas_state(c, section_id, "publicity", "awarded", now)? != 1 {
+        return Ok(PublicityEnd::Idle);
+    }
+    ev.phase = "awarded".into();
+    ev.awarded_at = Some(now);
+    ev.updated_at = now;
+    repo::save(c, &ev)?;
+    let x = super::opening::load(c, section_id)?;
+    let outcome: scoring::EvalOutcome =
+        serde_json::from_str(ev.outcome_json.as_deref().unwrap_or("{}"))
+            .map_err(AppError::internal)?;
+    let winner = outcome.ranking.first();
+    let link = format!("{}/?section={}", svc.public_url, section_id);
+    let sref = crate::notify::templates::SectionRef {
+        project_name: &x.p.name,
+        section_code: &x.s.code,
+        section_name: &x.s.name,
+        link: &link,
+    };
+    let mut notified = 0;
+    let bidders: BTreeSet<String> = announced_bids(c, section_id)?
+        .into_iter()
+        .map(|b| b.bidder)
+        .collect();
+    for org in &bidders {
+        let mail = match winner {
+            Some(w) if w.bidder == *org => crate::notify::templates::award_notice(
+                &sref,
+                &w.price.to_string(),
+                &w.final_score.to_string(),
+            ),
+            _ => crate::notify::templates::result_notice(
+                &sref,
+                &winner
+                    .map(|w| identity_repo::find_org(c, &w.bidder))
+                    .transpose()?
+                    .flatten()
+                    .map(|o| o.name)
+                    .unwrap_or_default(),
+            ),
+        };
+        for u in identity_repo::users_of_org(c, org)? {
+            if u.disabled_at.is_none() && u.email_verified_at.is_some() {
+                outbox::enqueue(c, mail.kind, &u.email, &mail.subject, &mail.body, now)?;
+                notified += 1;
+            }
+        }
+    }
+    let who = Who {
+        actor_id: None,
+        request_id: Some("chronograph".into()),
+    };
+    record(
+        svc,
+        c,
+        section_id,
+        "evaluation.awarded",
+        json!({"winner": winner.map(|w| &w.bidder), "notices": notified}),
+        Some(json!({"winner_bid": winner.map(|w| &w.bid), "winner": winner.map(|w| &w.bidder)})),
+        &who,
+        now,
+    )?;
+    Ok(PublicityEnd::Awarded)
+}
+
+/// The published result, for everyone: candidates, the committee, the report
+/// (its hash and signatures), objections and answers. Nothing before the
+/// candidates are published.
+pub async fn public_result(svc: &Services, section_id: String) -> AppResult<Value> {
+    svc.db
+        .run(move |c| {
+            super::opening::load(c, &section_id)?;
+            let ev = repo::find(c, &section_id)?
+                .filter(|e| e.published_at.is_some())
+                .ok_or_else(|| AppError::not_found("published result"))?;
+            let outcome: scoring::EvalOutcome = serde_json::from_str(ev.outcome_json.as_deref().unwrap_or("{}"))
+                .map_err(AppError::internal)?;
+            let seats = repo::seats_of(c, &section_id)?;
+            let signatures: Vec<Value> = repo::report_signatures_of(c, &section_id)?
+                .into_iter()
+                .map(|r| json!({"expert_id": r.expert_id, "agree": r.agree, "dissent": r.dissent,
+                                "deemed": r.deemed, "signature": r.signature, "at_ms": r.at}))
+                .collect();
+            let objections: Vec<Value> = repo::objections_of(c, &section_id)?
+                .into_iter()
+                .map(|o| json!({"id": o.id, "bidder": o.bidder, "text": o.text, "raised_at_ms": o.raised_at,
+                                "answer_due_at_ms": o.answer_due_at, "answer": o.answer, "answered_at_ms": o.answered_at}))
+                .collect();
+            Ok(json!({
+                "section_id": section_id,
+                "phase": ev.phase,
+                "candidates": candidates_view(c, &outcome)?,
+                "ranking": outcome.ranking,
+                "qualification": outcome.qualification,
+                "committee": committee_view(c, &seats)?,
+                "report_hash": ev.report_hash,
+                "report": ev.report_json.as_deref().map(serde_json::from_str::<Value>).transpose().map_err(AppError::internal)?,
+                "signatures": signatures,
+                "objections": objections,
+                "published_at_ms": ev.published_at,
+                "publicity_ends_at_ms": ev.publicity_ends_at,
+                "paused": ev.paused_since.is_some(),
+                "awarded_at_ms": ev.awarded_at,
+            }))
+        })
+        .await
 }

@@ -10,7 +10,8 @@ use kaibiao::crypto::sign;
 use kaibiao::evaluation::pass::{self, Centre, Pass, PassBody};
 use kaibiao::evaluation::scoring;
 use kaibiao::service::evaluation::{
-    sign_statement, ScoreStatement, VoteStatement, SCORE_LABEL, VOTE_LABEL,
+    sign_statement, ReportStatement, ScoreStatement, VoteStatement, REPORT_LABEL, SCORE_LABEL,
+    VOTE_LABEL,
 };
 use serde_json::{json, Value};
 
@@ -673,7 +674,8 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
         .expect_error(403, "forbidden");
 
     let done = app.post(&finish, Some(host), json!({})).await.expect(200);
-    let outcome: scoring::EvalOutcome = serde_json::from_value(done["outcome"].clone()).unwrap();
+    let outcome: scoring::EvalOutcome =
+        serde_json::from_value(done["report"]["outcome"].clone()).unwrap();
     assert_eq!(outcome.ranking.len(), 2);
     assert!(
         !outcome
@@ -704,4 +706,177 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
     app.post(&scores, None, score(&members[0], &bids[top], "credit", "1"))
         .await
         .expect_error(409, "invalid_transition");
+
+    // The report: every expert signs its hash; dissent needs its reasons.
+    let report_hash = done["report_hash"].as_str().unwrap().to_string();
+    assert_eq!(
+        report_hash,
+        kaibiao::crypto::sha256_hex(&kaibiao::crypto::jcs::canonicalize(&done["report"]).unwrap())
+    );
+    let signatures = format!("/api/sections/{s}/evaluation/report/signatures");
+    let report = |m: &str, hash: &str, agree: bool, dissent: Option<&str>| {
+        let st = ReportStatement {
+            section_id: s.clone(),
+            expert_id: m.into(),
+            report_hash: hash.into(),
+            agree,
+            dissent: dissent.map(str::to_string),
+        };
+        json!({"statement": st, "signature": sign_statement(&keys[m], REPORT_LABEL, &st)})
+    };
+    app.post(
+        &signatures,
+        None,
+        report(&members[0], &"0".repeat(64), true, None),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    app.post(
+        &signatures,
+        None,
+        report(&members[0], &report_hash, false, None),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    let publish = format!("/api/sections/{s}/evaluation/publish");
+    for (i, m) in members.iter().enumerate().take(4) {
+        let dissent = (i == 1).then_some("技术评分中施工组织设计一项评分偏高，本人保留意见。");
+        app.post(&signatures, None, report(m, &report_hash, i != 1, dissent))
+            .await
+            .expect(200);
+    }
+    app.post(
+        &signatures,
+        None,
+        report(&members[0], &report_hash, true, None),
+    )
+    .await
+    .expect_error(409, "conflict");
+    // The fifth expert stays silent: no publication before the signing time ends…
+    let e = app
+        .post(&publish, Some(host), json!({}))
+        .await
+        .expect_error(409, "invalid_transition");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 expert(s) have not signed"),
+        "{e}"
+    );
+    assert_eq!(
+        app.get(&format!("/api/public/sections/{s}/result"), None)
+            .await
+            .status,
+        404
+    );
+    // …and when it has, the silence is recorded as agreement.
+    app.advance(chrono::Duration::minutes(61));
+    app.post(
+        &signatures,
+        None,
+        report(&members[4], &report_hash, true, None),
+    )
+    .await
+    .expect_error(409, "invalid_transition");
+    let published = app.post(&publish, Some(host), json!({})).await.expect(200);
+    assert_eq!(published["phase"], "publicity");
+    assert_eq!(published["candidates"][0]["bid"], bids[top]);
+    let result = app
+        .get(&format!("/api/public/sections/{s}/result"), None)
+        .await
+        .expect(200);
+    let sigs = result["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 5);
+    assert!(sigs
+        .iter()
+        .any(|x| x["expert_id"] == members[4] && x["deemed"] == true && x["agree"] == true));
+    assert!(sigs.iter().any(|x| x["expert_id"] == members[1]
+        && x["agree"] == false
+        && x["dissent"].as_str().is_some()));
+    // The committee is public now, names included.
+    assert_eq!(result["committee"].as_array().unwrap().len(), 5);
+    assert!(result["committee"].to_string().contains("专家"));
+
+    // Publicity: a bidder objects (the clock stops), the tenderer answers.
+    let objections = format!("/api/sections/{s}/publicity/objections");
+    let tenderer = fx.w.tenderer.token.as_str();
+    app.post(&objections, Some(host), json!({"text": "x"}))
+        .await
+        .expect_error(403, "forbidden");
+    let objection = app
+        .post(
+            &objections,
+            Some(&fx.w.bidders[2].token),
+            json!({"text": "我公司资格审查被否决的理由不成立，请复核。"}),
+        )
+        .await
+        .expect(200);
+    let oid = objection["id"].as_str().unwrap().to_string();
+    // Paused: even past the original end, nothing is awarded.
+    app.advance(chrono::Duration::days(4));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.get(&format!("/api/public/sections/{s}/result"), None)
+            .await
+            .expect(200)["phase"],
+        "publicity"
+    );
+    let answer = format!("/api/sections/{s}/publicity/objections/{oid}/answer");
+    app.post(&answer, Some(&fx.w.bidders[0].token), json!({"text": "x"}))
+        .await
+        .expect_error(403, "forbidden");
+    let answered = app
+        .post(
+            &answer,
+            Some(tenderer),
+            json!({"text": "经复核，项目经理注册证书已过期，否决理由成立。"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(answered["publicity"], "running");
+    assert_eq!(
+        answered["late"], true,
+        "answered after the 3 days the tenderer had"
+    );
+    app.post(&answer, Some(tenderer), json!({"text": "again"}))
+        .await
+        .expect_error(409, "conflict");
+    // The remaining publicity (3 days less the hour before the objection) runs on.
+    let paused_end = answered["publicity_ends_at_ms"].as_i64().unwrap();
+    assert!(
+        paused_end > app.now().millis() + 2 * 86_400_000,
+        "{answered}"
+    );
+    app.advance(chrono::Duration::days(3));
+    app.eventually("the section is awarded", || async {
+        app.get(&format!("/api/public/sections/{s}/result"), None)
+            .await
+            .json()["phase"]
+            == "awarded"
+    })
+    .await;
+    app.post(
+        &objections,
+        Some(&fx.w.bidders[2].token),
+        json!({"text": "太晚了"}),
+    )
+    .await
+    .expect_error(409, "invalid_transition");
+    // The award notice to the winner, result notices to the others.
+    let winner = outcome.ranking[0].bidder.clone();
+    let winner_i = (0..3).find(|i| fx.org(*i) == winner).unwrap();
+    let award = app
+        .wait_for_mail(&fx.w.bidders[winner_i].email, "贵单位为以下标段的中标人")
+        .await;
+    assert!(
+        award.contains(&outcome.ranking[0].price.to_string()),
+        "{award}"
+    );
+    for i in (0..3).filter(|i| *i != winner_i) {
+        let m = app
+            .wait_for_mail(&fx.w.bidders[i].email, "已确定中标人")
+            .await;
+        assert!(!m.contains("贵单位为以下标段的中标人"), "{m}");
+    }
 }

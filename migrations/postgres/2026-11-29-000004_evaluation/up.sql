@@ -19,7 +19,7 @@ CREATE INDEX experts_centre ON experts (centre);
 
 CREATE TABLE evaluations (
     section_id      TEXT PRIMARY KEY REFERENCES sections (id),
-    phase           TEXT NOT NULL CHECK (phase IN ('seating', 'reviewing', 'scoring', 'finished')),
+    phase           TEXT NOT NULL CHECK (phase IN ('seating', 'reviewing', 'scoring', 'signing', 'publicity', 'awarded')),
     request_json    TEXT NOT NULL,
     parties_json    TEXT NOT NULL,
     snapshot_json   TEXT NOT NULL,
@@ -29,6 +29,13 @@ CREATE TABLE evaluations (
     draw_json       TEXT NOT NULL,
     k_coefficient   TEXT,
     outcome_json    TEXT,
+    report_json     TEXT,
+    report_hash     TEXT,
+    signing_ends_at BIGINT,
+    published_at    BIGINT,
+    publicity_ends_at BIGINT,
+    paused_since    BIGINT,
+    awarded_at      BIGINT,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL
 );
@@ -70,3 +77,29 @@ CREATE TABLE eval_scores (
     at         BIGINT NOT NULL,
     PRIMARY KEY (section_id, expert_id, bid, item)
 );
+
+CREATE TABLE report_signatures (
+    section_id TEXT NOT NULL REFERENCES sections (id),
+    expert_id  TEXT NOT NULL REFERENCES experts (id),
+    agree      BOOLEAN NOT NULL,
+    dissent    TEXT,
+    deemed     BOOLEAN NOT NULL,
+    statement  TEXT,
+    signature  TEXT,
+    at         BIGINT NOT NULL,
+    PRIMARY KEY (section_id, expert_id)
+);
+
+CREATE TABLE publicity_objections (
+    id          TEXT PRIMARY KEY,
+    section_id  TEXT NOT NULL REFERENCES sections (id),
+    bidder      TEXT NOT NULL REFERENCES organisations (id),
+    raised_by   TEXT NOT NULL REFERENCES users (id),
+    text        TEXT NOT NULL,
+    raised_at   BIGINT NOT NULL,
+    answer_due_at BIGINT NOT NULL,
+    answer      TEXT,
+    answered_by TEXT REFERENCES users (id),
+    answered_at BIGINT
+);
+CREATE INDEX publicity_objections_section ON publicity_objections (section_id);
