@@ -15,8 +15,9 @@ use kaibiao::service::evaluation::{
 };
 use serde_json::{json, Value};
 
-use crate::helpers::{credit_code, TestStore};
+use crate::helpers::{credit_code, decode_mail, TestStore};
 use crate::opening::{fixture, Fx};
+use crate::smtp::SmtpServer;
 
 const CENTRES: [&str; 3] = ["GZ-GGZY", "SZ-GGZY", "ZH-GGZY"];
 
@@ -43,6 +44,13 @@ async fn org_code(fx: &Fx, org: &str) -> String {
 /// A section whose opening closed (three bids announced, countersigned), on a
 /// platform trusting three partner centres.
 async fn evaluating(store: TestStore) -> Panel {
+    evaluating_with(store, |_| {}).await
+}
+
+async fn evaluating_with(
+    store: TestStore,
+    tweak: impl FnOnce(&mut kaibiao::config::Config) + 'static,
+) -> Panel {
     let trust = tempfile::tempdir().unwrap();
     let mut centre_keys = BTreeMap::new();
     for code in CENTRES {
@@ -61,7 +69,10 @@ async fn evaluating(store: TestStore) -> Panel {
         "custodians",
         2,
         &[Some("1000000.00"), Some("980000.00"), Some("1050000.00")],
-        move |c| c.evaluation.trust_dir = dir,
+        move |c| {
+            c.evaluation.trust_dir = dir;
+            tweak(c);
+        },
     )
     .await;
     fx.pass_deadline().await;
@@ -131,22 +142,25 @@ fn token_in(mail: &str) -> String {
 
 /// (expert id, e-mail) of every call mail, once `n` have been delivered.
 async fn calls_n(fx: &Fx, n: usize) -> Vec<(String, String)> {
+    calls_in(fx, n, &|| fx.app.mails()).await
+}
+
+/// The call mails once `n` have arrived, from any mailbox.
+async fn calls_in(fx: &Fx, n: usize, mails: &dyn Fn() -> Vec<String>) -> Vec<(String, String)> {
     fx.app
         .eventually(&format!("{n} call mails"), || {
-            let ok = calls(fx).len() >= n;
+            let ok = calls(mails()).len() >= n;
             async move { ok }
         })
         .await;
-    let v = calls(fx);
+    let v = calls(mails());
     assert_eq!(v.len(), n, "{v:?}");
     v
 }
 
-/// (expert id, e-mail) of every call mail so far.
-fn calls(fx: &Fx) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = fx
-        .app
-        .mails()
+/// (expert id, e-mail) of every call mail among `mails`.
+fn calls(mails: Vec<String>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = mails
         .into_iter()
         .filter(|m| m.contains("@experts.example.cn") && m.contains("kbx_"))
         .map(|m| {
@@ -313,7 +327,7 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
     )
     .await
     .expect_error(400, "malformed_json");
-    assert!(calls(fx).is_empty());
+    assert!(calls(app.mails()).is_empty());
 
     let drawn = app
         .post(&draw, Some(host), draw_body(5, 2))
@@ -879,4 +893,199 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
             .await;
         assert!(!m.contains("贵单位为以下标段的中标人"), "{m}");
     }
+}
+
+/// The whole life on a real SMTP conversation: the experts' calls and then
+/// the award and result notices arrive at a small SMTP server.
+#[actix_web::test]
+async fn award_notices_arrive_over_smtp() {
+    let smtp = SmtpServer::start(0).await;
+    let port = smtp.port;
+    let p = evaluating_with(TestStore::new(), move |c| {
+        c.mail.transport = kaibiao::config::MailTransport::Smtp;
+        c.mail.smtp.host = "127.0.0.1".into();
+        c.mail.smtp.port = port;
+        c.mail.smtp.tls = kaibiao::config::SmtpTls::None;
+    })
+    .await;
+    let fx = &p.fx;
+    let app = &fx.app;
+    let s = fx.section.clone();
+    let host = fx.w.host.token.as_str();
+    let mails = || -> Vec<String> {
+        smtp.received()
+            .iter()
+            .map(|r| {
+                format!(
+                    "To: {}\n{}",
+                    r.to.join(", "),
+                    decode_mail(r.data.as_bytes())
+                )
+            })
+            .collect()
+    };
+    let csv = pool_csv(&p).await;
+    app.raw(
+        "PUT",
+        "/api/experts.csv",
+        Some(fx.w.admin.token.as_str()),
+        "text/csv",
+        csv.into(),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/sections/{s}/evaluation/draw"),
+        Some(host),
+        draw_body(5, 0),
+    )
+    .await
+    .expect(200);
+    let called = calls_in(fx, 5, &mails).await;
+    let mut keys = BTreeMap::new();
+    let now = app.now().millis();
+    for (id, mail) in &called {
+        app.post(
+            "/api/evaluation/answer",
+            None,
+            json!({"token": token_in(mail), "accept": true}),
+        )
+        .await
+        .expect(200);
+        let ek = sign::generate();
+        let c = centre_of(id);
+        app.post(
+            &format!("/api/sections/{s}/evaluation/admit"),
+            None,
+            json!(issue(&p.centre_keys[c], c, id, &ek, &s, now)),
+        )
+        .await
+        .expect(200);
+        keys.insert(id.clone(), ek);
+    }
+    let record = app
+        .get(&format!("/api/public/sections/{s}/opening-record"), None)
+        .await
+        .expect(200);
+    let bids: Vec<String> = record["record"]["bids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["envelope_hash"].as_str().unwrap().to_string())
+        .collect();
+    for (id, k) in &keys {
+        for b in &bids {
+            let st = VoteStatement {
+                section_id: s.clone(),
+                expert_id: id.clone(),
+                bid: b.clone(),
+                pass: true,
+                reason: None,
+            };
+            let body = json!({"statement": st, "signature": sign_statement(k, VOTE_LABEL, &st)});
+            app.post(&format!("/api/sections/{s}/evaluation/votes"), None, body)
+                .await
+                .expect(200);
+        }
+    }
+    for (id, k) in &keys {
+        for (j, b) in bids.iter().enumerate() {
+            let sheet: Vec<Value> = [
+                ("tech", format!("{}", 30 + j * 5)),
+                ("credit", "8".to_string()),
+            ]
+            .iter()
+            .map(|(item, pts)| {
+                let st = ScoreStatement {
+                    section_id: s.clone(),
+                    expert_id: id.clone(),
+                    bid: b.clone(),
+                    item: item.to_string(),
+                    points: kaibiao::domain::decimal::Points::parse(pts).unwrap(),
+                };
+                json!({"statement": st, "signature": sign_statement(k, SCORE_LABEL, &st)})
+            })
+            .collect();
+            app.post(
+                &format!("/api/sections/{s}/evaluation/scores"),
+                None,
+                json!({"scores": sheet}),
+            )
+            .await
+            .expect(200);
+        }
+    }
+    let done = app
+        .post(
+            &format!("/api/sections/{s}/evaluation/finish"),
+            Some(host),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    let hash = done["report_hash"].as_str().unwrap();
+    for (id, k) in &keys {
+        let st = ReportStatement {
+            section_id: s.clone(),
+            expert_id: id.clone(),
+            report_hash: hash.into(),
+            agree: true,
+            dissent: None,
+        };
+        app.post(
+            &format!("/api/sections/{s}/evaluation/report/signatures"),
+            None,
+            json!({"statement": st, "signature": sign_statement(k, REPORT_LABEL, &st)}),
+        )
+        .await
+        .expect(200);
+    }
+    app.post(
+        &format!("/api/sections/{s}/evaluation/publish"),
+        Some(host),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.advance(chrono::Duration::days(3) + chrono::Duration::seconds(1));
+    app.eventually("the award and result notices arrived over SMTP", || {
+        let got = mails();
+        let ok = (0..3).all(|i| {
+            got.iter().any(|m| {
+                m.contains(&format!("To: {}", fx.w.bidders[i].email))
+                    && (m.contains("贵单位为以下标段的中标人") || m.contains("已确定中标人"))
+            })
+        });
+        async move { ok }
+    })
+    .await;
+    // The award notice goes to the first of the published ranking only.
+    let result = app
+        .get(&format!("/api/public/sections/{s}/result"), None)
+        .await
+        .expect(200);
+    let winner = result["ranking"][0]["bidder"].as_str().unwrap().to_string();
+    let winner_i = (0..3).find(|i| fx.org(*i) == winner).unwrap();
+    let got = mails();
+    let awards: Vec<&String> = got
+        .iter()
+        .filter(|m| m.contains("贵单位为以下标段的中标人"))
+        .collect();
+    assert_eq!(awards.len(), 1);
+    assert!(
+        awards[0].starts_with(&format!("To: {}", fx.w.bidders[winner_i].email)),
+        "{}",
+        awards[0]
+    );
+    assert!(
+        awards[0].contains(result["ranking"][0]["price"].as_str().unwrap()),
+        "{}",
+        awards[0]
+    );
+    assert_eq!(got.iter().filter(|m| m.contains("已确定中标人")).count(), 2);
+    let r = app
+        .get(&format!("/api/public/sections/{s}/result"), None)
+        .await
+        .expect(200);
+    assert_eq!(r["phase"], "awarded");
 }

@@ -475,7 +475,7 @@ pub fn read_mails(dir: &Path) -> Vec<String> {
 }
 
 /// Undoes the transfer encodings lettre may use, so tests can search text.
-fn decode_mail(raw: &[u8]) -> String {
+pub fn decode_mail(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
     let Some((head, body)) = text.split_once("\n\n") else {
         return text;
