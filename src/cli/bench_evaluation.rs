@@ -95,6 +95,7 @@ async fn seat_panel(
                     status: "confirmed".into(),
                     token_hash: None,
                     expert_key: Some(hex::encode(k.verifying_key().as_bytes())),
+                    pass_json: None,
                     called_at: Some(now),
                     responded_at: Some(now),
                 });

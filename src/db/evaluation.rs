@@ -69,6 +69,8 @@ pub struct SeatRow {
     pub token_hash: Option<String>,
     /// The expert's key, from the pass the room admitted.
     pub expert_key: Option<String>,
+    /// The admitted pass itself (JSON), for the transcript.
+    pub pass_json: Option<String>,
     pub called_at: Option<i64>,
     pub responded_at: Option<i64>,
 }

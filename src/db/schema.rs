@@ -563,6 +563,7 @@ diesel::table! {
         status -> Text,
         token_hash -> Nullable<Text>,
         expert_key -> Nullable<Text>,
+        pass_json -> Nullable<Text>,
         called_at -> Nullable<BigInt>,
         responded_at -> Nullable<BigInt>,
     }

@@ -13,10 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{jcs, sha256, sha256_hex};
+use crate::domain::decimal::Ratio;
 
 pub const TICKET_LABEL: &str = "kaibiao/draw/v1";
 pub const SEED_LABEL: &str = "kaibiao/draw-seed/v1";
 pub const PARTY_LABEL: &str = "kaibiao/party/v1";
+pub const K_LABEL: &str = "kaibiao/k-coefficient/v1";
 
 /// One expert as published in the pool snapshot. No names: the snapshot
 /// names experts by their pool id, and people they declared a relation to
@@ -71,6 +73,20 @@ pub fn party_digest(identifier: &str) -> String {
     m.push(0);
     m.extend_from_slice(identifier.trim().to_uppercase().as_bytes());
     sha256_hex(&m)
+}
+
+/// The K coefficient for a seed: candidate number
+/// `u64(SHA-256(label || 0 || seed)[0..8]) mod len`.
+pub fn k_for(seed: &[u8; 32], candidates: &[Ratio]) -> Option<Ratio> {
+    if candidates.is_empty() {
+        return None;
+    }
+    let mut m = K_LABEL.as_bytes().to_vec();
+    m.push(0);
+    m.extend_from_slice(seed);
+    let h = sha256(&m);
+    let n = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
+    Some(candidates[(n % candidates.len() as u64) as usize])
 }
 
 /// The commitment to a seed that is logged before the draw.

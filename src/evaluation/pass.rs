@@ -128,6 +128,11 @@ impl Trust {
         self.centres.get(code).map(|(c, _)| c)
     }
 
+    /// Every trusted centre, by code.
+    pub fn centres(&self) -> Vec<Centre> {
+        self.centres.values().map(|(c, _)| c.clone()).collect()
+    }
+
     pub fn codes(&self) -> impl Iterator<Item = &str> {
         self.centres.keys().map(String::as_str)
     }

@@ -33,7 +33,6 @@ use crate::evaluation::scoring::{self, BidIn};
 
 pub const VOTE_LABEL: &str = "kaibiao/evaluation-vote/v1";
 pub const SCORE_LABEL: &str = "kaibiao/evaluation-score/v1";
-const K_LABEL: &str = "kaibiao/k-coefficient/v1";
 
 /// The centres this centre admits passes from: the partner centres' files in
 /// `evaluation.trust_dir`, and this centre itself (its passes are signed with
@@ -306,20 +305,6 @@ fn parties(c: &mut DbConn, section_id: &str, tenderer_org: &str) -> AppResult<Pa
     })
 }
 
-/// The K coefficient for a seed: candidate number
-/// `u64(SHA-256(label || 0 || seed)[0..8]) mod len`.
-pub fn k_for(seed: &[u8; 32], candidates: &[Ratio]) -> Option<Ratio> {
-    if candidates.is_empty() {
-        return None;
-    }
-    let mut m = K_LABEL.as_bytes().to_vec();
-    m.push(0);
-    m.extend_from_slice(seed);
-    let h = crypto::sha256(&m);
-    let n = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
-    Some(candidates[(n % candidates.len() as u64) as usize])
-}
-
 fn answer_token() -> (String, String) {
     let t = crypto::new_token("kbx");
     let h = crypto::token_hash(&t);
@@ -431,7 +416,7 @@ pub async fn draw_committee(
         let result = draw::draw(&request, &parties, &snapshot, &seed)
             .map_err(|e| AppError::invalid_field("requirements", e.to_string()))?;
         let spec = &x.params.evaluation;
-        let k = k_for(
+        let k = draw::k_for(
             &seed,
             spec.price
                 .as_ref()
@@ -449,6 +434,7 @@ pub async fn draw_committee(
                 status: "standby".into(),
                 token_hash: None,
                 expert_key: None,
+                pass_json: None,
                 called_at: None,
                 responded_at: None,
             };
@@ -495,6 +481,7 @@ pub async fn draw_committee(
             Some(json!({
                 "seed_commitment": commitment,
                 "snapshot_hash": result.snapshot_hash,
+                "parties_hash": crypto::sha256_hex(&jcs::to_vec(&parties).map_err(AppError::internal)?),
                 "request": request,
                 "pool_size": snapshot.experts.len(),
             })),
@@ -707,6 +694,7 @@ pub async fn admit(svc: &Services, section_id: String, p: Pass) -> AppResult<Val
                 ));
             }
             seat.expert_key = Some(body.expert_key.clone());
+            seat.pass_json = Some(serde_json::to_string(&p).map_err(AppError::internal)?);
             repo::update_seat(c, &seat, "confirmed")?;
             let who = Who {
                 actor_id: None,
@@ -1829,4 +1817,72 @@ pub async fn public_result(svc: &Services, section_id: String) -> AppResult<Valu
             }))
         })
         .await
+}
+
+/// The evaluation's part of the transcript, once the result is published
+/// (before that the committee is confidential: `None`).
+pub fn transcript_extract(
+    c: &mut DbConn,
+    atrest: &crate::crypto::atrest::AtRest,
+    trust: &Trust,
+    section_id: &str,
+) -> AppResult<Option<crate::transcript::evaluation::EvaluationExtract>> {
+    use crate::transcript::evaluation::{
+        EvaluationExtract, ReportSignatureEntry, SeatEntry, SignedText,
+    };
+    let Some(ev) = repo::find(c, section_id)?.filter(|e| e.published_at.is_some()) else {
+        return Ok(None);
+    };
+    fn parse<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
+        serde_json::from_str(s).map_err(AppError::internal)
+    }
+    let seed = atrest
+        .open(&format!("draw-seed/{section_id}"), &ev.sealed_seed)
+        .map_err(AppError::internal)?;
+    let seats = repo::seats_of(c, section_id)?
+        .into_iter()
+        .map(|s| {
+            Ok(SeatEntry {
+                expert_id: s.expert_id,
+                specialty: s.specialty,
+                status: s.status,
+                pass: s.pass_json.as_deref().map(parse).transpose()?,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Some(EvaluationExtract {
+        request: parse(&ev.request_json)?,
+        parties: parse(&ev.parties_json)?,
+        snapshot: parse(&ev.snapshot_json)?,
+        seed: hex::encode(&seed[..]),
+        draw: parse(&ev.draw_json)?,
+        centres: trust.centres(),
+        seats,
+        votes: repo::votes_of(c, section_id)?
+            .into_iter()
+            .map(|v| SignedText {
+                statement: v.statement,
+                signature: v.signature,
+            })
+            .collect(),
+        scores: repo::scores_of(c, section_id)?
+            .into_iter()
+            .map(|v| SignedText {
+                statement: v.statement,
+                signature: v.signature,
+            })
+            .collect(),
+        report: ev.report_json.unwrap_or_default(),
+        report_signatures: repo::report_signatures_of(c, section_id)?
+            .into_iter()
+            .map(|r| ReportSignatureEntry {
+                expert_id: r.expert_id,
+                agree: r.agree,
+                dissent: r.dissent,
+                deemed: r.deemed,
+                statement: r.statement,
+                signature: r.signature,
+            })
+            .collect(),
+    }))
 }

@@ -21,7 +21,7 @@ use crate::transcript::{
 pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript> {
     let now = svc.now().millis();
     let platform_key = svc.platform_public_hex();
-    let (atrest, blobs) = (svc.atrest.clone(), svc.blobs.clone());
+    let (atrest, blobs, trust) = (svc.atrest.clone(), svc.blobs.clone(), svc.trust.clone());
     svc.db
         .run(move |c| {
             let manifest = bids_repo::manifest(c, &section_id)?
@@ -118,8 +118,11 @@ pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript>
                 });
             }
             let opening = opening_extract(c, &atrest, &blobs, &section_id)?;
+            let evaluation =
+                super::evaluation::transcript_extract(c, &atrest, &trust, &section_id)?;
             Ok(Transcript {
                 opening,
+                evaluation,
                 format: FORMAT.into(),
                 section_id,
                 exported_at_ms: now,

@@ -11,6 +11,7 @@
 //! [`verify`] checks all of it without network or database, and says
 //! exactly what is wrong. The format is specified in `docs/PROTOCOL.md`.
 
+pub mod evaluation;
 pub mod opening;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -44,6 +45,9 @@ pub struct Transcript {
     /// The opening, once the record is announced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opening: Option<opening::OpeningExtract>,
+    /// The evaluation, once its result is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<evaluation::EvaluationExtract>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +130,7 @@ pub struct Summary {
     pub late_attempts: usize,
     pub manifest_root: String,
     pub opening: Option<opening::OpeningSummary>,
+    pub evaluation: Option<evaluation::EvaluationSummary>,
 }
 
 macro_rules! ensure {
@@ -535,6 +540,10 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         t.opening.as_ref(),
     )?;
 
+    // 10. The evaluation: the draw, the passes, the signed scores, the
+    //     result and the report.
+    let evaluated = evaluation::verify(&t.section_id, latest, &log, t.evaluation.as_ref())?;
+
     Ok(Summary {
         section_id: t.section_id.clone(),
         params_versions: t.params.len(),
@@ -544,6 +553,7 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         late_attempts: t.late_attempts.len(),
         manifest_root: root,
         opening: opened,
+        evaluation: evaluated,
     })
 }
 

@@ -893,6 +893,65 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
             .await;
         assert!(!m.contains("贵单位为以下标段的中标人"), "{m}");
     }
+    // The transcript: `kaibiao verify` recomputes the draw and the result
+    // and checks every signature; any alteration is caught and named.
+    let tr: kaibiao::transcript::Transcript = serde_json::from_value(
+        app.get(&format!("/api/public/sections/{s}/transcript"), None)
+            .await
+            .expect(200),
+    )
+    .unwrap();
+    let summary = kaibiao::transcript::verify(&tr).unwrap();
+    let e = summary.evaluation.expect("the evaluation is verified");
+    assert_eq!(e.committee, 5);
+    assert_eq!(e.candidates, outcome.candidates);
+    assert_eq!((e.dissents, e.deemed_agreed), (1, 1));
+    assert_eq!(e.awarded.as_deref(), Some(winner.as_str()));
+    let broken = |f: &dyn Fn(&mut kaibiao::transcript::evaluation::EvaluationExtract)| {
+        let mut t = tr.clone();
+        f(t.evaluation.as_mut().unwrap());
+        kaibiao::transcript::verify(&t).unwrap_err()
+    };
+    // A score altered after signing.
+    let err = broken(&|x| {
+        let mut v: Value = serde_json::from_str(&x.scores[3].statement).unwrap();
+        v["points"] = json!("1.00");
+        x.scores[3].statement =
+            String::from_utf8(kaibiao::crypto::jcs::canonicalize(&v).unwrap()).unwrap();
+    });
+    assert!(err.contains("signature"), "{err}");
+    // A score dropped: the result no longer recomputes.
+    let err = broken(&|x| {
+        x.scores.remove(0);
+    });
+    assert!(err.contains("does not recompute"), "{err}");
+    // Another seed, another pool, another request.
+    let err = broken(&|x| x.seed = "00".repeat(32));
+    assert!(err.contains("commitment"), "{err}");
+    let err = broken(&|x| x.snapshot.experts[0].employer = credit_code(4242));
+    assert!(err.contains("snapshot"), "{err}");
+    let err = broken(&|x| x.draw.members.swap(0, 1));
+    assert!(err.contains("draw recomputed"), "{err}");
+    // A report signature altered, or claimed silent.
+    let err = broken(&|x| {
+        let r = x.report_signatures.iter_mut().find(|r| !r.deemed).unwrap();
+        r.signature = Some("00".repeat(64));
+    });
+    assert!(err.contains("report signature"), "{err}");
+    let err = broken(&|x| {
+        let r = x.report_signatures.iter_mut().find(|r| !r.agree).unwrap();
+        r.agree = true;
+    });
+    assert!(err.contains("signs something else"), "{err}");
+    // A pass from a centre nobody trusted.
+    let err = broken(&|x| x.centres.retain(|c| c.code != "GZ-GGZY"));
+    assert!(err.contains("does not trust"), "{err}");
+    // The evaluation withheld although the log publishes a result.
+    let mut t = tr.clone();
+    t.evaluation = None;
+    assert!(kaibiao::transcript::verify(&t)
+        .unwrap_err()
+        .contains("omits the evaluation"));
 }
 
 /// The whole life on a real SMTP conversation: the experts' calls and then

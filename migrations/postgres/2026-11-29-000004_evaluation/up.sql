@@ -48,6 +48,7 @@ CREATE TABLE seats (
     status       TEXT NOT NULL CHECK (status IN ('standby', 'called', 'confirmed', 'declined', 'recused')),
     token_hash   TEXT,
     expert_key   TEXT,
+    pass_json    TEXT,
     called_at    BIGINT,
     responded_at BIGINT,
     PRIMARY KEY (section_id, expert_id)
