@@ -72,6 +72,8 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         "a fresh platform on a temporary directory, on an accelerated clock",
     );
     let clock = AcceleratedClock::starting_now(args.speed);
+    let trust_dir = dir.join("trust");
+    let partner_keys = super::demo_evaluation::partner_keys(&trust_dir)?;
     let sandbox = Sandbox::start(
         dir,
         args.database_url.clone(),
@@ -79,6 +81,9 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         |c| {
             // Weeks pass in seconds here: keep the demo's sessions for the whole run.
             c.rules.session_ttl_hours = 720;
+            c.evaluation.trust_dir = trust_dir;
+            c.evaluation.centre_code = super::demo_evaluation::HOST_CENTRE.into();
+            c.evaluation.centre_name = "示范市公共资源交易中心".into();
         },
     )
     .await?;
@@ -88,7 +93,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<()> {
         sandbox.services.db.backend().as_str(),
         args.speed
     );
-    let r = scenario(args, dir, &sandbox, &clock, &mut n).await;
+    let r = scenario(args, dir, &sandbox, &clock, &partner_keys, &mut n).await;
     sandbox.stop().await;
     r
 }
@@ -98,6 +103,7 @@ async fn scenario(
     dir: &Path,
     sandbox: &Sandbox,
     clock: &AcceleratedClock,
+    partner_keys: &std::collections::BTreeMap<&'static str, ed25519_dalek::SigningKey>,
     n: &mut u32,
 ) -> anyhow::Result<()> {
     let (base, svc) = (sandbox.base.as_str(), &sandbox.services);
@@ -601,6 +607,26 @@ async fn scenario(
         ),
     )?;
 
+    let result = super::demo_evaluation::run(
+        &super::demo_evaluation::Ctx {
+            sandbox,
+            clock,
+            speed: args.speed,
+            sid: &sid,
+            host: &host.client,
+            bidders: bidders
+                .iter()
+                .map(|b| (b.name, b.org_id.clone(), &b.client))
+                .collect(),
+            tenderer_org: &tenderer_org,
+            partner_keys,
+        },
+        n,
+        step,
+        check,
+    )
+    .await?;
+
     step(n, "the transcript is exported and verified offline");
     let transcript: Value = Client::new(base)
         .get(&format!("/api/public/sections/{sid}/transcript"))
@@ -628,11 +654,22 @@ async fn scenario(
             && o.countersigned,
         "…re-deriving every key from the released ones, re-decrypting every summary, checking every signature",
     )?;
+    let e = summary
+        .evaluation
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the transcript has no evaluation"))?;
+    check(
+        e.committee == 7
+            && e.skipped_for_conflict == 1
+            && e.dissents == 1
+            && e.awarded.as_deref() == result["ranking"][0]["bidder"].as_str(),
+        "…recomputing the draw from the revealed seed and the pool snapshot, every score and the ranking, checking every pass and signature",
+    )?;
     Ok(())
 }
 
 /// `s` padded to `width` terminal columns (a CJK character takes two).
-fn pad(s: &str, width: usize) -> String {
+pub(super) fn pad(s: &str, width: usize) -> String {
     let cols: usize = s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
     format!("{s}{}", " ".repeat(width.saturating_sub(cols)))
 }

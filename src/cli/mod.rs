@@ -7,6 +7,7 @@ mod bench_opening;
 mod bench_room;
 pub mod client;
 mod demo;
+mod demo_evaluation;
 mod opening;
 mod sandbox;
 pub mod verify;

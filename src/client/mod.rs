@@ -151,6 +151,17 @@ impl Client {
         Self::read(res).await
     }
 
+    /// A PUT of a CSV document (the expert pool).
+    pub async fn put_csv<T: DeserializeOwned>(&self, path: &str, csv: String) -> ClientResult<T> {
+        let res = self
+            .req(awc::http::Method::PUT, path)
+            .insert_header(("Content-Type", "text/csv; charset=utf-8"))
+            .send_body(csv)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Self::read(res).await
+    }
+
     /// A POST with an `Idempotency-Key`: repeating it with the same key gets
     /// the first answer and changes nothing.
     pub async fn post_once<T: DeserializeOwned>(

@@ -8,7 +8,7 @@
 //! requirement by requirement, skipping anyone already taken, without the
 //! specialty, or in conflict with the tenderer or a bidder.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -207,7 +207,8 @@ pub struct DrawResult {
     pub members: Vec<Seat>,
     /// Per specialty, in the order they are called.
     pub reserves: Vec<Seat>,
-    /// Experts passed over for a conflict (each once, in ticket order).
+    /// Experts with a required specialty passed over for a conflict, in
+    /// ticket order.
     pub skipped: Vec<Skipped>,
 }
 
@@ -301,30 +302,41 @@ pub fn draw(
             .then_with(|| a.1.expert_id.cmp(&b.1.expert_id))
     });
 
+    // Everyone in conflict who has a required specialty is passed over and
+    // written down, in ticket order, whether or not the draw reached them.
+    let wanted: BTreeSet<&str> = request
+        .requirements
+        .iter()
+        .map(|q| q.specialty.as_str())
+        .collect();
+    let mut skipped = Vec::new();
+    let mut conflicted = BTreeSet::new();
+    for (_, e) in &order {
+        if !e.specialties.iter().any(|s| wanted.contains(s.as_str())) {
+            continue;
+        }
+        if let Some((kind, party)) = conflict(e, parties) {
+            conflicted.insert(e.expert_id.as_str());
+            skipped.push(Skipped {
+                expert_id: e.expert_id.clone(),
+                kind,
+                party,
+            });
+        }
+    }
     let mut taken = BTreeSet::new();
-    let mut skipped: BTreeMap<String, (usize, Skipped)> = BTreeMap::new();
     let (mut members, mut reserves, mut shortfall) = (Vec::new(), Vec::new(), Vec::new());
     for q in &request.requirements {
         let want = (q.count + q.reserves) as usize;
         let mut got = Vec::new();
-        let mut conflicted = 0;
-        for (pos, (t, e)) in order.iter().enumerate() {
+        for (t, e) in &order {
             if got.len() == want {
                 break;
             }
-            if taken.contains(e.expert_id.as_str()) || !e.specialties.contains(&q.specialty) {
-                continue;
-            }
-            if let Some((kind, party)) = conflict(e, parties) {
-                conflicted += 1;
-                skipped.entry(e.expert_id.clone()).or_insert((
-                    pos,
-                    Skipped {
-                        expert_id: e.expert_id.clone(),
-                        kind,
-                        party,
-                    },
-                ));
+            if taken.contains(e.expert_id.as_str())
+                || !e.specialties.contains(&q.specialty)
+                || conflicted.contains(e.expert_id.as_str())
+            {
                 continue;
             }
             taken.insert(e.expert_id.as_str());
@@ -336,6 +348,13 @@ pub fn draw(
             });
         }
         if got.len() < want {
+            let in_conflict = order
+                .iter()
+                .filter(|(_, e)| {
+                    e.specialties.contains(&q.specialty)
+                        && conflicted.contains(e.expert_id.as_str())
+                })
+                .count();
             shortfall.push(format!(
                 "specialty {:?} needs {} members and {} reserves from centres {}; {} eligible \
                  ({} skipped for a conflict)",
@@ -344,7 +363,7 @@ pub fn draw(
                 q.reserves,
                 request.centres.join(", "),
                 got.len(),
-                conflicted
+                in_conflict
             ));
             continue;
         }
@@ -355,13 +374,11 @@ pub fn draw(
     if !shortfall.is_empty() {
         return Err(DrawError::Shortfall(shortfall));
     }
-    let mut skipped: Vec<_> = skipped.into_values().collect();
-    skipped.sort_by_key(|(pos, _)| *pos);
     Ok(DrawResult {
         snapshot_hash,
         members,
         reserves,
-        skipped: skipped.into_iter().map(|(_, s)| s).collect(),
+        skipped,
     })
 }
 
@@ -481,25 +498,13 @@ mod tests {
                     seat.expert_id
                 );
             }
-            // A conflicted expert whose ticket comes before the last seat
-            // filled is passed over and written down; one after it was never
-            // reached.
-            let last = r.reserves.last().unwrap().ticket.clone();
-            let tickets: BTreeMap<_, _> = s
-                .experts
-                .iter()
-                .map(|e| {
-                    (
-                        e.expert_id.clone(),
-                        hex::encode(ticket(&seed(n), &s.hash(), &e.expert_id)),
-                    )
-                })
-                .collect();
-            for e in s.experts.iter().filter(|e| e.expert_id.starts_with('C')) {
-                let reached = tickets[&e.expert_id] < last;
-                let recorded = r.skipped.iter().any(|k| k.expert_id == e.expert_id);
-                assert_eq!(reached, recorded, "{} (seed {n})", e.expert_id);
-            }
+            // Every conflicted expert is passed over and written down,
+            // whatever the order.
+            assert_eq!(r.skipped.len(), 5, "{:?}", r.skipped);
+            assert!(r.skipped.windows(2).all(|w| {
+                let t = |id: &str| ticket(&seed(n), &s.hash(), id);
+                t(&w[0].expert_id) < t(&w[1].expert_id)
+            }));
             skipped_kinds.extend(r.skipped.iter().map(|k| k.kind));
         }
         assert_eq!(skipped_kinds.len(), 5);
