@@ -4,7 +4,8 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    eval_scores, eval_votes, evaluations, experts, publicity_objections, report_signatures, seats,
+    clarifications, eval_scores, eval_votes, evaluations, experts, outlier_flags,
+    publicity_objections, report_signatures, seats,
 };
 use super::DbConn;
 
@@ -346,5 +347,103 @@ pub fn answer_objection(
         publicity_objections::answered_by.eq(by),
         publicity_objections::answered_at.eq(at),
     ))
+    .execute(c)
+}
+
+// ------------------------------------------------- outliers, clarifications
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = outlier_flags, treat_none_as_null = true)]
+pub struct OutlierRow {
+    pub section_id: String,
+    pub expert_id: String,
+    pub bid: String,
+    /// Hundredths of a point: the expert's total, the panel's median.
+    pub total: i64,
+    pub median: i64,
+    pub flagged_at: i64,
+    pub reason: Option<String>,
+    pub statement: Option<String>,
+    pub signature: Option<String>,
+    pub confirmed_at: Option<i64>,
+}
+
+pub fn outliers_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<OutlierRow>> {
+    outlier_flags::table
+        .filter(outlier_flags::section_id.eq(section_id))
+        .order((outlier_flags::bid, outlier_flags::expert_id))
+        .select(OutlierRow::as_select())
+        .load(c)
+}
+
+pub fn insert_outlier(c: &mut DbConn, row: &OutlierRow) -> QueryResult<()> {
+    diesel::insert_into(outlier_flags::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+/// Confirms an open flag (compare-and-set on "not confirmed yet").
+pub fn confirm_outlier(c: &mut DbConn, row: &OutlierRow) -> QueryResult<usize> {
+    diesel::update(
+        outlier_flags::table
+            .find((&row.section_id, &row.expert_id, &row.bid))
+            .filter(outlier_flags::confirmed_at.is_null()),
+    )
+    .set(row)
+    .execute(c)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clarifications, treat_none_as_null = true)]
+pub struct ClarificationRow {
+    pub id: String,
+    pub section_id: String,
+    pub expert_id: String,
+    pub bid: String,
+    pub bidder: String,
+    pub question: String,
+    pub statement: String,
+    pub signature: String,
+    pub asked_at: i64,
+    pub due_at: i64,
+    pub answer: Option<String>,
+    pub answer_statement: Option<String>,
+    pub answer_signature: Option<String>,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<i64>,
+}
+
+pub fn insert_clarification(c: &mut DbConn, row: &ClarificationRow) -> QueryResult<()> {
+    diesel::insert_into(clarifications::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn clarification(c: &mut DbConn, id: &str) -> QueryResult<Option<ClarificationRow>> {
+    clarifications::table
+        .find(id)
+        .select(ClarificationRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn clarifications_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<ClarificationRow>> {
+    clarifications::table
+        .filter(clarifications::section_id.eq(section_id))
+        .order(clarifications::asked_at)
+        .select(ClarificationRow::as_select())
+        .load(c)
+}
+
+/// Records the answer to an open clarification (compare-and-set).
+pub fn answer_clarification(c: &mut DbConn, row: &ClarificationRow) -> QueryResult<usize> {
+    diesel::update(
+        clarifications::table
+            .find(&row.id)
+            .filter(clarifications::answered_at.is_null()),
+    )
+    .set(row)
     .execute(c)
 }

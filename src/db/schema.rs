@@ -403,6 +403,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     eval_scores,
     report_signatures,
     publicity_objections,
+    outlier_flags,
+    clarifications,
 );
 
 diesel::table! {
@@ -618,6 +620,41 @@ diesel::table! {
         raised_at -> BigInt,
         answer_due_at -> BigInt,
         answer -> Nullable<Text>,
+        answered_by -> Nullable<Text>,
+        answered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    outlier_flags (section_id, expert_id, bid) {
+        section_id -> Text,
+        expert_id -> Text,
+        bid -> Text,
+        total -> BigInt,
+        median -> BigInt,
+        flagged_at -> BigInt,
+        reason -> Nullable<Text>,
+        statement -> Nullable<Text>,
+        signature -> Nullable<Text>,
+        confirmed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    clarifications (id) {
+        id -> Text,
+        section_id -> Text,
+        expert_id -> Text,
+        bid -> Text,
+        bidder -> Text,
+        question -> Text,
+        statement -> Text,
+        signature -> Text,
+        asked_at -> BigInt,
+        due_at -> BigInt,
+        answer -> Nullable<Text>,
+        answer_statement -> Nullable<Text>,
+        answer_signature -> Nullable<Text>,
         answered_by -> Nullable<Text>,
         answered_at -> Nullable<BigInt>,
     }

@@ -10,7 +10,8 @@ use crate::error::{AppError, AppResult};
 use crate::evaluation::draw::DrawRequest;
 use crate::evaluation::pass::Pass;
 use crate::service::evaluation::{
-    self as ev, AnswerRequest, ObjectionText, ReportStatement, ScoreStatement, VoteStatement,
+    self as ev, AnswerRequest, ClarificationAnswer, ClarificationStatement, ObjectionText,
+    OutlierStatement, RecusalStatement, ReportStatement, ScoreStatement, VoteStatement,
 };
 use crate::service::Services;
 
@@ -152,4 +153,43 @@ pub async fn answer_objection(
 
 pub async fn result(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
     ok(ev::public_result(&svc, id.into_inner()).await?)
+}
+
+pub async fn confirm_outlier(
+    svc: Svc,
+    id: web::Path<String>,
+    body: web::Json<ev::Signed<OutlierStatement>>,
+) -> AppResult<HttpResponse> {
+    ok(ev::confirm_outlier(&svc, id.into_inner(), body.into_inner()).await?)
+}
+
+pub async fn recuse(
+    svc: Svc,
+    id: web::Path<String>,
+    body: web::Json<ev::Signed<RecusalStatement>>,
+) -> AppResult<HttpResponse> {
+    ok(ev::recuse(&svc, id.into_inner(), body.into_inner()).await?)
+}
+
+pub async fn ask_clarification(
+    svc: Svc,
+    id: web::Path<String>,
+    body: web::Json<ev::Signed<ClarificationStatement>>,
+) -> AppResult<HttpResponse> {
+    ok(ev::ask_clarification(&svc, id.into_inner(), body.into_inner()).await?)
+}
+
+pub async fn answer_clarification(
+    svc: Svc,
+    req: HttpRequest,
+    s: Signed<Bidders, ClarificationAnswer>,
+    path: web::Path<(String, String)>,
+) -> AppResult<HttpResponse> {
+    let (id, clarification) = path.into_inner();
+    let i = idem(
+        &req,
+        "clarification.answer",
+        &format!("{id}/{clarification}"),
+    )?;
+    ok(ev::answer_clarification(&svc, &s.0, i, id, clarification, s.1).await?)
 }

@@ -398,6 +398,26 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             "/api/public/sections/{id}/result",
             web::get().to(evaluation::result),
         ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/outliers",
+            web::post().to(evaluation::confirm_outlier),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/recusals",
+            web::post().to(evaluation::recuse),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/evaluation/clarifications",
+            web::post().to(evaluation::ask_clarification),
+        ),
+        (
+            M::POST,
+            "/api/sections/{id}/clarifications/{clarification}/answer",
+            web::post().to(evaluation::answer_clarification),
+        ),
         // The transparency log.
         (
             M::GET,

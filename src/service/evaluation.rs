@@ -839,7 +839,8 @@ pub async fn vote(
                 ));
             }
             let ev = drawn(c, &section_id)?;
-            if ev.phase != "reviewing" {
+            // A reserve who replaced a member during scoring reviews too.
+            if ev.phase != "reviewing" && ev.phase != "scoring" {
                 return Err(AppError::new(
                     ErrorCode::InvalidTransition,
                     format!(
@@ -910,7 +911,12 @@ pub async fn vote(
                     reason: r.reason,
                 })
                 .collect();
-            if let Ok(q) = scoring::qualify(&panel_ids, &bids, &votes) {
+            let decided = if ev.phase == "reviewing" {
+                scoring::qualify(&panel_ids, &bids, &votes).ok()
+            } else {
+                None
+            };
+            if let Some(q) = decided {
                 let mut ev = ev;
                 ev.phase = "scoring".into();
                 ev.outcome_json = Some(json!({"qualification": q}).to_string());
@@ -1273,9 +1279,25 @@ pub async fn finish(
                 ),
             ));
         }
+        let seats = repo::seats_of(c, &section_id)?;
+        let missing = seats_missing(&ev, &seats)?;
+        if missing > 0 {
+            return Err(AppError::new(
+                ErrorCode::InvalidTransition,
+                format!("the committee lacks {missing} member(s): a recusal left a seat without a reserve"),
+            ));
+        }
         let input = eval_input(c, &section_id)?;
         let outcome = scoring::evaluate(&input)
             .map_err(|e| AppError::new(ErrorCode::InvalidTransition, e.to_string()))?;
+        // An expert far from the panel's median must confirm with a reason
+        // first: flagged here (to the expert by e-mail, to the supervisor in
+        // the room), and the evaluation stays in scoring until confirmed.
+        let open = flag_outliers(svc, c, &x, &outcome, &a.who(), now)?;
+        if !open.is_empty() {
+            return Ok(json!({"section_id": section_id, "phase": "scoring", "flags": open,
+                             "message": "experts far from the panel's median must confirm their scores with a reason"}));
+        }
         let report = json!({
             "format": REPORT_FORMAT,
             "section_id": section_id,
@@ -1591,9 +1613,6 @@ pub async fn raise_objection(
     act(svc, actor, idem, move |svc, a, c, now| {
         let org = a.org()?.to_string();
         super::opening::load(c, &section_id)?;
-        if !bidder_of_section(c, &section_id, &org)? {
-            return Err(AppError::forbidden("only a bidder of this section may object"));
-        }
         let text = super::opening::bounded_text("text", &body.text)?;
         let mut ev = drawn(c, &section_id)?;
         let ends = ev.publicity_ends_at.unwrap_or(0);
@@ -1602,6 +1621,9 @@ pub async fn raise_objection(
                 ErrorCode::InvalidTransition,
                 "objections are taken during publicity only",
             ));
+        }
+        if !bidder_of_section(c, &section_id, &org)? {
+            return Err(AppError::forbidden("only a bidder of this section may object"));
         }
         let id = format!("pob_{}", hex::encode(crypto::random_bytes::<12>()));
         let due = now + svc.config.evaluation.objection_answer_days as i64 * 86_400_000;
@@ -1885,4 +1907,416 @@ pub fn transcript_extract(
             })
             .collect(),
     }))
+}
+
+// ------------------------------------------------- outliers, recusal, clarifications
+
+pub const OUTLIER_LABEL: &str = "kaibiao/evaluation-outlier/v1";
+pub const RECUSAL_LABEL: &str = "kaibiao/evaluation-recusal/v1";
+pub const CLARIFICATION_LABEL: &str = "kaibiao/evaluation-clarification/v1";
+pub const CLARIFICATION_ANSWER_LABEL: &str = "kaibiao/clarification-answer/v1";
+
+/// Flags every outlier not flagged yet; returns those still unconfirmed.
+fn flag_outliers(
+    svc: &Services,
+    c: &mut DbConn,
+    x: &super::opening::Ctx,
+    outcome: &scoring::EvalOutcome,
+    who: &Who,
+    now: i64,
+) -> AppResult<Vec<Value>> {
+    let section_id = x.s.id.as_str();
+    let flags = repo::outliers_of(c, section_id)?;
+    let mut open = Vec::new();
+    for o in &outcome.outliers {
+        let flag = flags
+            .iter()
+            .find(|f| f.expert_id == o.expert && f.bid == o.bid);
+        if flag.is_some_and(|f| f.confirmed_at.is_some()) {
+            continue;
+        }
+        if flag.is_none() {
+            repo::insert_outlier(
+                c,
+                &repo::OutlierRow {
+                    section_id: section_id.into(),
+                    expert_id: o.expert.clone(),
+                    bid: o.bid.clone(),
+                    total: o.total.units(),
+                    median: o.median.units(),
+                    flagged_at: now,
+                    reason: None,
+                    statement: None,
+                    signature: None,
+                    confirmed_at: None,
+                },
+            )?;
+            if let Some(e) = repo::find_expert(c, &o.expert)? {
+                outbox::enqueue(
+                    c,
+                    "outlier_flagged",
+                    &e.email,
+                    &format!("【评分偏离提示】{} {} / Your score is far from the panel's", x.p.name, x.s.code),
+                    &format!(
+                        "{}：\n您对投标 {} 的评分合计 {} 分，偏离专家组中位数 {} 分超过 {} 分。\n请复核，并以签名声明确认评分及理由。\n\n---\n\n\
+                         Your total of {} for bid {} is more than {} from the panel's median of {}.\nPlease review it and confirm it with a signed reason.\n",
+                        e.name, o.bid, o.total, o.median, x.params.evaluation.aggregation.outlier_points,
+                        o.total, o.bid, x.params.evaluation.aggregation.outlier_points, o.median
+                    ),
+                    now,
+                )?;
+            }
+            record(
+                svc,
+                c,
+                section_id,
+                "evaluation.outlier_flagged",
+                json!({"expert_id": o.expert, "bid": o.bid, "total": o.total, "median": o.median}),
+                None,
+                who,
+                now,
+            )?;
+        }
+        open.push(
+            json!({"expert_id": o.expert, "bid": o.bid, "total": o.total, "median": o.median}),
+        );
+    }
+    Ok(open)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierStatement {
+    pub section_id: String,
+    pub expert_id: String,
+    pub bid: String,
+    pub reason: String,
+}
+
+/// A flagged expert confirms the score with a reason (once).
+pub async fn confirm_outlier(
+    svc: &Services,
+    section_id: String,
+    v: Signed<OutlierStatement>,
+) -> AppResult<Value> {
+    let now = svc.now().millis();
+    let s = svc.clone();
+    svc.db
+        .write(move |c| {
+            let st = &v.statement;
+            if st.section_id != section_id {
+                return Err(AppError::invalid_field(
+                    "statement.section_id",
+                    "another section",
+                ));
+            }
+            let seat = admitted_seat(c, &section_id, &st.expert_id)?;
+            let text = verify_statement(
+                seat.expert_key.as_deref().unwrap_or_default(),
+                OUTLIER_LABEL,
+                st,
+                &v.signature,
+            )?;
+            let reason = super::opening::bounded_text("statement.reason", &st.reason)?;
+            let ev = drawn(c, &section_id)?;
+            if ev.phase != "scoring" {
+                return Err(AppError::new(
+                    ErrorCode::InvalidTransition,
+                    "scores are confirmed while scoring only",
+                ));
+            }
+            let mut flag = repo::outliers_of(c, &section_id)?
+                .into_iter()
+                .find(|f| f.expert_id == st.expert_id && f.bid == st.bid)
+                .ok_or_else(|| {
+                    AppError::invalid_field("statement.bid", "no flag for this expert and bid")
+                })?;
+            if flag.confirmed_at.is_some() {
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    "this flag is confirmed already",
+                ));
+            }
+            flag.reason = Some(reason);
+            flag.statement = Some(text);
+            flag.signature = Some(v.signature.clone());
+            flag.confirmed_at = Some(now);
+            if repo::confirm_outlier(c, &flag)? != 1 {
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    "this flag is confirmed already",
+                ));
+            }
+            let who = Who {
+                actor_id: None,
+                request_id: None,
+            };
+            record(
+                &s,
+                c,
+                &section_id,
+                "evaluation.outlier_confirmed",
+                json!({"expert_id": st.expert_id, "bid": st.bid}),
+                None,
+                &who,
+                now,
+            )?;
+            Ok(json!({"confirmed": true}))
+        })
+        .await
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecusalStatement {
+    pub section_id: String,
+    pub expert_id: String,
+    pub reason: String,
+}
+
+/// A member recuses (回避) mid-session: the seat is vacated, the member's
+/// reviews and scores no longer count, and the next reserve of the
+/// specialty is called; the reserve reviews and scores every bid.
+pub async fn recuse(
+    svc: &Services,
+    section_id: String,
+    v: Signed<RecusalStatement>,
+) -> AppResult<Value> {
+    let now = svc.now().millis();
+    let s = svc.clone();
+    let r = svc
+        .db
+        .write(move |c| {
+            let st = &v.statement;
+            if st.section_id != section_id {
+                return Err(AppError::invalid_field("statement.section_id", "another section"));
+            }
+            let mut seat = admitted_seat(c, &section_id, &st.expert_id)?;
+            verify_statement(seat.expert_key.as_deref().unwrap_or_default(), RECUSAL_LABEL, st, &v.signature)?;
+            let reason = super::opening::bounded_text("statement.reason", &st.reason)?;
+            let ev = drawn(c, &section_id)?;
+            if !matches!(ev.phase.as_str(), "seating" | "reviewing" | "scoring") {
+                return Err(AppError::new(
+                    ErrorCode::InvalidTransition,
+                    format!("a member cannot recuse while the evaluation is {}", ev.phase),
+                ));
+            }
+            seat.status = "recused".into();
+            seat.responded_at = Some(now);
+            if repo::update_seat(c, &seat, "confirmed")? != 1 {
+                return Err(AppError::new(ErrorCode::Conflict, "this seat changed meanwhile"));
+            }
+            let x = super::opening::load(c, &section_id)?;
+            let mut called = false;
+            if let Some(mut next) = repo::seats_of(c, &section_id)?
+                .into_iter()
+                .find(|r| r.status == "standby" && r.specialty == seat.specialty)
+            {
+                call_seat(&s, c, &x, &mut next, now)?;
+                repo::update_seat(c, &next, "standby")?;
+                called = true;
+            }
+            let who = Who { actor_id: None, request_id: None };
+            record(&s, c, &section_id, "evaluation.expert_recused",
+                   json!({"specialty": seat.specialty, "reserve_called": called}),
+                   Some(json!({"expert_id": st.expert_id, "reason_hash": crypto::sha256_hex(reason.as_bytes())})), &who, now)?;
+            Ok(json!({"recused": true, "reserve_called": called}))
+        })
+        .await?;
+    svc.kick_workers();
+    Ok(r)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClarificationStatement {
+    pub section_id: String,
+    pub expert_id: String,
+    pub bid: String,
+    pub question: String,
+    /// How long the bidder has to answer, in minutes (5 to 1440).
+    pub minutes: u32,
+}
+
+/// An expert asks a bidder to clarify (澄清): the bidder's users are told by
+/// e-mail and answer, signed, through the platform within the time limit.
+pub async fn ask_clarification(
+    svc: &Services,
+    section_id: String,
+    v: Signed<ClarificationStatement>,
+) -> AppResult<Value> {
+    let now = svc.now().millis();
+    let s = svc.clone();
+    let r = svc
+        .db
+        .write(move |c| {
+            let st = &v.statement;
+            if st.section_id != section_id {
+                return Err(AppError::invalid_field("statement.section_id", "another section"));
+            }
+            let seat = admitted_seat(c, &section_id, &st.expert_id)?;
+            let text = verify_statement(seat.expert_key.as_deref().unwrap_or_default(), CLARIFICATION_LABEL, st, &v.signature)?;
+            let question = super::opening::bounded_text("statement.question", &st.question)?;
+            if !(5..=1440).contains(&st.minutes) {
+                return Err(AppError::invalid_field("statement.minutes", "5 to 1440 minutes"));
+            }
+            let ev = drawn(c, &section_id)?;
+            if !matches!(ev.phase.as_str(), "reviewing" | "scoring") {
+                return Err(AppError::new(ErrorCode::InvalidTransition, "clarifications are asked while reviewing or scoring"));
+            }
+            let bid = announced_bids(c, &section_id)?
+                .into_iter()
+                .find(|b| b.bid == st.bid)
+                .ok_or_else(|| AppError::invalid_field("statement.bid", "not a bid announced at this opening"))?;
+            let id = format!("clr_{}", hex::encode(crypto::random_bytes::<12>()));
+            let due = now + st.minutes as i64 * 60_000;
+            repo::insert_clarification(
+                c,
+                &repo::ClarificationRow {
+                    id: id.clone(),
+                    section_id: section_id.clone(),
+                    expert_id: st.expert_id.clone(),
+                    bid: bid.bid.clone(),
+                    bidder: bid.bidder.clone(),
+                    question: question.clone(),
+                    statement: text,
+                    signature: v.signature.clone(),
+                    asked_at: now,
+                    due_at: due,
+                    answer: None,
+                    answer_statement: None,
+                    answer_signature: None,
+                    answered_by: None,
+                    answered_at: None,
+                },
+            )?;
+            let x = super::opening::load(c, &section_id)?;
+            for u in identity_repo::users_of_org(c, &bid.bidder)? {
+                if u.disabled_at.is_none() && u.email_verified_at.is_some() {
+                    outbox::enqueue(
+                        c,
+                        "clarification",
+                        &u.email,
+                        &format!("【澄清通知】{} {} / Clarification requested", x.p.name, x.s.code),
+                        &format!(
+                            "评标委员会请贵单位就投标文件作出澄清（编号 {id}）：\n{question}\n请在 {} 前通过平台作出签名答复，逾期不予接受。\n\n---\n\n\
+                             The evaluation committee asks your company to clarify (ref. {id}):\n{question}\nAnswer, signed, through the platform before {}; late answers are refused.\n",
+                            crate::domain::time::Timestamp::from_millis(due).rfc3339(),
+                            crate::domain::time::Timestamp::from_millis(due).rfc3339(),
+                        ),
+                        now,
+                    )?;
+                }
+            }
+            let who = Who { actor_id: None, request_id: None };
+            record(&s, c, &section_id, "evaluation.clarification_asked",
+                   json!({"id": id, "bid": bid.bid, "due_at_ms": due}),
+                   Some(json!({"clarification": id, "bid": bid.bid, "question_hash": crypto::sha256_hex(question.as_bytes()), "due_at_ms": due})), &who, now)?;
+            Ok(json!({"id": id, "due_at_ms": due}))
+        })
+        .await?;
+    svc.kick_workers();
+    Ok(r)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClarificationAnswerStatement {
+    pub section_id: String,
+    pub clarification_id: String,
+    pub bid: String,
+    pub answer: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClarificationAnswer {
+    pub answer: String,
+    /// The bidder's signing key's signature over the answer statement.
+    pub signature: String,
+}
+
+/// The bidder answers, once, before the time limit, signed with its
+/// registered signing key.
+pub async fn answer_clarification(
+    svc: &Services,
+    actor: &Actor,
+    idem: Option<Idem>,
+    section_id: String,
+    id: String,
+    body: ClarificationAnswer,
+) -> AppResult<Value> {
+    act(svc, actor, idem, move |svc, a, c, now| {
+        let org = a.org()?.to_string();
+        let mut row = repo::clarification(c, &id)?
+            .filter(|r| r.section_id == section_id)
+            .ok_or_else(|| AppError::not_found("clarification"))?;
+        if row.bidder != org {
+            return Err(AppError::forbidden(
+                "this clarification is addressed to another bidder",
+            ));
+        }
+        if row.answered_at.is_some() {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "this clarification has been answered already",
+            ));
+        }
+        if now >= row.due_at {
+            return Err(AppError::new(
+                ErrorCode::DeadlinePassed,
+                "the time to answer this clarification has passed",
+            ));
+        }
+        let answer = super::opening::bounded_text("answer", &body.answer)?;
+        let st = ClarificationAnswerStatement {
+            section_id: section_id.clone(),
+            clarification_id: id.clone(),
+            bid: row.bid.clone(),
+            answer: answer.clone(),
+        };
+        let key = crate::db::keys::active_key(
+            c,
+            &org,
+            crate::domain::identity::KeyPurpose::BidderSigning.as_str(),
+        )?
+        .ok_or_else(|| AppError::new(ErrorCode::ProofInvalid, "register a signing key first"))?;
+        let text = verify_statement(
+            &key.public_key,
+            CLARIFICATION_ANSWER_LABEL,
+            &st,
+            &body.signature,
+        )
+        .map_err(|_| {
+            AppError::new(
+                ErrorCode::ProofInvalid,
+                "the answer's signature does not verify with your signing key",
+            )
+        })?;
+        row.answer = Some(answer.clone());
+        row.answer_statement = Some(text);
+        row.answer_signature = Some(body.signature.clone());
+        row.answered_by = Some(a.user.id.to_string());
+        row.answered_at = Some(now);
+        if repo::answer_clarification(c, &row)? != 1 {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "this clarification has been answered already",
+            ));
+        }
+        record(
+            svc,
+            c,
+            &section_id,
+            "evaluation.clarification_answered",
+            json!({"id": id, "bid": row.bid}),
+            Some(
+                json!({"clarification": id, "answer_hash": crypto::sha256_hex(answer.as_bytes())}),
+            ),
+            &a.who(),
+            now,
+        )?;
+        Ok(json!({"id": id, "answered": true}))
+    })
+    .await
 }

@@ -1148,3 +1148,321 @@ async fn award_notices_arrive_over_smtp() {
         .expect(200);
     assert_eq!(r["phase"], "awarded");
 }
+
+/// Draws `count` members and `reserves` reserves of "civil"; every called
+/// expert accepts and is admitted. Returns the members' signing keys.
+async fn seated(p: &Panel, count: u32, reserves: u32) -> BTreeMap<String, SigningKey> {
+    let fx = &p.fx;
+    let app = &fx.app;
+    let s = &fx.section;
+    app.raw(
+        "PUT",
+        "/api/experts.csv",
+        Some(fx.w.admin.token.as_str()),
+        "text/csv",
+        pool_csv(p).await.into(),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/sections/{s}/evaluation/draw"),
+        Some(fx.w.host.token.as_str()),
+        draw_body(count, reserves),
+    )
+    .await
+    .expect(200);
+    let mut keys = BTreeMap::new();
+    for (id, mail) in calls_n(fx, count as usize).await {
+        keys.insert(id.clone(), admit_one(p, &id, &mail).await);
+    }
+    keys
+}
+
+/// The expert accepts the call in `mail` and is admitted with a new key.
+async fn admit_one(p: &Panel, id: &str, mail: &str) -> SigningKey {
+    let app = &p.fx.app;
+    let s = &p.fx.section;
+    app.post(
+        "/api/evaluation/answer",
+        None,
+        json!({"token": token_in(mail), "accept": true}),
+    )
+    .await
+    .expect(200);
+    let ek = sign::generate();
+    let c = centre_of(id);
+    let now = app.now().millis();
+    app.post(
+        &format!("/api/sections/{s}/evaluation/admit"),
+        None,
+        json!(issue(&p.centre_keys[c], c, id, &ek, s, now)),
+    )
+    .await
+    .expect(200);
+    ek
+}
+
+fn signed<T: serde::Serialize>(k: &SigningKey, label: &str, st: &T) -> Value {
+    json!({"statement": st, "signature": sign_statement(k, label, st)})
+}
+
+#[actix_web::test]
+async fn clarifications_recusal_and_outliers() {
+    use kaibiao::service::evaluation::{
+        ClarificationAnswerStatement, ClarificationStatement, OutlierStatement, RecusalStatement,
+        CLARIFICATION_ANSWER_LABEL, CLARIFICATION_LABEL, OUTLIER_LABEL, RECUSAL_LABEL,
+    };
+    let p = evaluating(TestStore::new()).await;
+    let fx = &p.fx;
+    let app = &fx.app;
+    let s = fx.section.clone();
+    let host = fx.w.host.token.as_str();
+    let mut keys = seated(&p, 5, 1).await;
+    let record = app
+        .get(&format!("/api/public/sections/{s}/opening-record"), None)
+        .await
+        .expect(200);
+    let bid_of = |i: usize| -> String {
+        record["record"]["bids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["bidder"] == fx.org(i).as_str())
+            .unwrap()["envelope_hash"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let members: Vec<String> = keys.keys().cloned().collect();
+
+    // Clarification (澄清): asked by an expert, answered by the bidder,
+    // signed, once, before the time limit — late by one millisecond is late.
+    let ask = |m: &str, minutes: u32| {
+        let st = ClarificationStatement {
+            section_id: s.clone(),
+            expert_id: m.into(),
+            bid: bid_of(0),
+            question: "请说明投标报价中安全文明施工费的计取依据。".into(),
+            minutes,
+        };
+        signed(&keys[m], CLARIFICATION_LABEL, &st)
+    };
+    let clar = format!("/api/sections/{s}/evaluation/clarifications");
+    let mut bad = ask(&members[0], 0);
+    app.post(&clar, None, bad.clone())
+        .await
+        .expect_error(422, "validation_failed");
+    bad = ask(&members[0], 10);
+    bad["statement"]["minutes"] = json!(11);
+    app.post(&clar, None, bad)
+        .await
+        .expect_error(422, "proof_invalid");
+    let first = app
+        .post(&clar, None, ask(&members[0], 10))
+        .await
+        .expect(200);
+    let first_id = first["id"].as_str().unwrap().to_string();
+    let mail = app.wait_for_mail(&fx.w.bidders[0].email, &first_id).await;
+    assert!(mail.contains("安全文明施工费"), "{mail}");
+    let answer_body = |i: usize, id: &str, text: &str| {
+        let st = ClarificationAnswerStatement {
+            section_id: s.clone(),
+            clarification_id: id.into(),
+            bid: bid_of(0),
+            answer: text.into(),
+        };
+        json!({"answer": text, "signature": sign_statement(&fx.keys[i].signing, CLARIFICATION_ANSWER_LABEL, &st)})
+    };
+    let answer_path = |id: &str| format!("/api/sections/{s}/clarifications/{id}/answer");
+    app.post(
+        &answer_path(&first_id),
+        Some(&fx.w.bidders[1].token),
+        answer_body(1, &first_id, "x"),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    app.post(
+        &answer_path(&first_id),
+        Some(&fx.w.bidders[0].token),
+        answer_body(1, &first_id, "按省定额计取。"),
+    )
+    .await
+    .expect_error(422, "proof_invalid");
+    app.advance(chrono::Duration::minutes(10));
+    app.post(
+        &answer_path(&first_id),
+        Some(&fx.w.bidders[0].token),
+        answer_body(0, &first_id, "按省定额计取。"),
+    )
+    .await
+    .expect_error(409, "deadline_passed");
+    let second = app
+        .post(&clar, None, ask(&members[1], 10))
+        .await
+        .expect(200);
+    let second_id = second["id"].as_str().unwrap().to_string();
+    app.advance(chrono::Duration::minutes(10) - chrono::Duration::milliseconds(1));
+    app.post(
+        &answer_path(&second_id),
+        Some(&fx.w.bidders[0].token),
+        answer_body(0, &second_id, "按省定额计取。"),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &answer_path(&second_id),
+        Some(&fx.w.bidders[0].token),
+        answer_body(0, &second_id, "再答"),
+    )
+    .await
+    .expect_error(409, "conflict");
+
+    // Recusal (回避) mid-session: the reserve is called and takes the seat.
+    let recused = members[2].clone();
+    let st = RecusalStatement {
+        section_id: s.clone(),
+        expert_id: recused.clone(),
+        reason: "发现与投标人项目经理曾为同事".into(),
+    };
+    let r = app
+        .post(
+            &format!("/api/sections/{s}/evaluation/recusals"),
+            None,
+            signed(&keys[&recused], RECUSAL_LABEL, &st),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r["reserve_called"], true);
+    let calls = calls_n(fx, 6).await;
+    let (reserve, mail) = calls
+        .iter()
+        .find(|(id, _)| !keys.contains_key(id))
+        .unwrap()
+        .clone();
+    let k = admit_one(&p, &reserve, &mail).await;
+    let recused_key = keys.remove(&recused).unwrap();
+    keys.insert(reserve.clone(), k);
+    // The recused member can no longer act.
+    let st = VoteStatement {
+        section_id: s.clone(),
+        expert_id: recused.clone(),
+        bid: bid_of(0),
+        pass: true,
+        reason: None,
+    };
+    app.post(
+        &format!("/api/sections/{s}/evaluation/votes"),
+        None,
+        signed(&recused_key, VOTE_LABEL, &st),
+    )
+    .await
+    .expect_error(422, "pass_rejected");
+    for (m, k) in &keys {
+        for i in 0..3 {
+            let st = VoteStatement {
+                section_id: s.clone(),
+                expert_id: m.clone(),
+                bid: bid_of(i),
+                pass: true,
+                reason: None,
+            };
+            app.post(
+                &format!("/api/sections/{s}/evaluation/votes"),
+                None,
+                signed(k, VOTE_LABEL, &st),
+            )
+            .await
+            .expect(200);
+        }
+    }
+    let status = app
+        .get(&format!("/api/sections/{s}/evaluation"), Some(host))
+        .await
+        .expect(200);
+    assert_eq!(status["phase"], "scoring");
+
+    // Outliers: one expert's total for bid 0 is 30 points under the median.
+    let outlier = keys.keys().next().unwrap().clone();
+    for (m, k) in &keys {
+        for i in 0..3 {
+            let tech = if *m == outlier && i == 0 { "10" } else { "40" };
+            let sheet: Vec<Value> = [("tech", tech), ("credit", "8")]
+                .iter()
+                .map(|(item, pts)| {
+                    let st = ScoreStatement {
+                        section_id: s.clone(),
+                        expert_id: m.clone(),
+                        bid: bid_of(i),
+                        item: item.to_string(),
+                        points: kaibiao::domain::decimal::Points::parse(pts).unwrap(),
+                    };
+                    signed(k, SCORE_LABEL, &st)
+                })
+                .collect();
+            app.post(
+                &format!("/api/sections/{s}/evaluation/scores"),
+                None,
+                json!({"scores": sheet}),
+            )
+            .await
+            .expect(200);
+        }
+    }
+    let finish = format!("/api/sections/{s}/evaluation/finish");
+    let flagged = app.post(&finish, Some(host), json!({})).await.expect(200);
+    assert_eq!(flagged["phase"], "scoring", "{flagged}");
+    let flags = flagged["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 1, "{flagged}");
+    assert_eq!(flags[0]["expert_id"], outlier.as_str());
+    assert_eq!(
+        (flags[0]["total"].as_str(), flags[0]["median"].as_str()),
+        (Some("18.00"), Some("48.00"))
+    );
+    app.wait_for_mail(
+        &format!("{}@experts.example.cn", outlier.to_lowercase()),
+        "18.00",
+    )
+    .await;
+    let confirm = |m: &str, reason: &str| {
+        let st = OutlierStatement {
+            section_id: s.clone(),
+            expert_id: m.into(),
+            bid: bid_of(0),
+            reason: reason.into(),
+        };
+        signed(&keys[m], OUTLIER_LABEL, &st)
+    };
+    let outliers = format!("/api/sections/{s}/evaluation/outliers");
+    app.post(&outliers, None, confirm(&outlier, "  "))
+        .await
+        .expect_error(422, "validation_failed");
+    let other = keys.keys().nth(1).unwrap().clone();
+    app.post(&outliers, None, confirm(&other, "x"))
+        .await
+        .expect_error(422, "validation_failed");
+    app.post(
+        &outliers,
+        None,
+        confirm(&outlier, "该投标技术方案未响应主要技术参数，故评分较低。"),
+    )
+    .await
+    .expect(200);
+    app.post(&outliers, None, confirm(&outlier, "again"))
+        .await
+        .expect_error(409, "conflict");
+    let done = app.post(&finish, Some(host), json!({})).await.expect(200);
+    assert_eq!(done["phase"], "signing");
+    // The panel is the reserve's, not the recused member's.
+    let panel: Vec<String> = serde_json::from_value(done["report"]["panel"].clone()).unwrap();
+    assert!(
+        panel.contains(&reserve) && !panel.contains(&recused),
+        "{panel:?}"
+    );
+    assert_eq!(
+        done["report"]["outcome"]["outliers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

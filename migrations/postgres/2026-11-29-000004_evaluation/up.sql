@@ -104,3 +104,36 @@ CREATE TABLE publicity_objections (
     answered_at BIGINT
 );
 CREATE INDEX publicity_objections_section ON publicity_objections (section_id);
+
+CREATE TABLE outlier_flags (
+    section_id TEXT NOT NULL REFERENCES sections (id),
+    expert_id  TEXT NOT NULL REFERENCES experts (id),
+    bid        TEXT NOT NULL,
+    total      BIGINT NOT NULL,
+    median     BIGINT NOT NULL,
+    flagged_at BIGINT NOT NULL,
+    reason     TEXT,
+    statement  TEXT,
+    signature  TEXT,
+    confirmed_at BIGINT,
+    PRIMARY KEY (section_id, expert_id, bid)
+);
+
+CREATE TABLE clarifications (
+    id          TEXT PRIMARY KEY,
+    section_id  TEXT NOT NULL REFERENCES sections (id),
+    expert_id   TEXT NOT NULL REFERENCES experts (id),
+    bid         TEXT NOT NULL,
+    bidder      TEXT NOT NULL REFERENCES organisations (id),
+    question    TEXT NOT NULL,
+    statement   TEXT NOT NULL,
+    signature   TEXT NOT NULL,
+    asked_at    BIGINT NOT NULL,
+    due_at      BIGINT NOT NULL,
+    answer      TEXT,
+    answer_statement TEXT,
+    answer_signature TEXT,
+    answered_by TEXT REFERENCES users (id),
+    answered_at BIGINT
+);
+CREATE INDEX clarifications_section ON clarifications (section_id);

@@ -1,3 +1,5 @@
+DROP TABLE clarifications;
+DROP TABLE outlier_flags;
 DROP TABLE publicity_objections;
 DROP TABLE report_signatures;
 DROP TABLE eval_scores;
