@@ -5,6 +5,7 @@ mod bench;
 mod bench_evaluation;
 mod bench_opening;
 mod bench_room;
+mod centre;
 pub mod client;
 mod demo;
 mod demo_evaluation;
@@ -80,6 +81,9 @@ pub enum Command {
     /// The supervisor's identity key and countersignatures.
     #[command(subcommand)]
     Supervisor(opening::SupervisorCommand),
+    /// A trading centre's key, its public file and expert passes.
+    #[command(subcommand)]
+    Centre(centre::CentreCommand),
     /// Watch an opening room.
     #[command(subcommand)]
     Room(opening::RoomCommand),
@@ -144,6 +148,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Host(cmd) => opening::host(cmd),
         Command::Supervisor(cmd) => opening::supervisor(cmd),
         Command::Room(cmd) => opening::room(cmd),
+        Command::Centre(cmd) => centre::run(cmd),
         Command::Transcript(cmd) => verify::transcript(cmd),
         Command::Verify { file } => verify::verify(&file),
         Command::Demo(args) => demo::run(args),

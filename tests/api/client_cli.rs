@@ -762,3 +762,103 @@ fn bid_confirm(
         env,
     )
 }
+
+/// A partner centre's side from the command line: its key, the public file
+/// the host centre trusts, and a pass the host centre admits.
+#[test]
+fn a_centre_makes_its_key_exports_it_and_issues_passes() {
+    use kaibiao::evaluation::pass::{self, Pass, Trust};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("centre.key");
+    ok(kb(&["centre", "keygen", "--out", &p(&key)], "", &[]));
+    let (success, _, err) = kb(&["centre", "keygen", "--out", &p(&key)], "", &[]);
+    assert!(!success && err.contains("exists already"), "{err}");
+    let trust = d.join("centres");
+    std::fs::create_dir_all(&trust).unwrap();
+    let (success, _, err) = kb(
+        &[
+            "centre",
+            "export",
+            "--key",
+            &p(&key),
+            "--code",
+            "gz",
+            "--name",
+            "广州",
+        ],
+        "",
+        &[],
+    );
+    assert!(!success && err.contains("--code"), "{err}");
+    ok(kb(
+        &[
+            "centre",
+            "export",
+            "--key",
+            &p(&key),
+            "--code",
+            "GZ-GGZY",
+            "--name",
+            "广州公共资源交易中心",
+            "--out",
+            &p(&trust.join("GZ-GGZY.json")),
+        ],
+        "",
+        &[],
+    ));
+    let expert = kaibiao::crypto::sign::generate();
+    let expert_hex = hex::encode(expert.verifying_key().as_bytes());
+    let out = ok(kb(
+        &[
+            "centre",
+            "issue-pass",
+            "--key",
+            &p(&key),
+            "--code",
+            "GZ-GGZY",
+            "--expert",
+            "GZ-0007",
+            "--expert-key",
+            &expert_hex,
+            "--section",
+            "sec_x",
+            "--minutes",
+            "60",
+        ],
+        "",
+        &[],
+    ));
+    let pass: Pass = serde_json::from_str(&out).unwrap();
+    let t = Trust::load_dir(&trust).unwrap();
+    let now = pass.pass.issued_at_ms + 1;
+    let body = pass::admit(&pass, &t, "sec_x", now).unwrap();
+    assert_eq!(
+        (body.expert_id.as_str(), body.expert_key.as_str()),
+        ("GZ-0007", expert_hex.as_str())
+    );
+    assert_eq!(pass.pass.expires_at_ms - pass.pass.issued_at_ms, 3_600_000);
+    assert!(pass::admit(&pass, &t, "sec_y", now).is_err());
+    assert!(pass::admit(&pass, &Trust::default(), "sec_x", now).is_err());
+    let (success, _, err) = kb(
+        &[
+            "centre",
+            "issue-pass",
+            "--key",
+            &p(&key),
+            "--code",
+            "GZ-GGZY",
+            "--expert",
+            "GZ-0007",
+            "--expert-key",
+            &expert_hex,
+            "--section",
+            "sec_x",
+            "--minutes",
+            "721",
+        ],
+        "",
+        &[],
+    );
+    assert!(!success && err.contains("--minutes"), "{err}");
+}
