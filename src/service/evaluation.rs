@@ -357,7 +357,98 @@ fn call_seat(
     seat.status = "called".into();
     seat.token_hash = Some(hash);
     seat.called_at = Some(now);
+    // A no-show is replaced when the time to answer ends. Later calls end
+    // later: a pending job is already due no later than this one.
+    let pending = crate::db::jobs::for_section(c, &x.s.id)?
+        .iter()
+        .any(|j| j.kind == ANSWER_JOB && j.state == "pending");
+    if !pending {
+        crate::db::jobs::schedule(c, &x.s.id, ANSWER_JOB, now + answer_ms(svc), now)?;
+    }
     call_mail(svc, c, x, &expert, &token, now)
+}
+
+/// The chronograph job that replaces drawn experts who did not answer.
+pub const ANSWER_JOB: &str = "evaluation.answer_due";
+
+fn answer_ms(svc: &Services) -> i64 {
+    svc.config.evaluation.answer_hours as i64 * 3_600_000
+}
+
+/// What the answer job did.
+pub enum AnswersDue {
+    /// Replaced at least one no-show; nothing else is waiting.
+    Replaced,
+    /// Nothing to do.
+    Idle,
+    /// Other calls are still open: the job is due again later.
+    Moved,
+}
+
+/// Drawn experts who did not answer in time count as declining: the next
+/// reserve of the specialty is called.
+pub fn answers_due(
+    svc: &Services,
+    c: &mut DbConn,
+    section_id: &str,
+    now: i64,
+) -> AppResult<AnswersDue> {
+    let Some(ev) = repo::find(c, section_id)? else {
+        return Ok(AnswersDue::Idle);
+    };
+    if !matches!(ev.phase.as_str(), "seating" | "reviewing" | "scoring") {
+        return Ok(AnswersDue::Idle);
+    }
+    let x = super::opening::load(c, section_id)?;
+    let who = Who {
+        actor_id: None,
+        request_id: Some("chronograph".into()),
+    };
+    let mut replaced = 0;
+    for mut seat in repo::seats_of(c, section_id)? {
+        if seat.status != "called" || seat.called_at.unwrap_or(0) + answer_ms(svc) > now {
+            continue;
+        }
+        seat.status = "declined".into();
+        seat.token_hash = None;
+        seat.responded_at = Some(now);
+        if repo::update_seat(c, &seat, "called")? != 1 {
+            continue;
+        }
+        let mut reserve_called = false;
+        if let Some(mut next) = repo::seats_of(c, section_id)?
+            .into_iter()
+            .find(|r| r.status == "standby" && r.specialty == seat.specialty)
+        {
+            call_seat(svc, c, &x, &mut next, now)?;
+            repo::update_seat(c, &next, "standby")?;
+            reserve_called = true;
+        }
+        replaced += 1;
+        record(
+            svc,
+            c,
+            section_id,
+            "evaluation.expert_no_answer",
+            json!({"specialty": seat.specialty, "reserve_called": reserve_called}),
+            None,
+            &who,
+            now,
+        )?;
+    }
+    let next = repo::seats_of(c, section_id)?
+        .iter()
+        .filter(|s| s.status == "called")
+        .filter_map(|s| s.called_at)
+        .min();
+    match next {
+        Some(t) => {
+            crate::db::jobs::schedule(c, section_id, ANSWER_JOB, t + answer_ms(svc), now)?;
+            Ok(AnswersDue::Moved)
+        }
+        None if replaced > 0 => Ok(AnswersDue::Replaced),
+        None => Ok(AnswersDue::Idle),
+    }
 }
 
 fn committee_counts(seats: &[SeatRow]) -> Value {

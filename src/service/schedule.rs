@@ -98,6 +98,15 @@ pub async fn run_job(svc: &Services, job: JobRow, node: String) -> AppResult<Out
                     // Extended: the same job, due later.
                     opening::WindowEnd::Moved => return Ok((Outcome::NotDue, leftovers)),
                 },
+                super::evaluation::ANSWER_JOB => {
+                    match super::evaluation::answers_due(&s, c, &section.id, now)? {
+                        super::evaluation::AnswersDue::Replaced => Outcome::Performed,
+                        super::evaluation::AnswersDue::Idle => Outcome::Settled,
+                        super::evaluation::AnswersDue::Moved => {
+                            return Ok((Outcome::NotDue, leftovers))
+                        }
+                    }
+                }
                 super::evaluation::PUBLICITY_JOB => {
                     match super::evaluation::end_publicity(&s, c, &section.id, now)? {
                         super::evaluation::PublicityEnd::Awarded => Outcome::Performed,

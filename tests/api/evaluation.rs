@@ -1466,3 +1466,81 @@ async fn clarifications_recusal_and_outliers() {
         1
     );
 }
+
+/// A drawn expert who does not answer in time counts as declining: the
+/// chronograph calls the next reserve, and the late answer is refused.
+#[actix_web::test]
+async fn a_no_show_is_replaced_by_the_next_reserve() {
+    let p = evaluating(TestStore::new()).await;
+    let fx = &p.fx;
+    let app = &fx.app;
+    let s = &fx.section;
+    app.raw(
+        "PUT",
+        "/api/experts.csv",
+        Some(fx.w.admin.token.as_str()),
+        "text/csv",
+        pool_csv(&p).await.into(),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/sections/{s}/evaluation/draw"),
+        Some(fx.w.host.token.as_str()),
+        draw_body(5, 1),
+    )
+    .await
+    .expect(200);
+    let called = calls_n(fx, 5).await;
+    for (_, mail) in &called[1..] {
+        app.post(
+            "/api/evaluation/answer",
+            None,
+            json!({"token": token_in(mail), "accept": true}),
+        )
+        .await
+        .expect(200);
+    }
+    // One millisecond before the time ends nothing happens…
+    app.advance(chrono::Duration::hours(24) - chrono::Duration::milliseconds(1));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(calls(app.mails()).len(), 5);
+    // …at its end the silent expert is replaced.
+    app.advance(chrono::Duration::milliseconds(1));
+    let now_called = calls_n(fx, 6).await;
+    let status = app
+        .get(
+            &format!("/api/sections/{s}/evaluation"),
+            Some(fx.w.host.token.as_str()),
+        )
+        .await
+        .expect(200);
+    assert_eq!(status["seats"]["civil"]["declined"], 1, "{status}");
+    assert_eq!(status["seats"]["civil"]["called"], 1, "{status}");
+    app.post(
+        "/api/evaluation/answer",
+        None,
+        json!({"token": token_in(&called[0].1), "accept": true}),
+    )
+    .await
+    .expect_error(422, "token_invalid");
+    let reserve = now_called
+        .iter()
+        .find(|(id, _)| !called.iter().any(|(c, _)| c == id))
+        .unwrap();
+    app.post(
+        "/api/evaluation/answer",
+        None,
+        json!({"token": token_in(&reserve.1), "accept": true}),
+    )
+    .await
+    .expect(200);
+    let status = app
+        .get(
+            &format!("/api/sections/{s}/evaluation"),
+            Some(fx.w.host.token.as_str()),
+        )
+        .await
+        .expect(200);
+    assert_eq!(status["seats_missing"], 0, "{status}");
+}
