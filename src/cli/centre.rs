@@ -61,7 +61,7 @@ pub enum CentreCommand {
     },
 }
 
-fn load(key: &PathBuf, passphrase: &Passphrase) -> anyhow::Result<SigningKey> {
+fn load(key: &std::path::Path, passphrase: &Passphrase) -> anyhow::Result<SigningKey> {
     let pw = passphrase.get()?;
     let (secret, _) = keyfile::read(key, "ed25519", pw.as_deref().map(|s| s.as_str()))?;
     Ok(SigningKey::from_bytes(&secret))
