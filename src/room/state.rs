@@ -59,6 +59,11 @@ const PUBLIC_KINDS: &[&str] = &[
     "opening.closed",
     "opening.countersigned",
     "room.notice",
+    // The evaluation is confidential until the result is published.
+    "evaluation.published",
+    "evaluation.objection",
+    "evaluation.objection_answered",
+    "evaluation.awarded",
 ];
 
 /// Removes every `"staff"` member, at any depth.
@@ -286,6 +291,8 @@ impl RoomState {
                 self.phase = "evaluating".into();
                 self.countersigned_at_ms = Some(at);
             }
+            "evaluation.published" => self.phase = "publicity".into(),
+            "evaluation.awarded" => self.phase = "awarded".into(),
             "room.notice" => {
                 self.notices.push_back(d.clone());
                 while self.notices.len() > MAX_NOTICES {
@@ -380,5 +387,31 @@ mod tests {
         assert!(!p.to_string().contains("usr_9"));
         assert!(project_event("section.created", &json!({}), View::Public).is_none());
         assert!(project_event("section.created", &json!({}), View::Staff).is_some());
+    }
+
+    #[test]
+    fn the_evaluation_stays_out_of_the_public_view_until_published() {
+        let mut r = started();
+        for kind in [
+            "evaluation.committee_drawn",
+            "evaluation.expert_confirmed",
+            "evaluation.scores_recorded",
+            "evaluation.outlier_flagged",
+            "evaluation.report",
+        ] {
+            assert!(
+                project_event(kind, &json!({}), View::Public).is_none(),
+                "{kind}"
+            );
+            assert!(
+                project_event(kind, &json!({}), View::Staff).is_some(),
+                "{kind}"
+            );
+        }
+        assert!(project_event("evaluation.published", &json!({}), View::Public).is_some());
+        r.apply(9, "evaluation.published", &json!({}), 20);
+        assert_eq!(r.phase, "publicity");
+        r.apply(10, "evaluation.awarded", &json!({}), 30);
+        assert_eq!(r.phase, "awarded");
     }
 }
