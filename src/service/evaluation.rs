@@ -2339,6 +2339,8 @@ pub async fn answer_clarification(
 ) -> AppResult<Value> {
     act(svc, actor, idem, move |svc, a, c, now| {
         let org = a.org()?.to_string();
+        super::opening::load(c, &section_id)?;
+        drawn(c, &section_id)?;
         let mut row = repo::clarification(c, &id)?
             .filter(|r| r.section_id == section_id)
             .ok_or_else(|| AppError::not_found("clarification"))?;
