@@ -4,14 +4,15 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::extract::{Admins, As, Bidders, Hosts, Signed, Tenderers};
+use super::extract::{Admins, As, Bidders, Experts, Hosts, Signed, Tenderers};
 use super::opening::{idem, ok};
 use crate::error::{AppError, AppResult};
 use crate::evaluation::draw::DrawRequest;
 use crate::evaluation::pass::Pass;
 use crate::service::evaluation::{
     self as ev, AnswerRequest, ClarificationAnswer, ClarificationStatement, ObjectionText,
-    OutlierStatement, RecusalStatement, ReportStatement, ScoreStatement, VoteStatement,
+    OutlierStatement, PassRequest, RecusalStatement, ReportStatement, ScoreStatement,
+    VoteStatement,
 };
 use crate::service::Services;
 
@@ -192,4 +193,12 @@ pub async fn answer_clarification(
         &format!("{id}/{clarification}"),
     )?;
     ok(ev::answer_clarification(&svc, &s.0, i, id, clarification, s.1).await?)
+}
+
+pub async fn home_pass(
+    svc: Svc,
+    s: Signed<Experts, PassRequest>,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    ok(ev::home_pass(&svc, &s.0, id.into_inner(), s.1).await?)
 }

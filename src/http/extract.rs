@@ -73,6 +73,7 @@ roles! {
     Custodians => [Custodian],
     Supervisors => [Supervisor],
     Tenderers => [Tenderer],
+    Experts => [Expert],
 }
 
 /// A signed-in caller with one of the roles `R`: `unauthenticated` or

@@ -360,6 +360,11 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         ),
         (
             M::POST,
+            "/api/sections/{id}/evaluation/pass",
+            web::post().to(evaluation::home_pass),
+        ),
+        (
+            M::POST,
             "/api/sections/{id}/evaluation/admit",
             web::post().to(evaluation::admit),
         ),

@@ -2413,3 +2413,65 @@ pub async fn answer_clarification(
     })
     .await
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassRequest {
+    /// The expert's own Ed25519 public key, hex.
+    pub expert_key: String,
+    /// The pass's life in minutes (default 480, at most 720).
+    #[serde(default)]
+    pub minutes: Option<i64>,
+}
+
+/// This centre as the home centre: an expert of its own pool, signed in here
+/// (the account's verified e-mail is the pool entry's), gets a pass for a
+/// section where the expert holds a confirmed seat, signed with the platform
+/// key under this centre's code. The expert's client then presents it to
+/// the room (`…/evaluation/admit`).
+pub async fn home_pass(
+    svc: &Services,
+    actor: &Actor,
+    section_id: String,
+    body: PassRequest,
+) -> AppResult<Value> {
+    let now = svc.now().millis();
+    let s = svc.clone();
+    let a = actor.clone();
+    svc.db
+        .run(move |c| {
+            super::opening::load(c, &section_id)?;
+            drawn(c, &section_id)?;
+            let user = identity_repo::find_user(c, a.user.id.as_str())?
+                .ok_or_else(AppError::unauthenticated)?;
+            let code = &s.config.evaluation.centre_code;
+            let expert = repo::all_experts(c)?
+                .into_iter()
+                .find(|e| e.centre == *code && e.email.eq_ignore_ascii_case(&user.email))
+                .ok_or_else(|| {
+                    AppError::new(
+                        ErrorCode::PassRejected,
+                        "your account is not an expert in this centre's pool",
+                    )
+                })?;
+            repo::seat(c, &section_id, &expert.id)?
+                .filter(|r| r.status == "confirmed")
+                .ok_or_else(|| {
+                    AppError::new(
+                        ErrorCode::PassRejected,
+                        "you hold no confirmed seat on this section's committee",
+                    )
+                })?;
+            let p = issue_pass(
+                &s.platform_key,
+                code,
+                &expert.id,
+                &body.expert_key,
+                &section_id,
+                now,
+                body.minutes.unwrap_or(480),
+            )?;
+            serde_json::to_value(p).map_err(AppError::internal)
+        })
+        .await
+}

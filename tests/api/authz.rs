@@ -615,6 +615,13 @@ fn table(w: &World) -> Vec<Row> {
             Sealed,
             Some(json!({"answer": "澄清", "signature": "00"})),
         ),
+        row(
+            "POST",
+            "/api/sections/{id}/evaluation/pass",
+            &[R::Expert],
+            Sealed,
+            Some(json!({"expert_key": "00"})),
+        ),
         row("GET", "/api/log/checkpoint", &ALL, Nothing, None),
         row("GET", "/api/log/entries", &ALL, Nothing, None),
         row("GET", "/api/log/proof/inclusion", &ALL, Nothing, None),

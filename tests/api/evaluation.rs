@@ -1544,3 +1544,88 @@ async fn a_no_show_is_replaced_by_the_next_reserve() {
         .expect(200);
     assert_eq!(status["seats_missing"], 0, "{status}");
 }
+
+/// This centre's own experts sign in here and get their pass from it.
+#[actix_web::test]
+async fn the_home_centre_issues_passes_to_its_own_experts() {
+    let p = evaluating(TestStore::new()).await;
+    let fx = &p.fx;
+    let app = &fx.app;
+    let s = &fx.section;
+    let expert = &fx.w.expert;
+    let mut csv = pool_csv(&p).await;
+    csv.push_str(&format!(
+        "H1,HOST,本地专家,{},audit,{},,,yes\n",
+        expert.email,
+        credit_code(777)
+    ));
+    app.raw(
+        "PUT",
+        "/api/experts.csv",
+        Some(fx.w.admin.token.as_str()),
+        "text/csv",
+        csv.into(),
+    )
+    .await
+    .expect(200);
+    let mut body = json!({"requirements": [{"specialty": "civil", "count": 4, "reserves": 0},
+                                           {"specialty": "audit", "count": 1, "reserves": 0}],
+                          "centres": CENTRES});
+    body["centres"].as_array_mut().unwrap().push(json!("HOST"));
+    app.post(
+        &format!("/api/sections/{s}/evaluation/draw"),
+        Some(fx.w.host.token.as_str()),
+        body,
+    )
+    .await
+    .expect(200);
+    let pass_path = format!("/api/sections/{s}/evaluation/pass");
+    let ek = sign::generate();
+    let key_hex = hex::encode(ek.verifying_key().as_bytes());
+    // Not before the expert has confirmed the seat; never for another role.
+    app.post(
+        &pass_path,
+        Some(&expert.token),
+        json!({"expert_key": key_hex}),
+    )
+    .await
+    .expect_error(422, "pass_rejected");
+    app.post(
+        &pass_path,
+        Some(&fx.w.host.token),
+        json!({"expert_key": key_hex}),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    let mail = app.wait_for_mail(&expert.email, "kbx_").await;
+    app.post(
+        "/api/evaluation/answer",
+        None,
+        json!({"token": token_in(&mail), "accept": true}),
+    )
+    .await
+    .expect(200);
+    app.post(&pass_path, Some(&expert.token), json!({"expert_key": "zz"}))
+        .await
+        .expect_error(422, "validation_failed");
+    app.post(
+        &pass_path,
+        Some(&expert.token),
+        json!({"expert_key": key_hex, "minutes": 721}),
+    )
+    .await
+    .expect_error(422, "validation_failed");
+    let pass = app
+        .post(
+            &pass_path,
+            Some(&expert.token),
+            json!({"expert_key": key_hex}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(pass["pass"]["centre"], "HOST");
+    assert_eq!(pass["pass"]["expert_id"], "H1");
+    app.post(&format!("/api/sections/{s}/evaluation/admit"), None, pass)
+        .await
+        .expect(200);
+}
