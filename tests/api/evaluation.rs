@@ -984,15 +984,7 @@ async fn award_notices_arrive_over_smtp() {
             .collect()
     };
     let csv = pool_csv(&p).await;
-    app.raw(
-        "PUT",
-        "/api/experts.csv",
-        Some(fx.w.admin.token.as_str()),
-        "text/csv",
-        csv.into(),
-    )
-    .await
-    .expect(200);
+    import(fx, csv).await;
     app.post(
         &format!("/api/sections/{s}/evaluation/draw"),
         Some(host),
@@ -1155,15 +1147,7 @@ async fn seated(p: &Panel, count: u32, reserves: u32) -> BTreeMap<String, Signin
     let fx = &p.fx;
     let app = &fx.app;
     let s = &fx.section;
-    app.raw(
-        "PUT",
-        "/api/experts.csv",
-        Some(fx.w.admin.token.as_str()),
-        "text/csv",
-        pool_csv(p).await.into(),
-    )
-    .await
-    .expect(200);
+    import(fx, pool_csv(p).await).await;
     app.post(
         &format!("/api/sections/{s}/evaluation/draw"),
         Some(fx.w.host.token.as_str()),
@@ -1475,15 +1459,7 @@ async fn a_no_show_is_replaced_by_the_next_reserve() {
     let fx = &p.fx;
     let app = &fx.app;
     let s = &fx.section;
-    app.raw(
-        "PUT",
-        "/api/experts.csv",
-        Some(fx.w.admin.token.as_str()),
-        "text/csv",
-        pool_csv(&p).await.into(),
-    )
-    .await
-    .expect(200);
+    import(fx, pool_csv(&p).await).await;
     app.post(
         &format!("/api/sections/{s}/evaluation/draw"),
         Some(fx.w.host.token.as_str()),
@@ -1559,15 +1535,7 @@ async fn the_home_centre_issues_passes_to_its_own_experts() {
         expert.email,
         credit_code(777)
     ));
-    app.raw(
-        "PUT",
-        "/api/experts.csv",
-        Some(fx.w.admin.token.as_str()),
-        "text/csv",
-        csv.into(),
-    )
-    .await
-    .expect(200);
+    import(fx, csv).await;
     let mut body = json!({"requirements": [{"specialty": "civil", "count": 4, "reserves": 0},
                                            {"specialty": "audit", "count": 1, "reserves": 0}],
                           "centres": CENTRES});
@@ -1626,6 +1594,20 @@ async fn the_home_centre_issues_passes_to_its_own_experts() {
     assert_eq!(pass["pass"]["centre"], "HOST");
     assert_eq!(pass["pass"]["expert_id"], "H1");
     app.post(&format!("/api/sections/{s}/evaluation/admit"), None, pass)
+        .await
+        .expect(200);
+}
+
+/// The administrator imports `csv` as the pool.
+async fn import(fx: &Fx, csv: String) {
+    fx.app
+        .raw(
+            "PUT",
+            "/api/experts.csv",
+            Some(fx.w.admin.token.as_str()),
+            "text/csv",
+            csv.into(),
+        )
         .await
         .expect(200);
 }
