@@ -1313,11 +1313,14 @@ fn store_sheet(c: &mut DbConn, rows: &[ScoreRow]) -> AppResult<Value> {
 
 // ------------------------------------------------------------------ result
 
-/// Everything the computation of the result takes, from the record.
+/// Everything the computation of the result takes, from the record: the
+/// panel sitting now, and only its members' reviews and scores (a member who
+/// recused keeps the signed record of what they did, which no longer counts).
 pub fn eval_input(c: &mut DbConn, section_id: &str) -> AppResult<scoring::EvalInput> {
     let x = super::opening::load(c, section_id)?;
     let ev = drawn(c, section_id)?;
     let seats = repo::seats_of(c, section_id)?;
+    let sitting: BTreeSet<String> = panel(&seats).iter().map(|s| s.expert_id.clone()).collect();
     Ok(scoring::EvalInput {
         spec: x.params.evaluation,
         k: ev
@@ -1330,6 +1333,7 @@ pub fn eval_input(c: &mut DbConn, section_id: &str) -> AppResult<scoring::EvalIn
         bids: announced_bids(c, section_id)?,
         votes: repo::votes_of(c, section_id)?
             .into_iter()
+            .filter(|r| sitting.contains(&r.expert_id))
             .map(|r| scoring::Vote {
                 expert: r.expert_id,
                 bid: r.bid,
@@ -1339,6 +1343,7 @@ pub fn eval_input(c: &mut DbConn, section_id: &str) -> AppResult<scoring::EvalIn
             .collect(),
         scores: repo::scores_of(c, section_id)?
             .into_iter()
+            .filter(|r| sitting.contains(&r.expert_id))
             .map(|r| scoring::ItemScore {
                 expert: r.expert_id,
                 bid: r.bid,

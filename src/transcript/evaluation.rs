@@ -197,7 +197,10 @@ pub(super) fn verify(
             "seat {}: not drawn",
             s.expert_id
         );
-        if s.status != "confirmed" {
+        // Members who sit, and members who recused after being admitted
+        // (their signed work is kept and checked, but does not count).
+        let sits = s.status == "confirmed";
+        if !sits && !(s.status == "recused" && s.pass.is_some()) {
             continue;
         }
         let p = s
@@ -222,7 +225,9 @@ pub(super) fn verify(
             s.expert_id
         );
         keys.insert(s.expert_id.as_str(), b.expert_key.as_str());
-        panel.push(s.expert_id.clone());
+        if sits {
+            panel.push(s.expert_id.clone());
+        }
     }
     let wanted: u32 = x.request.requirements.iter().map(|q| q.count).sum();
     ensure!(
@@ -242,6 +247,9 @@ pub(super) fn verify(
             .ok_or_else(|| format!("{what}: not a member"))?;
         let st: VoteStatement = statement(v, key, VOTE_LABEL, &what)?;
         ensure!(st.section_id == section_id, "{what}: another section");
+        if !panel.contains(&st.expert_id) {
+            continue;
+        }
         votes.push(Vote {
             expert: st.expert_id,
             bid: st.bid,
@@ -259,6 +267,9 @@ pub(super) fn verify(
             .ok_or_else(|| format!("{what}: not a member"))?;
         let st: ScoreStatement = statement(v, key, SCORE_LABEL, &what)?;
         ensure!(st.section_id == section_id, "{what}: another section");
+        if !panel.contains(&st.expert_id) {
+            continue;
+        }
         scores.push(ItemScore {
             expert: st.expert_id,
             bid: st.bid,
@@ -347,6 +358,11 @@ pub(super) fn verify(
     let mut signed = BTreeSet::new();
     let (mut dissents, mut deemed) = (0, 0);
     for r in &x.report_signatures {
+        ensure!(
+            panel.contains(&r.expert_id),
+            "report signature by {}: not a sitting member",
+            r.expert_id
+        );
         let key = keys
             .get(r.expert_id.as_str())
             .ok_or_else(|| format!("report signature by {}: not a member", r.expert_id))?;

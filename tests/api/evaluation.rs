@@ -1201,7 +1201,7 @@ async fn clarifications_recusal_and_outliers() {
     let app = &fx.app;
     let s = fx.section.clone();
     let host = fx.w.host.token.as_str();
-    let mut keys = seated(&p, 5, 1).await;
+    let mut keys = seated(&p, 5, 2).await;
     let record = app
         .get(&format!("/api/public/sections/{s}/opening-record"), None)
         .await
@@ -1367,31 +1367,78 @@ async fn clarifications_recusal_and_outliers() {
 
     // Outliers: one expert's total for bid 0 is 30 points under the median.
     let outlier = keys.keys().next().unwrap().clone();
+    let sheet = |m: &str, k: &SigningKey, i: usize, tech: &str| {
+        let cells: Vec<Value> = [("tech", tech), ("credit", "8")]
+            .iter()
+            .map(|(item, pts)| {
+                let st = ScoreStatement {
+                    section_id: s.clone(),
+                    expert_id: m.into(),
+                    bid: bid_of(i),
+                    item: item.to_string(),
+                    points: kaibiao::domain::decimal::Points::parse(pts).unwrap(),
+                };
+                signed(k, SCORE_LABEL, &st)
+            })
+            .collect();
+        json!({ "scores": cells })
+    };
+    let scores = format!("/api/sections/{s}/evaluation/scores");
     for (m, k) in &keys {
         for i in 0..3 {
             let tech = if *m == outlier && i == 0 { "10" } else { "40" };
-            let sheet: Vec<Value> = [("tech", tech), ("credit", "8")]
-                .iter()
-                .map(|(item, pts)| {
-                    let st = ScoreStatement {
-                        section_id: s.clone(),
-                        expert_id: m.clone(),
-                        bid: bid_of(i),
-                        item: item.to_string(),
-                        points: kaibiao::domain::decimal::Points::parse(pts).unwrap(),
-                    };
-                    signed(k, SCORE_LABEL, &st)
-                })
-                .collect();
-            app.post(
-                &format!("/api/sections/{s}/evaluation/scores"),
-                None,
-                json!({"scores": sheet}),
-            )
-            .await
-            .expect(200);
+            app.post(&scores, None, sheet(m, k, i, tech))
+                .await
+                .expect(200);
         }
     }
+    // A second member recuses after scoring: the last reserve takes the
+    // seat, reviews and scores everything; the recused member's signed work
+    // is kept but no longer counts.
+    let second = keys.keys().find(|m| **m != outlier).unwrap().clone();
+    let st = RecusalStatement {
+        section_id: s.clone(),
+        expert_id: second.clone(),
+        reason: "评分中发现曾参与该投标人的项目咨询".into(),
+    };
+    app.post(
+        &format!("/api/sections/{s}/evaluation/recusals"),
+        None,
+        signed(&keys[&second], RECUSAL_LABEL, &st),
+    )
+    .await
+    .expect(200);
+    let second_key = keys.remove(&second).unwrap();
+    app.post(&scores, None, sheet(&second, &second_key, 0, "40"))
+        .await
+        .expect_error(422, "pass_rejected");
+    let calls = calls_n(fx, 7).await;
+    let (last, mail) = calls
+        .iter()
+        .find(|(id, _)| !keys.contains_key(id) && *id != recused && *id != second)
+        .unwrap()
+        .clone();
+    let k = admit_one(&p, &last, &mail).await;
+    for i in 0..3 {
+        let st = VoteStatement {
+            section_id: s.clone(),
+            expert_id: last.clone(),
+            bid: bid_of(i),
+            pass: true,
+            reason: None,
+        };
+        app.post(
+            &format!("/api/sections/{s}/evaluation/votes"),
+            None,
+            signed(&k, VOTE_LABEL, &st),
+        )
+        .await
+        .expect(200);
+        app.post(&scores, None, sheet(&last, &k, i, "40"))
+            .await
+            .expect(200);
+    }
+    keys.insert(last.clone(), k);
     let finish = format!("/api/sections/{s}/evaluation/finish");
     let flagged = app.post(&finish, Some(host), json!({})).await.expect(200);
     assert_eq!(flagged["phase"], "scoring", "{flagged}");
@@ -1449,6 +1496,62 @@ async fn clarifications_recusal_and_outliers() {
             .len(),
         1
     );
+    // Everyone sitting signs; the result is published and the transcript
+    // verifies with both recusals in it.
+    let hash = done["report_hash"].as_str().unwrap().to_string();
+    for (m, k) in &keys {
+        let st = ReportStatement {
+            section_id: s.clone(),
+            expert_id: m.clone(),
+            report_hash: hash.clone(),
+            agree: true,
+            dissent: None,
+        };
+        app.post(
+            &format!("/api/sections/{s}/evaluation/report/signatures"),
+            None,
+            signed(k, REPORT_LABEL, &st),
+        )
+        .await
+        .expect(200);
+    }
+    let st = ReportStatement {
+        section_id: s.clone(),
+        expert_id: second.clone(),
+        report_hash: hash.clone(),
+        agree: true,
+        dissent: None,
+    };
+    app.post(
+        &format!("/api/sections/{s}/evaluation/report/signatures"),
+        None,
+        signed(&second_key, REPORT_LABEL, &st),
+    )
+    .await
+    .expect_error(422, "pass_rejected");
+    app.post(
+        &format!("/api/sections/{s}/evaluation/publish"),
+        Some(host),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let tr: kaibiao::transcript::Transcript = serde_json::from_value(
+        app.get(&format!("/api/public/sections/{s}/transcript"), None)
+            .await
+            .expect(200),
+    )
+    .unwrap();
+    let x = tr.evaluation.as_ref().unwrap();
+    assert!(
+        x.scores.iter().any(|v| v.statement.contains(&second)),
+        "the recused member's work is kept"
+    );
+    let e = kaibiao::transcript::verify(&tr)
+        .unwrap()
+        .evaluation
+        .unwrap();
+    assert_eq!(e.committee, 5);
 }
 
 /// A drawn expert who does not answer in time counts as declining: the
