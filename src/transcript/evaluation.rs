@@ -200,7 +200,7 @@ pub(super) fn verify(
         // Members who sit, and members who recused after being admitted
         // (their signed work is kept and checked, but does not count).
         let sits = s.status == "confirmed";
-        if !sits && !(s.status == "recused" && s.pass.is_some()) {
+        if !(sits || s.status == "recused" && s.pass.is_some()) {
             continue;
         }
         let p = s

@@ -1218,6 +1218,17 @@ async fn clarifications_recusal_and_outliers() {
             .to_string()
     };
     let members: Vec<String> = keys.keys().cloned().collect();
+    let votes = format!("/api/sections/{s}/evaluation/votes");
+    let pass_vote = |m: &str, k: &SigningKey, i: usize| {
+        let st = VoteStatement {
+            section_id: s.clone(),
+            expert_id: m.into(),
+            bid: bid_of(i),
+            pass: true,
+            reason: None,
+        };
+        signed(k, VOTE_LABEL, &st)
+    };
 
     // Clarification (澄清): asked by an expert, answered by the bidder,
     // signed, once, before the time limit — late by one millisecond is late.
@@ -1343,20 +1354,7 @@ async fn clarifications_recusal_and_outliers() {
     .expect_error(422, "pass_rejected");
     for (m, k) in &keys {
         for i in 0..3 {
-            let st = VoteStatement {
-                section_id: s.clone(),
-                expert_id: m.clone(),
-                bid: bid_of(i),
-                pass: true,
-                reason: None,
-            };
-            app.post(
-                &format!("/api/sections/{s}/evaluation/votes"),
-                None,
-                signed(k, VOTE_LABEL, &st),
-            )
-            .await
-            .expect(200);
+            app.post(&votes, None, pass_vote(m, k, i)).await.expect(200);
         }
     }
     let status = app
@@ -1420,20 +1418,9 @@ async fn clarifications_recusal_and_outliers() {
         .clone();
     let k = admit_one(&p, &last, &mail).await;
     for i in 0..3 {
-        let st = VoteStatement {
-            section_id: s.clone(),
-            expert_id: last.clone(),
-            bid: bid_of(i),
-            pass: true,
-            reason: None,
-        };
-        app.post(
-            &format!("/api/sections/{s}/evaluation/votes"),
-            None,
-            signed(&k, VOTE_LABEL, &st),
-        )
-        .await
-        .expect(200);
+        app.post(&votes, None, pass_vote(&last, &k, i))
+            .await
+            .expect(200);
         app.post(&scores, None, sheet(&last, &k, i, "40"))
             .await
             .expect(200);
