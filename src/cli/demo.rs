@@ -618,7 +618,6 @@ async fn scenario(
                 .iter()
                 .map(|b| (b.name, b.org_id.clone(), &b.client))
                 .collect(),
-            tenderer_org: &tenderer_org,
             partner_keys,
         },
         n,

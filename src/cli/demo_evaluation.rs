@@ -54,7 +54,6 @@ pub struct Ctx<'a> {
     pub host: &'a Client,
     /// (name, org id, client) of every bidder that bid.
     pub bidders: Vec<(&'a str, String, &'a Client)>,
-    pub tenderer_org: &'a str,
     pub partner_keys: &'a BTreeMap<&'static str, SigningKey>,
 }
 
@@ -416,6 +415,5 @@ pub async fn run(
         awards >= 1 && results >= 2,
         &format!("{awards} award notice(s) to the winner, {results} result notices to the others (file outbox)"),
     )?;
-    let _ = x.tenderer_org;
     Ok(result)
 }

@@ -1563,7 +1563,7 @@ pub async fn publish(
     section_id: String,
 ) -> AppResult<Value> {
     act(svc, actor, idem, move |svc, a, c, now| {
-        let x = hosted(c, a, &section_id, "publishing the candidates")?;
+        hosted(c, a, &section_id, "publishing the candidates")?;
         let mut ev = drawn(c, &section_id)?;
         if ev.phase != "signing" {
             return Err(AppError::new(
@@ -1649,7 +1649,6 @@ pub async fn publish(
             &a.who(),
             now,
         )?;
-        let _ = x;
         Ok(
             json!({"section_id": section_id, "phase": "publicity", "candidates": candidates,
                   "committee": committee, "publicity_ends_at_ms": publicity_ends}),
