@@ -443,6 +443,37 @@ async fn find_own(
     Ok((row, rec))
 }
 
+/// A part arriving after the deadline for a bid of the caller that the
+/// sealing has meanwhile filed away (as incomplete): the attempt is late —
+/// recorded and answered as such, not as an unknown bid.
+async fn sealed_meanwhile(
+    svc: &Services,
+    actor: &Actor,
+    envelope_hash: String,
+) -> AppResult<Option<AppError>> {
+    let org = actor.org()?.to_string();
+    let hash = envelope_hash.clone();
+    let found = svc
+        .db
+        .run(move |c| {
+            let Some(bid) = repo::bid(c, &hash)?.filter(|b| b.bidder == org) else {
+                return Ok(None);
+            };
+            let deadline = sections_repo::find_section(c, &bid.section_id)?
+                .and_then(|s| s.deadline_at)
+                .unwrap_or(0);
+            Ok(Some((bid.section_id, bid.bidder, deadline)))
+        })
+        .await?;
+    match found {
+        Some((section, bidder, deadline)) => {
+            record_late(svc, section, bidder, envelope_hash, "part", deadline).await?;
+            Ok(Some(deadline_passed()))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Streams bytes of one part, from `offset`, into durable storage. When the
 /// last part completes and checks out, the bid is complete and the receipt
 /// is returned.
@@ -457,7 +488,14 @@ pub async fn upload_part<S, E>(
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
-    let (row, _) = find_own(svc, actor, envelope_hash.clone()).await?;
+    let (row, _) = match find_own(svc, actor, envelope_hash.clone()).await {
+        Err(e) if e.code == ErrorCode::NotFound => {
+            return Err(sealed_meanwhile(svc, actor, envelope_hash)
+                .await?
+                .unwrap_or(e));
+        }
+        other => other?,
+    };
     // The lock is named by the part as the envelope declares it, never by
     // the client's spelling of it.
     let part_name = progress_of(&row)?

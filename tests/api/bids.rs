@@ -792,12 +792,24 @@ async fn late_attempts_are_refused_to_the_millisecond_and_recorded() {
     .await
     .expect_error(409, "deadline_passed");
     sealed(app, s).await;
+    // After the sealing filed the incomplete bid away, a part is still late
+    // (recorded), not an unknown bid.
+    let docs = std::fs::read(dir.join("documents.part")).unwrap();
+    app.raw(
+        "PUT",
+        &format!("/api/bids/{hash}/parts/documents?offset=0"),
+        Some(&token),
+        "application/octet-stream",
+        docs,
+    )
+    .await
+    .expect_error(409, "deadline_passed");
     let tr = app
         .get(&format!("/api/public/sections/{s}/transcript"), None)
         .await
         .expect(200);
     let late = tr["late_attempts"].as_array().unwrap();
-    assert_eq!(late.len(), 2, "{late:?}");
+    assert_eq!(late.len(), 3, "{late:?}");
     assert!(late
         .iter()
         .any(|l| l["stage"] == "part" && l["envelope_hash"] == hash.as_str()));
