@@ -443,6 +443,21 @@ async fn find_own(
     Ok((row, rec))
 }
 
+/// [`find_own`] for a part upload: a bid the sealing filed away meanwhile
+/// makes the attempt late rather than unknown.
+async fn find_own_receiving(
+    svc: &Services,
+    actor: &Actor,
+    envelope_hash: String,
+) -> AppResult<(SubmissionRow, Record)> {
+    match find_own(svc, actor, envelope_hash.clone()).await {
+        Err(e) if e.code == ErrorCode::NotFound => Err(sealed_meanwhile(svc, actor, envelope_hash)
+            .await?
+            .unwrap_or(e)),
+        other => other,
+    }
+}
+
 /// A part arriving after the deadline for a bid of the caller that the
 /// sealing has meanwhile filed away (as incomplete): the attempt is late —
 /// recorded and answered as such, not as an unknown bid.
@@ -488,14 +503,7 @@ pub async fn upload_part<S, E>(
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
-    let (row, _) = match find_own(svc, actor, envelope_hash.clone()).await {
-        Err(e) if e.code == ErrorCode::NotFound => {
-            return Err(sealed_meanwhile(svc, actor, envelope_hash)
-                .await?
-                .unwrap_or(e));
-        }
-        other => other?,
-    };
+    let (row, _) = find_own_receiving(svc, actor, envelope_hash.clone()).await?;
     // The lock is named by the part as the envelope declares it, never by
     // the client's spelling of it.
     let part_name = progress_of(&row)?
@@ -517,7 +525,7 @@ where
             )
         })?;
     // Read the progress again under the lock: it is the truth now.
-    let (row, rec) = find_own(svc, actor, envelope_hash).await?;
+    let (row, rec) = find_own_receiving(svc, actor, envelope_hash).await?;
     let progress = progress_of(&row)?;
     let part = progress
         .iter()
