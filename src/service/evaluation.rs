@@ -787,10 +787,7 @@ pub async fn admit(svc: &Services, section_id: String, p: Pass) -> AppResult<Val
             seat.expert_key = Some(body.expert_key.clone());
             seat.pass_json = Some(serde_json::to_string(&p).map_err(AppError::internal)?);
             repo::update_seat(c, &seat, "confirmed")?;
-            let who = Who {
-                actor_id: None,
-                request_id: None,
-            };
+            let who = by_expert();
             record(&s, c, &section_id, "evaluation.expert_admitted", json!({"specialty": seat.specialty}), None, &who, now)?;
             let ev = drawn(c, &section_id)?;
             let seats = repo::seats_of(c, &section_id)?;
@@ -862,6 +859,69 @@ fn verify_statement<T: Serialize>(
     String::from_utf8(bytes).map_err(AppError::internal)
 }
 
+/// What every statement an expert signs has: its section, its expert, and
+/// the label its signature is made under.
+pub trait ExpertStatement: Serialize {
+    const LABEL: &'static str;
+    fn section_id(&self) -> &str;
+    fn expert_id(&self) -> &str;
+}
+
+macro_rules! expert_statements {
+    ($($t:ident => $label:ident),+ $(,)?) => {$(
+        impl ExpertStatement for $t {
+            const LABEL: &'static str = $label;
+            fn section_id(&self) -> &str {
+                &self.section_id
+            }
+            fn expert_id(&self) -> &str {
+                &self.expert_id
+            }
+        }
+    )+};
+}
+
+expert_statements! {
+    VoteStatement => VOTE_LABEL,
+    ScoreStatement => SCORE_LABEL,
+    ReportStatement => REPORT_LABEL,
+    OutlierStatement => OUTLIER_LABEL,
+    RecusalStatement => RECUSAL_LABEL,
+    ClarificationStatement => CLARIFICATION_LABEL,
+}
+
+/// A statement for this section, by an admitted member, signed with the key
+/// of the member's pass: the member's seat and the statement's canonical text.
+fn signed_by_member<T: ExpertStatement>(
+    c: &mut DbConn,
+    section_id: &str,
+    v: &Signed<T>,
+) -> AppResult<(SeatRow, String)> {
+    if v.statement.section_id() != section_id {
+        return Err(AppError::invalid_field(
+            "statement.section_id",
+            "another section",
+        ));
+    }
+    let seat = admitted_seat(c, section_id, v.statement.expert_id())?;
+    let text = verify_statement(
+        seat.expert_key.as_deref().unwrap_or_default(),
+        T::LABEL,
+        &v.statement,
+        &v.signature,
+    )?;
+    Ok((seat, text))
+}
+
+/// Who an expert's action is recorded as: experts hold no account here,
+/// their signed statement is the record.
+fn by_expert() -> Who {
+    Who {
+        actor_id: None,
+        request_id: None,
+    }
+}
+
 fn admitted_seat(c: &mut DbConn, section_id: &str, expert_id: &str) -> AppResult<SeatRow> {
     repo::seat(c, section_id, expert_id)?
         .filter(|s| s.status == "confirmed" && s.expert_key.is_some())
@@ -903,19 +963,7 @@ pub async fn vote(
     svc.db
         .write(move |c| {
             let st = &v.statement;
-            if st.section_id != section_id {
-                return Err(AppError::invalid_field(
-                    "statement.section_id",
-                    "another section",
-                ));
-            }
-            let seat = admitted_seat(c, &section_id, &st.expert_id)?;
-            let text = verify_statement(
-                seat.expert_key.as_deref().unwrap_or_default(),
-                VOTE_LABEL,
-                st,
-                &v.signature,
-            )?;
+            let (_, text) = signed_by_member(c, &section_id, &v)?;
             let text_prev = repo::votes_of(c, &section_id)?
                 .into_iter()
                 .find(|p| p.expert_id == st.expert_id && p.bid == st.bid)
@@ -975,10 +1023,7 @@ pub async fn vote(
                 at: now,
             };
             repo::insert_vote(c, &row)?;
-            let who = Who {
-                actor_id: None,
-                request_id: None,
-            };
+            let who = by_expert();
             record(
                 &s,
                 c,
@@ -1128,10 +1173,7 @@ async fn flush(svc: &Services, batch: Vec<PendingScore>) {
                         Err(_) => Ok(Value::Null),
                     });
                 }
-                let who = Who {
-                    actor_id: None,
-                    request_id: None,
-                };
+                let who = by_expert();
                 let sections: BTreeSet<&str> = items
                     .iter()
                     .filter(|(_, r)| r.is_ok())
@@ -1468,19 +1510,7 @@ pub async fn sign_report(
     svc.db
         .write(move |c| {
             let st = &v.statement;
-            if st.section_id != section_id {
-                return Err(AppError::invalid_field(
-                    "statement.section_id",
-                    "another section",
-                ));
-            }
-            let seat = admitted_seat(c, &section_id, &st.expert_id)?;
-            let text = verify_statement(
-                seat.expert_key.as_deref().unwrap_or_default(),
-                REPORT_LABEL,
-                st,
-                &v.signature,
-            )?;
+            let (_, text) = signed_by_member(c, &section_id, &v)?;
             let ev = drawn(c, &section_id)?;
             if ev.phase != "signing" || now >= ev.signing_ends_at.unwrap_or(0) {
                 return Err(AppError::new(
@@ -1533,10 +1563,7 @@ pub async fn sign_report(
                     at: now,
                 },
             )?;
-            let who = Who {
-                actor_id: None,
-                request_id: None,
-            };
+            let who = by_expert();
             record(
                 &s,
                 c,
@@ -2099,19 +2126,7 @@ pub async fn confirm_outlier(
     svc.db
         .write(move |c| {
             let st = &v.statement;
-            if st.section_id != section_id {
-                return Err(AppError::invalid_field(
-                    "statement.section_id",
-                    "another section",
-                ));
-            }
-            let seat = admitted_seat(c, &section_id, &st.expert_id)?;
-            let text = verify_statement(
-                seat.expert_key.as_deref().unwrap_or_default(),
-                OUTLIER_LABEL,
-                st,
-                &v.signature,
-            )?;
+            let (_, text) = signed_by_member(c, &section_id, &v)?;
             let reason = super::opening::bounded_text("statement.reason", &st.reason)?;
             let ev = drawn(c, &section_id)?;
             if ev.phase != "scoring" {
@@ -2142,10 +2157,7 @@ pub async fn confirm_outlier(
                     "this flag is confirmed already",
                 ));
             }
-            let who = Who {
-                actor_id: None,
-                request_id: None,
-            };
+            let who = by_expert();
             record(
                 &s,
                 c,
@@ -2183,11 +2195,7 @@ pub async fn recuse(
         .db
         .write(move |c| {
             let st = &v.statement;
-            if st.section_id != section_id {
-                return Err(AppError::invalid_field("statement.section_id", "another section"));
-            }
-            let mut seat = admitted_seat(c, &section_id, &st.expert_id)?;
-            verify_statement(seat.expert_key.as_deref().unwrap_or_default(), RECUSAL_LABEL, st, &v.signature)?;
+            let (mut seat, _) = signed_by_member(c, &section_id, &v)?;
             let reason = super::opening::bounded_text("statement.reason", &st.reason)?;
             let ev = drawn(c, &section_id)?;
             if !matches!(ev.phase.as_str(), "seating" | "reviewing" | "scoring") {
@@ -2211,7 +2219,7 @@ pub async fn recuse(
                 repo::update_seat(c, &next, "standby")?;
                 called = true;
             }
-            let who = Who { actor_id: None, request_id: None };
+            let who = by_expert();
             record(&s, c, &section_id, "evaluation.expert_recused",
                    json!({"specialty": seat.specialty, "reserve_called": called}),
                    Some(json!({"expert_id": st.expert_id, "reason_hash": crypto::sha256_hex(reason.as_bytes())})), &who, now)?;
@@ -2246,11 +2254,7 @@ pub async fn ask_clarification(
         .db
         .write(move |c| {
             let st = &v.statement;
-            if st.section_id != section_id {
-                return Err(AppError::invalid_field("statement.section_id", "another section"));
-            }
-            let seat = admitted_seat(c, &section_id, &st.expert_id)?;
-            let text = verify_statement(seat.expert_key.as_deref().unwrap_or_default(), CLARIFICATION_LABEL, st, &v.signature)?;
+            let (_, text) = signed_by_member(c, &section_id, &v)?;
             let question = super::opening::bounded_text("statement.question", &st.question)?;
             if !(5..=1440).contains(&st.minutes) {
                 return Err(AppError::invalid_field("statement.minutes", "5 to 1440 minutes"));
@@ -2303,7 +2307,7 @@ pub async fn ask_clarification(
                     )?;
                 }
             }
-            let who = Who { actor_id: None, request_id: None };
+            let who = by_expert();
             record(&s, c, &section_id, "evaluation.clarification_asked",
                    json!({"id": id, "bid": bid.bid, "due_at_ms": due}),
                    Some(json!({"clarification": id, "bid": bid.bid, "question_hash": crypto::sha256_hex(question.as_bytes()), "due_at_ms": due})), &who, now)?;

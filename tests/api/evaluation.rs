@@ -16,7 +16,7 @@ use kaibiao::service::evaluation::{
 use serde_json::{json, Value};
 
 use crate::helpers::{credit_code, decode_mail, TestStore};
-use crate::opening::{fixture, Fx};
+use crate::opening::{events_until, fixture, Fx};
 use crate::smtp::SmtpServer;
 
 const CENTRES: [&str; 3] = ["GZ-GGZY", "SZ-GGZY", "ZH-GGZY"];
@@ -944,7 +944,17 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
     });
     assert!(err.contains("signs something else"), "{err}");
     // A pass from a centre nobody trusted.
-    let err = broken(&|x| x.centres.retain(|c| c.code != "GZ-GGZY"));
+    let err = broken(&|x| {
+        let home = x
+            .seats
+            .iter()
+            .find_map(|s| s.pass.as_ref())
+            .unwrap()
+            .pass
+            .centre
+            .clone();
+        x.centres.retain(|c| c.code != home);
+    });
     assert!(err.contains("does not trust"), "{err}");
     // The evaluation withheld although the log publishes a result.
     let mut t = tr.clone();
@@ -1436,6 +1446,13 @@ async fn clarifications_recusal_and_outliers() {
     let flags = flagged["flags"].as_array().unwrap();
     assert_eq!(flags.len(), 1, "{flagged}");
     assert_eq!(flags[0]["expert_id"], outlier.as_str());
+    // The supervisor sees the flag in the room's staff view.
+    let mut supervisor = fx.watch(Some(&fx.w.supervisor.token), 0).await;
+    let frames = events_until(&mut supervisor, "evaluation.outlier_flagged").await;
+    assert_eq!(
+        frames.last().unwrap()["data"]["expert_id"],
+        outlier.as_str()
+    );
     assert_eq!(
         (flags[0]["total"].as_str(), flags[0]["median"].as_str()),
         (Some("18.00"), Some("48.00"))
