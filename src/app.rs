@@ -34,6 +34,9 @@ pub struct BuildOptions {
 
 pub struct Application {
     addr: SocketAddr,
+    /// Where `/metrics` is served apart (`server.metrics_listen`), if it is.
+    metrics_addr: Option<SocketAddr>,
+    metrics_server: Option<actix_web::dev::Server>,
     services: Services,
     server: actix_web::dev::Server,
     shutdown: watch::Sender<bool>,
@@ -96,6 +99,10 @@ impl Application {
 
         let listener = TcpListener::bind(config.listen_addr())?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match config.server.metrics_listen.as_str() {
+            "" => None,
+            a => Some(TcpListener::bind(a)?),
+        };
         let node = node_name(&config);
         let trust = crate::service::evaluation::load_trust(&config, &platform_key)?;
         let services = Services {
@@ -146,6 +153,25 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
+        let (metrics_addr, metrics_server) = match metrics_listener {
+            None => (None, None),
+            Some(l) => {
+                let addr = l.local_addr()?;
+                let data = web::Data::new(services.clone());
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .route("/metrics", web::get().to(http::system::metrics_only))
+                        .default_service(web::to(http::route_not_found))
+                })
+                .workers(1)
+                .shutdown_timeout(1)
+                .listen(l)?
+                .run();
+                tracing::info!(%addr, "metrics served apart");
+                (Some(addr), Some(server))
+            }
+        };
 
         let mut background = hub_tasks;
         background.push(tokio::spawn(notify::outbox::run(
@@ -158,6 +184,8 @@ impl Application {
         }
         Ok(Application {
             addr,
+            metrics_addr,
+            metrics_server,
             services,
             server,
             shutdown,
@@ -173,6 +201,11 @@ impl Application {
         self.addr.port()
     }
 
+    /// The separate metrics listener's address, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     pub fn services(&self) -> &Services {
         &self.services
     }
@@ -184,7 +217,20 @@ impl Application {
     /// Serves until the server is stopped (a signal, or `handle().stop()`),
     /// then stops the background workers.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let r = self.server.await;
+        let metrics_handle = self.metrics_server.as_ref().map(|m| m.handle());
+        let main = async {
+            let r = self.server.await;
+            if let Some(h) = &metrics_handle {
+                h.stop(true).await;
+            }
+            r
+        };
+        let metrics = async {
+            if let Some(m) = self.metrics_server {
+                let _ = m.await;
+            }
+        };
+        let (r, ()) = futures_util::future::join(main, metrics).await;
         let _ = self.shutdown.send(true);
         for h in self.background {
             let _ = h.await;

@@ -49,20 +49,20 @@ pub async fn tick(svc: &Services, node: &str) -> crate::error::AppResult<Option<
         }
         let mut progressed = false;
         for job in due {
-            let (kind, section) = (job.kind.clone(), job.section_id.clone());
+            let (kind, section) = (job.kind.as_str(), job.section_id.clone());
             match run_job(svc, job.clone(), node.to_string()).await {
                 Ok(Outcome::Performed) => {
                     progressed = true;
                     svc.metrics
-                        .inc("kaibiao_chronograph_transitions_total", &[("kind", &kind)]);
-                    tracing::info!(kind, section, "transition performed");
+                        .inc("kaibiao_chronograph_transitions_total", &[("kind", kind)]);
+                    tracing::info!(kind, %section, "transition performed");
                 }
                 Ok(Outcome::Settled) => progressed = true,
                 Ok(Outcome::NotDue) => {}
                 Err(e) => {
                     svc.metrics
-                        .inc("kaibiao_chronograph_failures_total", &[("kind", &kind)]);
-                    tracing::error!(kind, section, error = ?e.source, code = e.code.as_str(), "transition failed; will retry");
+                        .inc("kaibiao_chronograph_failures_total", &[("kind", kind)]);
+                    tracing::error!(kind, %section, error = ?e.source, code = e.code.as_str(), "transition failed; will retry");
                     let retry = svc.now().millis() + 5_000 * (1 << job.attempts.clamp(0, 8));
                     let msg = e.to_string();
                     let id = job.id.clone();

@@ -75,9 +75,16 @@ pub struct ServerConfig {
     pub max_document_bytes: u64,
     /// Largest bid (the documents part's plaintext) accepted, in bytes.
     pub max_bid_bytes: u64,
-    /// Bearer token for `/metrics`; empty = scrapes from loopback only.
-    /// (Request counts can reveal submission activity: operators only.)
+    /// Bearer token for `/metrics` on the main listener; empty = `/metrics`
+    /// is not served there. (Request counts can reveal submission activity
+    /// before a deadline: operators only.)
     pub metrics_token: String,
+    /// A separate address that serves `/metrics` alone, without a token
+    /// (bind it to loopback or an internal network); empty = none.
+    pub metrics_listen: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (sign-in
+    /// throttling counts by the client's address); empty = none.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Where documents and sealed bid parts are stored; empty =
     /// `<data_dir>/blobs`. With several nodes, a directory they all share.
     pub blob_dir: PathBuf,
@@ -125,6 +132,10 @@ pub struct RulesConfig {
     pub login_max_failures: i32,
     pub login_ip_max_failures: i32,
     pub login_window_minutes: i64,
+    /// How long a failed sign-in on an account under attack (as many
+    /// failures from anywhere as `login_max_failures`) waits before it is
+    /// answered.
+    pub login_slowdown_ms: u64,
     pub email_verification_hours: i64,
     pub key_challenge_minutes: i64,
 }
@@ -234,6 +245,8 @@ impl Default for ServerConfig {
             max_document_bytes: 512 * 1024 * 1024,
             max_bid_bytes: 4 * 1024 * 1024 * 1024,
             metrics_token: String::new(),
+            metrics_listen: String::new(),
+            trusted_proxies: Vec::new(),
             blob_dir: PathBuf::new(),
         }
     }
@@ -272,6 +285,7 @@ impl Default for RulesConfig {
             login_max_failures: 5,
             login_ip_max_failures: 50,
             login_window_minutes: 15,
+            login_slowdown_ms: 1000,
             email_verification_hours: 48,
             key_challenge_minutes: 5,
         }
@@ -344,6 +358,42 @@ pub enum DatabaseTarget {
     Sqlite(PathBuf),
     Postgres(String),
 }
+
+impl DatabaseTarget {
+    /// What the database is, for people: the SQLite file's full path, or
+    /// PostgreSQL's host, port and database — never a password.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseTarget::Sqlite(p) => {
+                let full = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                format!("SQLite {}", full.display())
+            }
+            DatabaseTarget::Postgres(url) => {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                let rest = rest.split('?').next().unwrap_or(rest);
+                let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+                format!("PostgreSQL {rest}")
+            }
+        }
+    }
+}
+
+/// The configuration file a command uses: the one named (`--config`,
+/// `KAIBIAO_CONFIG`), otherwise `kaibiao.toml` in the working directory if
+/// there is one — so `kaibiao serve` and `kaibiao admin …` run in the same
+/// place find the same settings.
+pub fn config_file(named: Option<&Path>) -> Option<PathBuf> {
+    match named {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let local = PathBuf::from(DEFAULT_CONFIG_FILE);
+            local.is_file().then_some(local)
+        }
+    }
+}
+
+/// The configuration file looked for in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "kaibiao.toml";
 
 impl Config {
     /// Defaults < file < environment (`KAIBIAO_…` from `env`) < flags.
@@ -419,6 +469,14 @@ impl Config {
             format!(
                 "server.listen: {:?} is not an address such as 127.0.0.1:8080",
                 self.server.listen
+            ),
+        );
+        check(
+            self.server.metrics_listen.is_empty()
+                || self.server.metrics_listen.parse::<SocketAddr>().is_ok(),
+            format!(
+                "server.metrics_listen: {:?} is not an address such as 127.0.0.1:9464",
+                self.server.metrics_listen
             ),
         );
         check(
@@ -502,6 +560,10 @@ impl Config {
         check(
             (1..=1440).contains(&r.login_window_minutes),
             "rules.login_window_minutes: 1 to 1440".into(),
+        );
+        check(
+            r.login_slowdown_ms <= 10_000,
+            "rules.login_slowdown_ms: 0 to 10000".into(),
         );
         check(
             (1..=720).contains(&r.email_verification_hours),
@@ -667,6 +729,13 @@ fn set_path(tree: &mut toml::Value, path: &[String], raw: &str) -> Result<(), St
             raw.trim()
                 .parse()
                 .map_err(|_| format!("{name}: {raw:?} is not a number"))?,
+        ),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_string()))
+                .collect(),
         ),
         toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
             "true" | "1" => true,

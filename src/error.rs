@@ -48,6 +48,7 @@ codes! {
     UsernameTaken = ("username_taken", CONFLICT),
     Conflict = ("conflict", CONFLICT),
     InvalidTransition = ("invalid_transition", CONFLICT),
+    IdempotencyKeyReused = ("idempotency_key_reused", UNPROCESSABLE_ENTITY),
     SectionNotDraft = ("section_not_draft", CONFLICT),
     KeyRejected = ("key_rejected", UNPROCESSABLE_ENTITY),
     ProofInvalid = ("proof_invalid", UNPROCESSABLE_ENTITY),
@@ -153,9 +154,10 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => AppError::not_found("record"),
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                AppError::unavailable(e)
-            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
+            | Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            | Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)
+            | Error::BrokenTransactionManager => AppError::unavailable(e),
             other => AppError::internal(other),
         }
     }
@@ -164,6 +166,41 @@ impl From<diesel::result::Error> for AppError {
 impl From<std::io::Error> for AppError {
     fn from(e: std::io::Error) -> Self {
         AppError::internal(e)
+    }
+}
+
+/// The error envelope as the API description shows it (the responses use
+/// [`Envelope`], which borrows).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// A stable snake_case code to switch on.
+    #[schema(value_type = ErrorCodeName)]
+    pub error: String,
+    /// What went wrong, in English, safe to show.
+    pub message: String,
+    /// Quote it when reporting a problem; the logs carry it.
+    pub request_id: String,
+    /// Every problem with the input (`validation_failed`), by field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Problem>,
+}
+
+/// The error codes, described as the closed set they are.
+pub struct ErrorCodeName;
+
+impl utoipa::PartialSchema for ErrorCodeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorCodeName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ErrorCode".into()
     }
 }
 

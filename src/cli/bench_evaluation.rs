@@ -26,6 +26,9 @@ use crate::crypto::sign;
 use crate::db::evaluation::{self as repo, EvaluationRow, ExpertRow, SeatRow};
 use crate::db::{opening as opening_repo, sections as sections_repo};
 use crate::domain::decimal::Points;
+use crate::domain::ids::ExpertId;
+use crate::domain::section::SectionState;
+use crate::domain::states::{EvaluationPhase, SeatStatus};
 use crate::service::evaluation::{sign_statement, ScoreStatement, Signed, SCORE_LABEL};
 
 fn spec(items: usize) -> Value {
@@ -54,7 +57,7 @@ async fn seat_panel(
     experts: usize,
     bids: usize,
 ) -> anyhow::Result<(Vec<String>, Vec<(String, ed25519_dalek::SigningKey)>)> {
-    let sid = b.section.clone();
+    let sid = crate::domain::ids::SectionId::from_db(b.section.clone());
     let keys: Vec<(String, ed25519_dalek::SigningKey)> = (0..experts)
         .map(|i| (format!("BENCH-X{i}"), sign::generate()))
         .collect();
@@ -65,7 +68,7 @@ async fn seat_panel(
         .services
         .db
         .write(move |c| {
-            sections_repo::cas_state(c, &sid, "published", "evaluating", now)?;
+            sections_repo::cas_state(c, &sid, SectionState::Published, SectionState::Evaluating, now)?;
             let mut o = opening_repo::get_or_create(c, &sid)?;
             let record = json!({"bids": ids2.iter().enumerate().map(|(i, h)| json!({
                 "envelope_hash": h, "bidder": format!("org_bench_{i}"), "status": "decrypted",
@@ -76,7 +79,7 @@ async fn seat_panel(
             let mut rows = Vec::new();
             for (i, (id, k)) in k2.iter().enumerate() {
                 rows.push(ExpertRow {
-                    id: id.clone(),
+                    id: ExpertId::from_db(id.clone()),
                     centre: "HOST".into(),
                     name: format!("bench expert {i}"),
                     email: format!("x{i}@bench.example.cn"),
@@ -89,10 +92,10 @@ async fn seat_panel(
                 });
                 seats.push(SeatRow {
                     section_id: sid.clone(),
-                    expert_id: id.clone(),
+                    expert_id: ExpertId::from_db(id.clone()),
                     specialty: "civil".into(),
                     position: i as i32,
-                    status: "confirmed".into(),
+                    status: SeatStatus::Confirmed,
                     token_hash: None,
                     expert_key: Some(hex::encode(k.verifying_key().as_bytes())),
                     pass_json: None,
@@ -109,7 +112,7 @@ async fn seat_panel(
                 c,
                 &EvaluationRow {
                     section_id: sid.clone(),
-                    phase: "scoring".into(),
+                    phase: EvaluationPhase::Scoring,
                     request_json: "{}".into(),
                     parties_json: "{}".into(),
                     snapshot_json: "{}".into(),
@@ -216,7 +219,7 @@ pub fn bench_scores(
         }
         let single = run_lanes(&b.sandbox.base, &path, cells, concurrency).await?;
         let sheet = run_lanes(&b.sandbox.base, &path, sheets, concurrency).await?;
-        let sid = b.section.clone();
+        let sid = crate::domain::ids::SectionId::from_db(b.section.clone());
         let stored = b
             .sandbox
             .services

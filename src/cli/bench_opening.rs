@@ -9,6 +9,7 @@ use super::bench::{fake_params, fill, gbps, settle, work_dir};
 use crate::client::{self, SealRequest, ENVELOPE_FILE};
 use crate::crypto::envelope::{self, SignedEnvelope};
 use crate::crypto::{sign, x25519};
+use crate::domain::states::{DecryptedVia, OpeningStatus};
 use crate::service::opening::open_all;
 use crate::service::sections::SectionParams;
 use crate::storage::BlobStore;
@@ -169,16 +170,26 @@ fn open_timed(
     let done = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(None);
     let t = Instant::now();
-    open_all(store, params, todo, released, "custodians", threads, |r| {
-        match r {
-            Ok((_, o)) if o.status() == "decrypted" => {
-                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    open_all(
+        store,
+        params,
+        todo,
+        released,
+        DecryptedVia::Custodians,
+        threads,
+        |r| {
+            match r {
+                Ok((_, o)) if o.status() == OpeningStatus::Decrypted => {
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok((h, o)) => {
+                    *failed.lock().expect("failed") = Some(format!("{h}: {}", o.status()))
+                }
+                Err(e) => *failed.lock().expect("failed") = Some(e.message),
             }
-            Ok((h, o)) => *failed.lock().expect("failed") = Some(format!("{h}: {}", o.status())),
-            Err(e) => *failed.lock().expect("failed") = Some(e.message),
-        }
-        true
-    });
+            true
+        },
+    );
     let t = t.elapsed();
     if let Some(f) = failed.into_inner().expect("failed") {
         anyhow::bail!("a bid did not open: {f}");

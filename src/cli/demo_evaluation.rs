@@ -62,9 +62,11 @@ async fn credit_code(s: &Sandbox, org: &str) -> anyhow::Result<String> {
     s.services
         .db
         .run(move |c| {
-            Ok(crate::db::identity::find_org(c, &org)?
-                .map(|o| o.credit_code)
-                .unwrap_or_default())
+            Ok(
+                crate::db::identity::find_org(c, &crate::domain::ids::OrgId::from_db(org))?
+                    .map(|o| o.credit_code)
+                    .unwrap_or_default(),
+            )
         })
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))

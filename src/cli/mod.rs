@@ -27,7 +27,8 @@ use crate::config::{Config, LogFormat, Overrides};
     about = "kaibiao (开标): sealed bids, live no-meeting openings, remote evaluation"
 )]
 pub struct Cli {
-    /// A TOML configuration file (also KAIBIAO_CONFIG).
+    /// A TOML configuration file (also KAIBIAO_CONFIG) [default:
+    /// ./kaibiao.toml when it exists].
     #[arg(long, global = true, env = "KAIBIAO_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -129,9 +130,10 @@ fn init_tracing(config: &Config) {
 
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let config_file = crate::config::config_file(cli.config.as_deref());
     match cli.command.unwrap_or(Command::Serve(ServerArgs::default())) {
         Command::Serve(args) => {
-            let config = load_config(cli.config.as_deref(), &args.overrides())?;
+            let config = load_config(config_file.as_deref(), &args.overrides())?;
             init_tracing(&config);
             actix_web::rt::System::new().block_on(async move {
                 let app = Application::build(config, BuildOptions::default()).await?;
@@ -140,8 +142,8 @@ pub fn main() -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Admin(cmd) => admin::run(cli.config.as_deref(), cmd),
-        Command::Db(cmd) => admin::run_db(cli.config.as_deref(), cmd),
+        Command::Admin(cmd) => admin::run(config_file.as_deref(), cmd),
+        Command::Db(cmd) => admin::run_db(config_file.as_deref(), cmd),
         Command::Login(args) => client::login(args),
         Command::Bid(cmd) => client::bid(cmd),
         Command::Custodian(cmd) => client::custodian(cmd),

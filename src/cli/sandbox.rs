@@ -99,7 +99,7 @@ impl Sandbox {
                 },
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(org.id)
+            Ok(org.id.into_string())
         })
         .await?
     }
@@ -116,7 +116,10 @@ impl Sandbox {
             self.services.now(),
             self.password.clone(),
         );
-        let (org, username) = (org.map(str::to_string), username.to_string());
+        let (org, username) = (
+            org.map(|o| crate::domain::ids::OrgId::from_db(o.to_string())),
+            username.to_string(),
+        );
         tokio::task::spawn_blocking(move || {
             let mut c = db.get_blocking()?;
             let u = auth::bootstrap_user(
@@ -132,7 +135,7 @@ impl Sandbox {
                 },
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok((u.id, username))
+            Ok((u.id.into_string(), username))
         })
         .await?
     }

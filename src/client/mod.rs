@@ -18,6 +18,8 @@ use crate::crypto::keyproof::{SectionKeyStatement, Statement};
 use crate::crypto::translog::SignedReceipt;
 use crate::crypto::{sha256_hex, x25519};
 use crate::service::sections::SectionParams;
+use actix_web::error::ParseError;
+use awc::error::SendRequestError;
 
 pub mod opening;
 
@@ -45,9 +47,37 @@ impl ClientError {
             _ => None,
         }
     }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Whether a request failed on a connection that was already dead — a
+/// pooled keep-alive connection the server closed while idle — so that it
+/// may be sent again on a fresh one: always when it failed to connect or to
+/// be written, and when its answer was cut off only if it is idempotent.
+fn stale_connection(e: &SendRequestError, idempotent: bool) -> bool {
+    use std::io::ErrorKind::*;
+    let dead = |k: std::io::ErrorKind| {
+        matches!(
+            k,
+            BrokenPipe | ConnectionReset | ConnectionAborted | NotConnected | UnexpectedEof
+        )
+    };
+    match e {
+        SendRequestError::Connect(_) => true,
+        SendRequestError::Send(io) => dead(io.kind()),
+        SendRequestError::Response(ParseError::Io(io)) => idempotent && dead(io.kind()),
+        SendRequestError::Response(ParseError::Incomplete) => idempotent,
+        _ => false,
+    }
+}
 
 #[derive(Clone)]
 pub struct Client {
@@ -129,12 +159,30 @@ impl Client {
             .map_err(|e| ClientError::Check(format!("unexpected answer from the platform: {e}")))
     }
 
+    /// Sends a request made by `attempt`, again on a fresh connection when
+    /// the pooled one turns out closed: a keep-alive connection the server
+    /// closed while it sat idle (a client waiting for a deadline) fails on
+    /// its next use, and that failure is no answer. A request the server
+    /// may have seen is sent again only when it is `idempotent`.
+    async fn send<F, Fut>(&self, idempotent: bool, attempt: F) -> ClientResult<awc::ClientResponse>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<awc::ClientResponse, SendRequestError>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Ok(r) => return Ok(r),
+                Err(e) if tries < 3 && stale_connection(&e, idempotent) => tries += 1,
+                Err(e) => return Err(ClientError::Transport(e.to_string())),
+            }
+        }
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
         let res = self
-            .req(awc::http::Method::GET, path)
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .send(true, || self.req(awc::http::Method::GET, path).send())
+            .await?;
         Self::read(res).await
     }
 
@@ -143,22 +191,40 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> ClientResult<T> {
+        let body = serde_json::to_value(body).map_err(|e| ClientError::Check(e.to_string()))?;
         let res = self
-            .req(awc::http::Method::POST, path)
-            .send_json(body)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .send(false, || {
+                self.req(awc::http::Method::POST, path).send_json(&body)
+            })
+            .await?;
+        Self::read(res).await
+    }
+
+    /// A POST the platform answers the same however often it is sent (a
+    /// sealed envelope is recognised by its hash).
+    pub async fn post_idempotent<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> ClientResult<T> {
+        let body = serde_json::to_value(body).map_err(|e| ClientError::Check(e.to_string()))?;
+        let res = self
+            .send(true, || {
+                self.req(awc::http::Method::POST, path).send_json(&body)
+            })
+            .await?;
         Self::read(res).await
     }
 
     /// A PUT of a CSV document (the expert pool).
     pub async fn put_csv<T: DeserializeOwned>(&self, path: &str, csv: String) -> ClientResult<T> {
         let res = self
-            .req(awc::http::Method::PUT, path)
-            .insert_header(("Content-Type", "text/csv; charset=utf-8"))
-            .send_body(csv)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .send(true, || {
+                self.req(awc::http::Method::PUT, path)
+                    .insert_header(("Content-Type", "text/csv; charset=utf-8"))
+                    .send_body(csv.clone())
+            })
+            .await?;
         Self::read(res).await
     }
 
@@ -170,12 +236,14 @@ impl Client {
         body: &impl Serialize,
         key: &str,
     ) -> ClientResult<T> {
+        let body = serde_json::to_value(body).map_err(|e| ClientError::Check(e.to_string()))?;
         let res = self
-            .req(awc::http::Method::POST, path)
-            .insert_header(("Idempotency-Key", key))
-            .send_json(body)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .send(true, || {
+                self.req(awc::http::Method::POST, path)
+                    .insert_header(("Idempotency-Key", key))
+                    .send_json(&body)
+            })
+            .await?;
         Self::read(res).await
     }
 
@@ -285,14 +353,10 @@ impl Client {
 
     /// The section's published parameters, checked against their hash.
     pub async fn params(&self, section_id: &str) -> ClientResult<(SectionParams, String, String)> {
+        let path = format!("/api/public/sections/{section_id}/params");
         let mut res = self
-            .req(
-                awc::http::Method::GET,
-                &format!("/api/public/sections/{section_id}/params"),
-            )
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .send(true, || self.req(awc::http::Method::GET, &path).send())
+            .await?;
         let claimed = res
             .headers()
             .get("x-params-hash")
@@ -333,7 +397,9 @@ impl Client {
         // Resume a submission the platform already has; send the envelope otherwise.
         let mut status: Value = match self.get(&format!("/api/bids/{hash}")).await {
             Ok(v) => v,
-            Err(e) if e.code() == Some("not_found") => self.post("/api/bids", &signed).await?,
+            Err(e) if e.code() == Some("not_found") => {
+                self.post_idempotent("/api/bids", &signed).await?
+            }
             Err(e) => return Err(e),
         };
         let total: u64 = env.parts.iter().map(|p| p.length).sum();

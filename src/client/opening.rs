@@ -85,7 +85,7 @@ impl Client {
             KeyRelease {
                 format: KEY_RELEASE_FORMAT.into(),
                 section_id: section.into(),
-                custodian: me.user_id.clone(),
+                custodian: me.user_id.to_string(),
                 position: me.position as u32,
                 public_key,
                 secret_key: hex::encode(*key.to_bytes()),

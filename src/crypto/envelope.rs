@@ -47,7 +47,7 @@ pub mod label {
     pub const BIDDER_COPY: &str = "kaibiao/sealed-bid/1/bidder-copy";
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Part {
     pub name: String,
@@ -58,7 +58,7 @@ pub struct Part {
     pub key_commitment: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recipient {
     /// `custodian` (a Shamir share of the BMK) or `bidder` (the BMK itself).
@@ -72,7 +72,7 @@ pub struct Recipient {
     pub ct: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     pub version: String,
@@ -94,9 +94,11 @@ pub struct Envelope {
 }
 
 /// What is submitted: the envelope and the bidder's signature over it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedEnvelope {
+    /// The envelope exactly as signed (it must be in canonical form).
+    #[schema(value_type = Envelope)]
     pub envelope: Value,
     pub signature: String,
 }
@@ -687,7 +689,7 @@ pub fn open_summary(
 // -------------------------------------------------------------- withdrawal
 
 /// A bidder's signed request to withdraw its bid (all revisions).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Withdrawal {
     pub version: String,
@@ -699,7 +701,7 @@ pub struct Withdrawal {
     pub created_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedWithdrawal {
     pub withdrawal: Withdrawal,

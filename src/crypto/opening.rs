@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{jcs, sign, x25519};
+use crate::domain::section::{DecryptionMode, SummaryField};
+use crate::domain::states::{DecryptedVia, Fault, OpeningStatus};
 
 pub mod label {
     pub const KEY_RELEASE: &str = "kaibiao/opening/v1/key-release";
@@ -52,7 +54,7 @@ pub fn json_hash(v: &Value) -> String {
 // ------------------------------------------------------------- key release
 
 /// A custodian's release of its per-section key at the opening.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRelease {
     pub format: String,
@@ -68,7 +70,7 @@ pub struct KeyRelease {
     pub released_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedKeyRelease {
     pub release: KeyRelease,
@@ -121,7 +123,7 @@ impl SignedKeyRelease {
 // ------------------------------------------------------------ confirmation
 
 /// A bidder's confirmation of the opening record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Confirmation {
     pub format: String,
@@ -152,7 +154,7 @@ impl Confirmation {
 
 /// What the supervisor countersigns when it upholds a declared platform
 /// fault.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentRuling {
     pub format: String,
@@ -173,12 +175,75 @@ impl IncidentRuling {
     }
 }
 
+// ------------------------------------------------------------------ record
+
+/// The opening record (开标记录, `kaibiao-opening-record/1`): what the
+/// announcement (唱标) read out, bid by bid. Its hash is
+/// `SHA-256(JCS(record))`; bidders confirm that hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OpeningRecord {
+    pub format: String,
+    pub section_id: String,
+    pub section_code: String,
+    pub section_name: String,
+    pub project_name: String,
+    pub params_hash: Option<String>,
+    pub deadline_ms: Option<i64>,
+    /// The Merkle root of the sealed section's manifest.
+    pub manifest_root: String,
+    pub decryption_mode: DecryptionMode,
+    pub window_started_at_ms: Option<i64>,
+    pub window_ends_at_ms: Option<i64>,
+    pub summary_fields: Vec<SummaryField>,
+    /// The custodians' released keys (in the transcript, in full).
+    pub key_releases: Vec<RecordRelease>,
+    pub bids: Vec<RecordBid>,
+    /// `announced`, or `failed` when too few bids decrypted (流标).
+    pub outcome: String,
+    pub announced_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordRelease {
+    pub position: i32,
+    pub custodian: String,
+    pub released_at_ms: i64,
+}
+
+/// One bid of the opening record and what its opening found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordBid {
+    pub envelope_hash: String,
+    pub bidder: String,
+    pub bidder_name: String,
+    pub bid_id: String,
+    pub revision: i32,
+    pub status: OpeningStatus,
+    pub fault: Option<Fault>,
+    pub reason: Option<String>,
+    pub via: Option<DecryptedVia>,
+    /// The 开标一览表 as decrypted (decimal strings); none when not announced.
+    pub summary: Option<std::collections::BTreeMap<String, String>>,
+    pub settled_at_ms: Option<i64>,
+}
+
+impl OpeningRecord {
+    /// `SHA-256(JCS(record))`, hex.
+    pub fn hash(&self) -> String {
+        super::sha256_hex(&jcs::to_vec(self).expect("plain JSON"))
+    }
+    /// The canonical text.
+    pub fn canonical(&self) -> String {
+        String::from_utf8(jcs::to_vec(self).expect("plain JSON")).expect("JCS is UTF-8")
+    }
+}
+
 // ----------------------------------------------------------------- closing
 
 /// The closing statement over the opening record: signed by the platform
 /// (`label::CLOSING`), then countersigned by the supervisor over the same
 /// bytes (`label::COUNTERSIGNATURE`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Closing {
     pub format: String,
@@ -189,12 +254,12 @@ pub struct Closing {
     /// Bidders with a decrypted bid who neither confirmed nor objected
     /// (视为认可: taken as accepting the record).
     pub no_response: Vec<String>,
-    pub incidents: Vec<Value>,
+    pub incidents: Vec<ClosingIncident>,
     pub closed_by: String,
     pub closed_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClosingConfirmation {
     pub bidder: String,
@@ -203,7 +268,20 @@ pub struct ClosingConfirmation {
     pub confirmed_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A platform incident declared during the window, as the closing lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClosingIncident {
+    pub id: String,
+    pub reason: String,
+    /// The bidders it affected (organisation ids); empty = all.
+    pub bidders: Vec<String>,
+    pub declared_at_ms: i64,
+    /// Upheld by the supervisor's countersignature.
+    pub countersigned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClosingObjection {
     pub id: String,

@@ -45,7 +45,7 @@ pub fn commitment_leaf(commitment: &str, at_ms: i64) -> Value {
     serde_json::json!({"type": "commitment", "commitment": commitment, "at_ms": at_ms})
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     pub log: String,
@@ -54,7 +54,7 @@ pub struct Checkpoint {
     pub at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedCheckpoint {
     pub checkpoint: Checkpoint,
@@ -85,10 +85,11 @@ impl SignedCheckpoint {
 }
 
 /// An opened commitment: the salt and the event it hides.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Opening {
     pub salt: String,
+    #[schema(value_type = crate::domain::opaque::CommittedEvent)]
     pub event: Value,
 }
 
@@ -100,10 +101,11 @@ impl Opening {
 }
 
 /// Where a leaf stands in the log, provably.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogPosition {
     pub index: u64,
+    #[schema(value_type = crate::domain::opaque::LogLeaf)]
     pub leaf: Value,
     pub inclusion_proof: Vec<String>,
     pub checkpoint: SignedCheckpoint,
@@ -135,7 +137,7 @@ impl LogPosition {
 /// The receipt for a completed submission or a withdrawal (DESIGN §3): it
 /// binds the exact bytes, the deadline, the time received and the log
 /// position, signed by the platform.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     pub format: String,
@@ -157,7 +159,7 @@ pub struct Receipt {
     pub platform_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptPart {
     pub name: String,
@@ -165,7 +167,7 @@ pub struct ReceiptPart {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedReceipt {
     pub receipt: Receipt,

@@ -5,17 +5,19 @@ use diesel::prelude::*;
 
 use super::schema::{bids, late_attempts, log_openings, manifests, submissions};
 use super::DbConn;
+use crate::domain::ids::{LateId, OrgId, SectionId, SubmissionId};
+use crate::domain::states::{BidStatus, LateStage, SubmissionState};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = submissions)]
 pub struct SubmissionRow {
-    pub id: String,
+    pub id: SubmissionId,
     pub section_tag: String,
     pub bidder_tag: String,
     pub owner_tag: String,
     pub envelope_hash: String,
     pub revision: i32,
-    pub state: String,
+    pub state: SubmissionState,
     pub record: String,
     pub progress: String,
     pub received_at: i64,
@@ -26,11 +28,11 @@ pub struct SubmissionRow {
 #[diesel(table_name = bids)]
 pub struct BidRow {
     pub envelope_hash: String,
-    pub section_id: String,
-    pub bidder: String,
+    pub section_id: SectionId,
+    pub bidder: OrgId,
     pub bid_id: String,
     pub revision: i32,
-    pub status: String,
+    pub status: BidStatus,
     pub signed_envelope: String,
     pub received_at: i64,
     pub completed_at: Option<i64>,
@@ -41,11 +43,11 @@ pub struct BidRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = late_attempts)]
 pub struct LateRow {
-    pub id: String,
-    pub section_id: String,
-    pub bidder: String,
+    pub id: LateId,
+    pub section_id: SectionId,
+    pub bidder: OrgId,
     pub envelope_hash: String,
-    pub stage: String,
+    pub stage: LateStage,
     pub at: i64,
     pub log_idx: i64,
 }
@@ -53,7 +55,7 @@ pub struct LateRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = manifests)]
 pub struct ManifestRow {
-    pub section_id: String,
+    pub section_id: SectionId,
     pub manifest: String,
     pub root: String,
     pub bid_count: i32,
@@ -79,7 +81,7 @@ pub fn submission_by_hash(
         .optional()
 }
 
-pub fn submission_by_id(c: &mut DbConn, id: &str) -> QueryResult<Option<SubmissionRow>> {
+pub fn submission_by_id(c: &mut DbConn, id: &SubmissionId) -> QueryResult<Option<SubmissionRow>> {
     submissions::table
         .find(id)
         .select(SubmissionRow::as_select())
@@ -113,18 +115,24 @@ pub fn of_section(c: &mut DbConn, section_tag: &str) -> QueryResult<Vec<Submissi
 }
 
 /// Compare-and-set of upload progress: 1 row only if nobody moved it.
-pub fn set_progress(c: &mut DbConn, id: &str, old: &str, new: &str) -> QueryResult<usize> {
+pub fn set_progress(c: &mut DbConn, id: &SubmissionId, old: &str, new: &str) -> QueryResult<usize> {
     diesel::update(
         submissions::table
             .find(id)
             .filter(submissions::progress.eq(old))
-            .filter(submissions::state.eq("receiving")),
+            .filter(submissions::state.eq(SubmissionState::Receiving)),
     )
     .set(submissions::progress.eq(new))
     .execute(c)
 }
 
-pub fn set_state(c: &mut DbConn, id: &str, from: &str, to: &str) -> QueryResult<usize> {
+/// Compare-and-set of a submission's state (through `service::transition`).
+pub fn set_state(
+    c: &mut DbConn,
+    id: &SubmissionId,
+    from: SubmissionState,
+    to: SubmissionState,
+) -> QueryResult<usize> {
     diesel::update(
         submissions::table
             .find(id)
@@ -134,21 +142,21 @@ pub fn set_state(c: &mut DbConn, id: &str, from: &str, to: &str) -> QueryResult<
     .execute(c)
 }
 
-pub fn complete(c: &mut DbConn, id: &str, at: i64, record: &str) -> QueryResult<usize> {
+pub fn complete(c: &mut DbConn, id: &SubmissionId, at: i64, record: &str) -> QueryResult<usize> {
     diesel::update(
         submissions::table
             .find(id)
-            .filter(submissions::state.eq("receiving")),
+            .filter(submissions::state.eq(SubmissionState::Receiving)),
     )
     .set((
-        submissions::state.eq("complete"),
+        submissions::state.eq(SubmissionState::Complete),
         submissions::completed_at.eq(Some(at)),
         submissions::record.eq(record),
     ))
     .execute(c)
 }
 
-pub fn set_record(c: &mut DbConn, id: &str, record: &str) -> QueryResult<usize> {
+pub fn set_record(c: &mut DbConn, id: &SubmissionId, record: &str) -> QueryResult<usize> {
     diesel::update(submissions::table.find(id))
         .set(submissions::record.eq(record))
         .execute(c)
@@ -165,7 +173,7 @@ pub fn insert_bid(c: &mut DbConn, row: &BidRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn bids_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<BidRow>> {
+pub fn bids_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<BidRow>> {
     bids::table
         .filter(bids::section_id.eq(section_id))
         .select(BidRow::as_select())
@@ -181,7 +189,7 @@ pub fn bid(c: &mut DbConn, envelope_hash: &str) -> QueryResult<Option<BidRow>> {
         .optional()
 }
 
-pub fn bids_of_bidder(c: &mut DbConn, bidder: &str) -> QueryResult<Vec<BidRow>> {
+pub fn bids_of_bidder(c: &mut DbConn, bidder: &OrgId) -> QueryResult<Vec<BidRow>> {
     bids::table
         .filter(bids::bidder.eq(bidder))
         .select(BidRow::as_select())
@@ -192,7 +200,7 @@ pub fn bids_of_bidder(c: &mut DbConn, bidder: &str) -> QueryResult<Vec<BidRow>> 
 pub fn insert_opening(
     c: &mut DbConn,
     leaf_idx: i64,
-    section_id: &str,
+    section_id: &SectionId,
     opening: &str,
 ) -> QueryResult<()> {
     diesel::insert_into(log_openings::table)
@@ -205,7 +213,7 @@ pub fn insert_opening(
         .map(|_| ())
 }
 
-pub fn openings_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<(i64, String)>> {
+pub fn openings_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<(i64, String)>> {
     log_openings::table
         .filter(log_openings::section_id.eq(section_id))
         .select((log_openings::leaf_idx, log_openings::opening))
@@ -220,7 +228,7 @@ pub fn insert_late(c: &mut DbConn, row: &LateRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn late_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<LateRow>> {
+pub fn late_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<LateRow>> {
     late_attempts::table
         .filter(late_attempts::section_id.eq(section_id))
         .select(LateRow::as_select())
@@ -235,7 +243,7 @@ pub fn insert_manifest(c: &mut DbConn, row: &ManifestRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn manifest(c: &mut DbConn, section_id: &str) -> QueryResult<Option<ManifestRow>> {
+pub fn manifest(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Option<ManifestRow>> {
     manifests::table
         .find(section_id)
         .select(ManifestRow::as_select())

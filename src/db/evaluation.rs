@@ -8,11 +8,15 @@ use super::schema::{
     publicity_objections, report_signatures, seats,
 };
 use super::DbConn;
+use crate::domain::ids::{
+    ClarificationId, ExpertId, OrgId, PublicityObjectionId, SectionId, UserId,
+};
+use crate::domain::states::{EvaluationPhase, SeatStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = experts)]
 pub struct ExpertRow {
-    pub id: String,
+    pub id: ExpertId,
     pub centre: String,
     pub name: String,
     pub email: String,
@@ -30,8 +34,8 @@ pub struct ExpertRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = evaluations, treat_none_as_null = true)]
 pub struct EvaluationRow {
-    pub section_id: String,
-    pub phase: String,
+    pub section_id: SectionId,
+    pub phase: EvaluationPhase,
     pub request_json: String,
     pub parties_json: String,
     pub snapshot_json: String,
@@ -58,14 +62,12 @@ pub struct EvaluationRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = seats, treat_none_as_null = true)]
 pub struct SeatRow {
-    pub section_id: String,
-    pub expert_id: String,
+    pub section_id: SectionId,
+    pub expert_id: ExpertId,
     pub specialty: String,
     /// The draw's order: members first, then reserves.
     pub position: i32,
-    /// `standby` (a reserve not called), `called`, `confirmed`, `declined`,
-    /// `recused`.
-    pub status: String,
+    pub status: SeatStatus,
     /// SHA-256 of the answer link's token, while the expert is called.
     pub token_hash: Option<String>,
     /// The expert's key, from the pass the room admitted.
@@ -79,8 +81,8 @@ pub struct SeatRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = eval_votes)]
 pub struct VoteRow {
-    pub section_id: String,
-    pub expert_id: String,
+    pub section_id: SectionId,
+    pub expert_id: ExpertId,
     pub bid: String,
     pub pass: bool,
     pub reason: Option<String>,
@@ -93,8 +95,8 @@ pub struct VoteRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = eval_scores)]
 pub struct ScoreRow {
-    pub section_id: String,
-    pub expert_id: String,
+    pub section_id: SectionId,
+    pub expert_id: ExpertId,
     pub bid: String,
     pub item: String,
     /// Hundredths of a point.
@@ -127,7 +129,7 @@ pub fn all_experts(c: &mut DbConn) -> QueryResult<Vec<ExpertRow>> {
         .load(c)
 }
 
-pub fn find_expert(c: &mut DbConn, id: &str) -> QueryResult<Option<ExpertRow>> {
+pub fn find_expert(c: &mut DbConn, id: &ExpertId) -> QueryResult<Option<ExpertRow>> {
     experts::table
         .find(id)
         .select(ExpertRow::as_select())
@@ -144,7 +146,7 @@ pub fn insert(c: &mut DbConn, row: &EvaluationRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find(c: &mut DbConn, section_id: &str) -> QueryResult<Option<EvaluationRow>> {
+pub fn find(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Option<EvaluationRow>> {
     evaluations::table
         .find(section_id)
         .select(EvaluationRow::as_select())
@@ -152,12 +154,13 @@ pub fn find(c: &mut DbConn, section_id: &str) -> QueryResult<Option<EvaluationRo
         .optional()
 }
 
-/// Moves the evaluation from `from` to `to` (compare-and-set).
+/// Moves the evaluation from `from` to `to` (compare-and-set; through
+/// `service::transition`).
 pub fn cas_phase(
     c: &mut DbConn,
-    section_id: &str,
-    from: &str,
-    to: &str,
+    section_id: &SectionId,
+    from: EvaluationPhase,
+    to: EvaluationPhase,
     at: i64,
 ) -> QueryResult<usize> {
     diesel::update(
@@ -184,7 +187,7 @@ pub fn insert_seats(c: &mut DbConn, rows: &[SeatRow]) -> QueryResult<()> {
     Ok(())
 }
 
-pub fn seats_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<SeatRow>> {
+pub fn seats_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<SeatRow>> {
     seats::table
         .filter(seats::section_id.eq(section_id))
         .order(seats::position)
@@ -200,7 +203,11 @@ pub fn seat_by_token(c: &mut DbConn, token_hash: &str) -> QueryResult<Option<Sea
         .optional()
 }
 
-pub fn seat(c: &mut DbConn, section_id: &str, expert_id: &str) -> QueryResult<Option<SeatRow>> {
+pub fn seat(
+    c: &mut DbConn,
+    section_id: &SectionId,
+    expert_id: &ExpertId,
+) -> QueryResult<Option<SeatRow>> {
     seats::table
         .find((section_id, expert_id))
         .select(SeatRow::as_select())
@@ -209,7 +216,7 @@ pub fn seat(c: &mut DbConn, section_id: &str, expert_id: &str) -> QueryResult<Op
 }
 
 /// Saves a seat whose status was `from` (compare-and-set); 0 when it moved.
-pub fn update_seat(c: &mut DbConn, row: &SeatRow, from: &str) -> QueryResult<usize> {
+pub fn update_seat(c: &mut DbConn, row: &SeatRow, from: SeatStatus) -> QueryResult<usize> {
     diesel::update(
         seats::table
             .find((&row.section_id, &row.expert_id))
@@ -228,7 +235,7 @@ pub fn insert_vote(c: &mut DbConn, row: &VoteRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn votes_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<VoteRow>> {
+pub fn votes_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<VoteRow>> {
     eval_votes::table
         .filter(eval_votes::section_id.eq(section_id))
         .order((eval_votes::bid, eval_votes::expert_id))
@@ -245,8 +252,8 @@ pub fn insert_score(c: &mut DbConn, row: &ScoreRow) -> QueryResult<()> {
 
 pub fn score_cell(
     c: &mut DbConn,
-    section_id: &str,
-    expert_id: &str,
+    section_id: &SectionId,
+    expert_id: &ExpertId,
     bid: &str,
     item: &str,
 ) -> QueryResult<Option<ScoreRow>> {
@@ -257,7 +264,7 @@ pub fn score_cell(
         .optional()
 }
 
-pub fn scores_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<ScoreRow>> {
+pub fn scores_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<ScoreRow>> {
     eval_scores::table
         .filter(eval_scores::section_id.eq(section_id))
         .order((eval_scores::bid, eval_scores::expert_id, eval_scores::item))
@@ -270,8 +277,8 @@ pub fn scores_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<ScoreRow>>
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = report_signatures)]
 pub struct ReportSignatureRow {
-    pub section_id: String,
-    pub expert_id: String,
+    pub section_id: SectionId,
+    pub expert_id: ExpertId,
     pub agree: bool,
     pub dissent: Option<String>,
     /// Not signed when the signing time ended: recorded as agreement.
@@ -290,7 +297,7 @@ pub fn insert_report_signature(c: &mut DbConn, row: &ReportSignatureRow) -> Quer
 
 pub fn report_signatures_of(
     c: &mut DbConn,
-    section_id: &str,
+    section_id: &SectionId,
 ) -> QueryResult<Vec<ReportSignatureRow>> {
     report_signatures::table
         .filter(report_signatures::section_id.eq(section_id))
@@ -302,15 +309,15 @@ pub fn report_signatures_of(
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = publicity_objections, treat_none_as_null = true)]
 pub struct PublicityObjectionRow {
-    pub id: String,
-    pub section_id: String,
-    pub bidder: String,
-    pub raised_by: String,
+    pub id: PublicityObjectionId,
+    pub section_id: SectionId,
+    pub bidder: OrgId,
+    pub raised_by: UserId,
     pub text: String,
     pub raised_at: i64,
     pub answer_due_at: i64,
     pub answer: Option<String>,
-    pub answered_by: Option<String>,
+    pub answered_by: Option<UserId>,
     pub answered_at: Option<i64>,
 }
 
@@ -321,7 +328,10 @@ pub fn insert_objection(c: &mut DbConn, row: &PublicityObjectionRow) -> QueryRes
         .map(|_| ())
 }
 
-pub fn objections_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<PublicityObjectionRow>> {
+pub fn objections_of(
+    c: &mut DbConn,
+    section_id: &SectionId,
+) -> QueryResult<Vec<PublicityObjectionRow>> {
     publicity_objections::table
         .filter(publicity_objections::section_id.eq(section_id))
         .order(publicity_objections::raised_at)
@@ -332,9 +342,9 @@ pub fn objections_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<Public
 /// Answers an open objection (compare-and-set on "not answered yet").
 pub fn answer_objection(
     c: &mut DbConn,
-    id: &str,
+    id: &PublicityObjectionId,
     answer: &str,
-    by: &str,
+    by: &UserId,
     at: i64,
 ) -> QueryResult<usize> {
     diesel::update(
@@ -355,8 +365,8 @@ pub fn answer_objection(
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = outlier_flags, treat_none_as_null = true)]
 pub struct OutlierRow {
-    pub section_id: String,
-    pub expert_id: String,
+    pub section_id: SectionId,
+    pub expert_id: ExpertId,
     pub bid: String,
     /// Hundredths of a point: the expert's total, the panel's median.
     pub total: i64,
@@ -368,7 +378,7 @@ pub struct OutlierRow {
     pub confirmed_at: Option<i64>,
 }
 
-pub fn outliers_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<OutlierRow>> {
+pub fn outliers_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<OutlierRow>> {
     outlier_flags::table
         .filter(outlier_flags::section_id.eq(section_id))
         .order((outlier_flags::bid, outlier_flags::expert_id))
@@ -397,11 +407,11 @@ pub fn confirm_outlier(c: &mut DbConn, row: &OutlierRow) -> QueryResult<usize> {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = clarifications, treat_none_as_null = true)]
 pub struct ClarificationRow {
-    pub id: String,
-    pub section_id: String,
-    pub expert_id: String,
+    pub id: ClarificationId,
+    pub section_id: SectionId,
+    pub expert_id: ExpertId,
     pub bid: String,
-    pub bidder: String,
+    pub bidder: OrgId,
     pub question: String,
     pub statement: String,
     pub signature: String,
@@ -410,7 +420,7 @@ pub struct ClarificationRow {
     pub answer: Option<String>,
     pub answer_statement: Option<String>,
     pub answer_signature: Option<String>,
-    pub answered_by: Option<String>,
+    pub answered_by: Option<UserId>,
     pub answered_at: Option<i64>,
 }
 
@@ -421,7 +431,10 @@ pub fn insert_clarification(c: &mut DbConn, row: &ClarificationRow) -> QueryResu
         .map(|_| ())
 }
 
-pub fn clarification(c: &mut DbConn, id: &str) -> QueryResult<Option<ClarificationRow>> {
+pub fn clarification(
+    c: &mut DbConn,
+    id: &ClarificationId,
+) -> QueryResult<Option<ClarificationRow>> {
     clarifications::table
         .find(id)
         .select(ClarificationRow::as_select())
@@ -429,7 +442,10 @@ pub fn clarification(c: &mut DbConn, id: &str) -> QueryResult<Option<Clarificati
         .optional()
 }
 
-pub fn clarifications_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<ClarificationRow>> {
+pub fn clarifications_of(
+    c: &mut DbConn,
+    section_id: &SectionId,
+) -> QueryResult<Vec<ClarificationRow>> {
     clarifications::table
         .filter(clarifications::section_id.eq(section_id))
         .order(clarifications::asked_at)

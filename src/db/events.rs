@@ -7,11 +7,12 @@ use diesel::prelude::*;
 
 use super::schema::{events, sections};
 use super::DbConn;
+use crate::domain::ids::SectionId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
-    pub section_id: String,
+    pub section_id: SectionId,
     pub seq: i64,
     pub kind: String,
     pub payload: String,
@@ -23,7 +24,7 @@ pub struct EventRow {
 /// transaction that makes the change it describes.
 pub fn append(
     c: &mut DbConn,
-    section_id: &str,
+    section_id: &SectionId,
     kind: &str,
     payload: &serde_json::Value,
     actor_id: Option<&str>,
@@ -40,7 +41,7 @@ pub fn append(
         .first(c)?;
     diesel::insert_into(events::table)
         .values(&EventRow {
-            section_id: section_id.to_string(),
+            section_id: section_id.clone(),
             seq,
             kind: kind.to_string(),
             payload: payload.to_string(),
@@ -51,10 +52,10 @@ pub fn append(
     // Wake the room: on this node once the transaction commits, and on every
     // node through NOTIFY (PostgreSQL delivers it at commit, never before,
     // and not at all on rollback).
-    super::touch(section_id);
+    super::touch(section_id.as_str());
     if let DbConn::Pg(pg) = c {
         diesel::sql_query("SELECT pg_notify('kaibiao_events', $1)")
-            .bind::<diesel::sql_types::Text, _>(section_id)
+            .bind::<diesel::sql_types::Text, _>(section_id.as_str())
             .execute(pg)?;
     }
     Ok(seq)
@@ -65,7 +66,7 @@ pub const NOTIFY_CHANNEL: &str = "kaibiao_events";
 
 pub fn since(
     c: &mut DbConn,
-    section_id: &str,
+    section_id: &SectionId,
     after_seq: i64,
     limit: i64,
 ) -> QueryResult<Vec<EventRow>> {
@@ -78,7 +79,7 @@ pub fn since(
         .load(c)
 }
 
-pub fn count_kind(c: &mut DbConn, section_id: &str, kind: &str) -> QueryResult<i64> {
+pub fn count_kind(c: &mut DbConn, section_id: &SectionId, kind: &str) -> QueryResult<i64> {
     events::table
         .filter(events::section_id.eq(section_id))
         .filter(events::kind.eq(kind))

@@ -4,12 +4,14 @@ use diesel::prelude::*;
 
 use super::schema::{email_verifications, login_throttle, organisations, sessions, users};
 use super::DbConn;
+use crate::domain::identity::{OrgKind, Role};
+use crate::domain::ids::{OrgId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organisations)]
 pub struct OrgRow {
-    pub id: String,
-    pub kind: String,
+    pub id: OrgId,
+    pub kind: OrgKind,
     pub name: String,
     pub credit_code: String,
     pub centre_code: Option<String>,
@@ -19,12 +21,12 @@ pub struct OrgRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: String,
-    pub org_id: Option<String>,
+    pub id: UserId,
+    pub org_id: Option<OrgId>,
     pub username: String,
     pub email: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: String,
     pub email_verified_at: Option<i64>,
     pub disabled_at: Option<i64>,
@@ -35,7 +37,7 @@ pub struct UserRow {
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
     pub token_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
@@ -45,7 +47,7 @@ pub struct SessionRow {
 #[diesel(table_name = email_verifications)]
 pub struct VerificationRow {
     pub token_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
@@ -67,7 +69,7 @@ pub fn insert_org(c: &mut DbConn, row: &OrgRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find_org(c: &mut DbConn, id: &str) -> QueryResult<Option<OrgRow>> {
+pub fn find_org(c: &mut DbConn, id: &OrgId) -> QueryResult<Option<OrgRow>> {
     organisations::table
         .find(id)
         .select(OrgRow::as_select())
@@ -83,12 +85,12 @@ pub fn org_by_credit_code(c: &mut DbConn, code: &str) -> QueryResult<Option<OrgR
         .optional()
 }
 
-pub fn list_orgs(c: &mut DbConn, kind: Option<&str>) -> QueryResult<Vec<OrgRow>> {
+pub fn list_orgs(c: &mut DbConn, kind: Option<OrgKind>) -> QueryResult<Vec<OrgRow>> {
     let mut q = organisations::table
         .select(OrgRow::as_select())
         .into_boxed();
     if let Some(k) = kind {
-        q = q.filter(organisations::kind.eq(k.to_string()));
+        q = q.filter(organisations::kind.eq(k));
     }
     q.order(organisations::name.asc()).load(c)
 }
@@ -100,7 +102,7 @@ pub fn insert_user(c: &mut DbConn, row: &UserRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find_user(c: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
+pub fn find_user(c: &mut DbConn, id: &UserId) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
         .select(UserRow::as_select())
@@ -116,7 +118,7 @@ pub fn user_by_username(c: &mut DbConn, username: &str) -> QueryResult<Option<Us
         .optional()
 }
 
-pub fn users_of_org(c: &mut DbConn, org_id: &str) -> QueryResult<Vec<UserRow>> {
+pub fn users_of_org(c: &mut DbConn, org_id: &OrgId) -> QueryResult<Vec<UserRow>> {
     users::table
         .filter(users::org_id.eq(org_id))
         .select(UserRow::as_select())
@@ -131,7 +133,7 @@ pub fn list_users(c: &mut DbConn) -> QueryResult<Vec<UserRow>> {
         .load(c)
 }
 
-pub fn mark_email_verified(c: &mut DbConn, user_id: &str, at: i64) -> QueryResult<usize> {
+pub fn mark_email_verified(c: &mut DbConn, user_id: &UserId, at: i64) -> QueryResult<usize> {
     diesel::update(
         users::table
             .find(user_id)
@@ -141,13 +143,13 @@ pub fn mark_email_verified(c: &mut DbConn, user_id: &str, at: i64) -> QueryResul
     .execute(c)
 }
 
-pub fn set_disabled(c: &mut DbConn, user_id: &str, at: Option<i64>) -> QueryResult<usize> {
+pub fn set_disabled(c: &mut DbConn, user_id: &UserId, at: Option<i64>) -> QueryResult<usize> {
     diesel::update(users::table.find(user_id))
         .set(users::disabled_at.eq(at))
         .execute(c)
 }
 
-pub fn set_password_hash(c: &mut DbConn, user_id: &str, hash: &str) -> QueryResult<usize> {
+pub fn set_password_hash(c: &mut DbConn, user_id: &UserId, hash: &str) -> QueryResult<usize> {
     diesel::update(users::table.find(user_id))
         .set(users::password_hash.eq(hash))
         .execute(c)
@@ -183,7 +185,7 @@ pub fn revoke_session(c: &mut DbConn, token_hash: &str, at: i64) -> QueryResult<
     .execute(c)
 }
 
-pub fn revoke_user_sessions(c: &mut DbConn, user_id: &str, at: i64) -> QueryResult<usize> {
+pub fn revoke_user_sessions(c: &mut DbConn, user_id: &UserId, at: i64) -> QueryResult<usize> {
     diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id))

@@ -5,13 +5,15 @@ use diesel::prelude::*;
 
 use super::schema::{custodian_section_keys, identity_keys, key_challenges};
 use super::DbConn;
+use crate::domain::identity::{KeyAlgorithm, KeyPurpose};
+use crate::domain::ids::{ChallengeId, KeyId, SectionId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = key_challenges)]
 pub struct ChallengeRow {
-    pub id: String,
-    pub user_id: String,
-    pub purpose: String,
+    pub id: ChallengeId,
+    pub user_id: UserId,
+    pub purpose: KeyPurpose,
     pub nonce: String,
     pub server_secret: Option<String>,
     pub created_at: i64,
@@ -22,12 +24,13 @@ pub struct ChallengeRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = identity_keys)]
 pub struct KeyRow {
-    pub id: String,
+    pub id: KeyId,
+    /// The organisation (bidder keys) or the user (identity keys) it belongs to.
     pub owner_id: String,
-    pub purpose: String,
-    pub algorithm: String,
+    pub purpose: KeyPurpose,
+    pub algorithm: KeyAlgorithm,
     pub public_key: String,
-    pub registered_by: String,
+    pub registered_by: UserId,
     pub created_at: i64,
     pub retired_at: Option<i64>,
 }
@@ -35,10 +38,10 @@ pub struct KeyRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = custodian_section_keys)]
 pub struct SectionKeyRow {
-    pub section_id: String,
-    pub user_id: String,
+    pub section_id: SectionId,
+    pub user_id: UserId,
     pub public_key: String,
-    pub identity_key_id: String,
+    pub identity_key_id: KeyId,
     pub signature: String,
     pub registered_at: i64,
 }
@@ -50,7 +53,7 @@ pub fn insert_challenge(c: &mut DbConn, row: &ChallengeRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find_challenge(c: &mut DbConn, id: &str) -> QueryResult<Option<ChallengeRow>> {
+pub fn find_challenge(c: &mut DbConn, id: &ChallengeId) -> QueryResult<Option<ChallengeRow>> {
     key_challenges::table
         .find(id)
         .select(ChallengeRow::as_select())
@@ -59,7 +62,7 @@ pub fn find_challenge(c: &mut DbConn, id: &str) -> QueryResult<Option<ChallengeR
 }
 
 /// Consumes a challenge: 1 row the first time, 0 on any replay.
-pub fn use_challenge(c: &mut DbConn, id: &str, at: i64) -> QueryResult<usize> {
+pub fn use_challenge(c: &mut DbConn, id: &ChallengeId, at: i64) -> QueryResult<usize> {
     diesel::update(
         key_challenges::table
             .find(id)
@@ -76,7 +79,11 @@ pub fn delete_expired_challenges(c: &mut DbConn, now: i64) -> QueryResult<usize>
     diesel::delete(key_challenges::table.filter(key_challenges::expires_at.lt(now))).execute(c)
 }
 
-pub fn active_key(c: &mut DbConn, owner_id: &str, purpose: &str) -> QueryResult<Option<KeyRow>> {
+pub fn active_key(
+    c: &mut DbConn,
+    owner_id: &str,
+    purpose: KeyPurpose,
+) -> QueryResult<Option<KeyRow>> {
     identity_keys::table
         .filter(identity_keys::owner_id.eq(owner_id))
         .filter(identity_keys::purpose.eq(purpose))
@@ -86,7 +93,7 @@ pub fn active_key(c: &mut DbConn, owner_id: &str, purpose: &str) -> QueryResult<
         .optional()
 }
 
-pub fn find_key(c: &mut DbConn, id: &str) -> QueryResult<Option<KeyRow>> {
+pub fn find_key(c: &mut DbConn, id: &KeyId) -> QueryResult<Option<KeyRow>> {
     identity_keys::table
         .find(id)
         .select(KeyRow::as_select())
@@ -96,7 +103,7 @@ pub fn find_key(c: &mut DbConn, id: &str) -> QueryResult<Option<KeyRow>> {
 
 pub fn key_by_public(
     c: &mut DbConn,
-    algorithm: &str,
+    algorithm: KeyAlgorithm,
     public_key: &str,
 ) -> QueryResult<Option<KeyRow>> {
     identity_keys::table
@@ -116,7 +123,7 @@ pub fn key_history(c: &mut DbConn, owner_id: &str) -> QueryResult<Vec<KeyRow>> {
         .load(c)
 }
 
-pub fn retire_key(c: &mut DbConn, id: &str, at: i64) -> QueryResult<usize> {
+pub fn retire_key(c: &mut DbConn, id: &KeyId, at: i64) -> QueryResult<usize> {
     diesel::update(
         identity_keys::table
             .find(id)
@@ -133,7 +140,7 @@ pub fn insert_key(c: &mut DbConn, row: &KeyRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn section_keys(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<SectionKeyRow>> {
+pub fn section_keys(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<SectionKeyRow>> {
     custodian_section_keys::table
         .filter(custodian_section_keys::section_id.eq(section_id))
         .select(SectionKeyRow::as_select())
@@ -150,7 +157,11 @@ pub fn put_section_key(c: &mut DbConn, row: &SectionKeyRow) -> QueryResult<()> {
 }
 
 /// Drops the section keys of users who are no longer custodians of a draft.
-pub fn prune_section_keys(c: &mut DbConn, section_id: &str, keep: &[String]) -> QueryResult<usize> {
+pub fn prune_section_keys(
+    c: &mut DbConn,
+    section_id: &SectionId,
+    keep: &[UserId],
+) -> QueryResult<usize> {
     diesel::delete(
         custodian_section_keys::table
             .filter(custodian_section_keys::section_id.eq(section_id))

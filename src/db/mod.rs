@@ -10,6 +10,7 @@ pub mod audit;
 pub mod bids;
 pub mod evaluation;
 pub mod events;
+pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod keys;
@@ -18,8 +19,10 @@ pub mod outbox;
 pub mod schema;
 pub mod sections;
 pub mod translog;
+pub mod types;
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,18 +62,67 @@ impl Backend {
     }
 }
 
+/// A pooled connection and what the pool knows of its health.
+pub struct PoolConn {
+    conn: DbConn,
+    /// Found dead: the pool discards it when it comes back.
+    broken: bool,
+    /// The pool's epoch when it was last known alive.
+    checked: u64,
+}
+
+impl std::ops::Deref for PoolConn {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
+
+fn ping(conn: &mut DbConn) -> bool {
+    diesel::sql_query("SELECT 1").execute(conn).is_ok()
+}
+
 /// Opens connections for the pool, setting SQLite's per-connection pragmas.
 #[derive(Debug, Clone)]
 pub struct Manager {
     target: DatabaseTarget,
     busy_timeout_ms: u64,
+    epoch: Arc<AtomicU64>,
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = PoolConn;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+    fn connect(&self) -> Result<PoolConn, r2d2::Error> {
+        let checked = self.epoch.load(Ordering::Acquire);
+        self.open().map(|conn| PoolConn {
+            conn,
+            broken: false,
+            checked,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PoolConn) -> Result<(), r2d2::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn.conn)
+            .map(|_| ())
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut PoolConn) -> bool {
+        conn.broken
+    }
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConn, r2d2::Error> {
         match &self.target {
             DatabaseTarget::Postgres(url) => {
                 let mut c = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
@@ -95,17 +147,6 @@ impl ManageConnection for Manager {
                 Ok(DbConn::Sqlite(c))
             }
         }
-    }
-
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
-            .map(|_| ())
-            .map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
     }
 }
 
@@ -142,6 +183,10 @@ fn settle_touched(committed: bool) {
 
 struct DbInfo {
     max_size: u32,
+    /// Bumped whenever a connection is found dead (a database restart, an
+    /// administrator ending sessions): every idle connection older than the
+    /// current epoch is pinged before its next use, and replaced if dead.
+    epoch: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -161,9 +206,11 @@ impl Db {
             }
             DatabaseTarget::Postgres(_) => Backend::Postgres,
         };
+        let epoch = Arc::new(AtomicU64::new(0));
         let manager = Manager {
             target: target.clone(),
             busy_timeout_ms,
+            epoch: Arc::clone(&epoch),
         };
         // No minimum of idle connections: with one, r2d2 opens a replacement
         // on a background thread whenever the idle one is checked out — and a
@@ -183,6 +230,7 @@ impl Db {
             backend,
             inner: Arc::new(DbInfo {
                 max_size: pool_size,
+                epoch,
             }),
             commits: tokio::sync::broadcast::channel(1024).0,
         })
@@ -202,6 +250,11 @@ impl Db {
     /// Runs `f` with a pooled connection on the blocking thread pool. The
     /// connection is taken inside the closure, so a slow database never
     /// blocks an async worker.
+    ///
+    /// A connection that turns out dead under `f` answers `unavailable`
+    /// (503), is discarded, and makes every other idle connection prove
+    /// itself alive before its next use — so the requests after a database
+    /// restart succeed without restarting kaibiao.
     pub async fn run<T, F>(&self, f: F) -> AppResult<T>
     where
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
@@ -209,11 +262,22 @@ impl Db {
     {
         let pool = self.pool.clone();
         let commits = self.commits.clone();
+        let info = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            let r = pool
-                .get()
-                .map_err(AppError::unavailable)
-                .and_then(|mut conn| f(&mut conn));
+            let r = checkout(&pool, &info).and_then(|mut conn| {
+                let r = f(&mut conn.conn);
+                if let Err(e) = &r {
+                    if e.code.status().is_server_error() && !ping(&mut conn.conn) {
+                        conn.broken = true;
+                        info.epoch.fetch_add(1, Ordering::AcqRel);
+                        tracing::warn!("a database connection was lost; the pool replaces it");
+                        return Err(AppError::unavailable(anyhow::anyhow!(
+                            "database connection lost"
+                        )));
+                    }
+                }
+                r
+            });
             let mut committed = COMMITTED.with(|c| std::mem::take(&mut *c.borrow_mut()));
             committed.dedup();
             for section in committed {
@@ -252,7 +316,7 @@ impl Db {
     pub fn revert_all(&self) -> anyhow::Result<()> {
         let mut conn = self.pool.get()?;
         let e = |e: Box<dyn std::error::Error + Send + Sync>| anyhow::anyhow!(e);
-        match &mut *conn {
+        match &mut **conn {
             DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map_err(e)?,
             DbConn::Pg(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map_err(e)?,
         };
@@ -268,8 +332,28 @@ impl Db {
     /// A connection for blocking code that is already off the executor
     /// (the command line, start-up).
     pub fn get_blocking(&self) -> anyhow::Result<r2d2::PooledConnection<Manager>> {
-        Ok(self.pool.get()?)
+        checkout(&self.pool, &self.inner).map_err(|e| anyhow::anyhow!("{e}"))
     }
+}
+
+/// A live connection from the pool: one not checked since a connection was
+/// last found dead is pinged first, and discarded if it does not answer.
+fn checkout(pool: &Pool, info: &DbInfo) -> AppResult<r2d2::PooledConnection<Manager>> {
+    for _ in 0..=info.max_size {
+        let mut conn = pool.get().map_err(AppError::unavailable)?;
+        let epoch = info.epoch.load(Ordering::Acquire);
+        if conn.checked >= epoch {
+            return Ok(conn);
+        }
+        if ping(&mut conn.conn) {
+            conn.checked = epoch;
+            return Ok(conn);
+        }
+        conn.broken = true;
+    }
+    Err(AppError::unavailable(anyhow::anyhow!(
+        "no live database connection"
+    )))
 }
 
 fn migrate_conn(conn: &mut DbConn) -> anyhow::Result<()> {

@@ -1,20 +1,20 @@
 //! The opening (开标): its window and record, sign-ins (blind until the
 //! deadline), key releases, each bid's decryption, incidents, objections,
-//! confirmations, and the idempotency keys of the REST calls that change
-//! them.
+//! confirmations.
 
 use diesel::prelude::*;
 
 use super::schema::{
-    bid_openings, confirmations, idempotency_keys, incidents, key_releases, objections, openings,
-    signins,
+    bid_openings, confirmations, incidents, key_releases, objections, openings, signins,
 };
 use super::DbConn;
+use crate::domain::ids::{IncidentId, ObjectionId, OrgId, SectionId, SigninId, UserId};
+use crate::domain::states::{DecryptedVia, Fault, OpeningStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = openings, treat_none_as_null = true)]
 pub struct OpeningRow {
-    pub section_id: String,
+    pub section_id: SectionId,
     pub signin_open: bool,
     pub window_started_at: Option<i64>,
     pub window_ends_at: Option<i64>,
@@ -28,15 +28,15 @@ pub struct OpeningRow {
     pub closing_hash: Option<String>,
     pub platform_signature: Option<String>,
     pub closed_at: Option<i64>,
-    pub countersigned_by: Option<String>,
+    pub countersigned_by: Option<UserId>,
     pub countersignature: Option<String>,
     pub countersigned_at: Option<i64>,
 }
 
 impl OpeningRow {
-    pub fn new(section_id: &str) -> Self {
+    pub fn new(section_id: &SectionId) -> Self {
         Self {
-            section_id: section_id.into(),
+            section_id: section_id.clone(),
             signin_open: false,
             window_started_at: None,
             window_ends_at: None,
@@ -59,8 +59,8 @@ impl OpeningRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = key_releases)]
 pub struct KeyReleaseRow {
-    pub section_id: String,
-    pub custodian: String,
+    pub section_id: SectionId,
+    pub custodian: UserId,
     pub position: i32,
     /// The signed release, sealed at rest until the announcement.
     pub sealed_secret: String,
@@ -74,11 +74,11 @@ pub struct KeyReleaseRow {
 #[diesel(table_name = bid_openings, treat_none_as_null = true)]
 pub struct BidOpeningRow {
     pub envelope_hash: String,
-    pub section_id: String,
-    pub status: String,
-    pub fault: Option<String>,
+    pub section_id: SectionId,
+    pub status: OpeningStatus,
+    pub fault: Option<Fault>,
     pub reason: Option<String>,
-    pub via: Option<String>,
+    pub via: Option<DecryptedVia>,
     /// The decrypted summary, sealed at rest until the announcement.
     pub sealed_result: Option<String>,
     /// The decrypted summary in clear, from the announcement on.
@@ -91,14 +91,14 @@ pub struct BidOpeningRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = incidents)]
 pub struct IncidentRow {
-    pub id: String,
-    pub section_id: String,
+    pub id: IncidentId,
+    pub section_id: SectionId,
     pub reason: String,
     /// JSON array of organisation ids (empty: every bidder).
     pub bidders: String,
-    pub declared_by: String,
+    pub declared_by: UserId,
     pub declared_at: i64,
-    pub countersigned_by: Option<String>,
+    pub countersigned_by: Option<UserId>,
     pub countersignature: Option<String>,
     pub countersigned_at: Option<i64>,
     pub resolved_at: Option<i64>,
@@ -107,52 +107,41 @@ pub struct IncidentRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = objections)]
 pub struct ObjectionRow {
-    pub id: String,
-    pub section_id: String,
-    pub bidder: String,
-    pub raised_by: String,
+    pub id: ObjectionId,
+    pub section_id: SectionId,
+    pub bidder: OrgId,
+    pub raised_by: UserId,
     pub text: String,
     pub raised_at: i64,
     pub answer: Option<String>,
-    pub answered_by: Option<String>,
+    pub answered_by: Option<UserId>,
     pub answered_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = confirmations)]
 pub struct ConfirmationRow {
-    pub section_id: String,
-    pub bidder: String,
+    pub section_id: SectionId,
+    pub bidder: OrgId,
     pub record_hash: String,
     pub signature: String,
-    pub confirmed_by: String,
+    pub confirmed_by: UserId,
     pub confirmed_at: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signins)]
 pub struct SigninRow {
-    pub id: String,
+    pub id: SigninId,
     pub section_tag: String,
     pub member_tag: String,
     pub record: String,
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = idempotency_keys)]
-pub struct IdempotencyRow {
-    pub user_id: String,
-    pub key: String,
-    pub route: String,
-    pub status: i32,
-    pub body: String,
-    pub created_at: i64,
-}
-
 // ----------------------------------------------------------------- opening
 
-pub fn find(c: &mut DbConn, section_id: &str) -> QueryResult<Option<OpeningRow>> {
+pub fn find(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Option<OpeningRow>> {
     openings::table
         .find(section_id)
         .select(OpeningRow::as_select())
@@ -161,7 +150,7 @@ pub fn find(c: &mut DbConn, section_id: &str) -> QueryResult<Option<OpeningRow>>
 }
 
 /// The opening row, made on first use (sign-in may open before the deadline).
-pub fn get_or_create(c: &mut DbConn, section_id: &str) -> QueryResult<OpeningRow> {
+pub fn get_or_create(c: &mut DbConn, section_id: &SectionId) -> QueryResult<OpeningRow> {
     if let Some(row) = find(c, section_id)? {
         return Ok(row);
     }
@@ -216,7 +205,7 @@ pub fn insert_release(c: &mut DbConn, row: &KeyReleaseRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn releases_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<KeyReleaseRow>> {
+pub fn releases_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<KeyReleaseRow>> {
     key_releases::table
         .filter(key_releases::section_id.eq(section_id))
         .select(KeyReleaseRow::as_select())
@@ -226,8 +215,8 @@ pub fn releases_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<KeyRelea
 
 pub fn publish_release(
     c: &mut DbConn,
-    section_id: &str,
-    custodian: &str,
+    section_id: &SectionId,
+    custodian: &UserId,
     clear: &str,
 ) -> QueryResult<usize> {
     diesel::update(key_releases::table.find((section_id, custodian)))
@@ -244,7 +233,7 @@ pub fn insert_bid_opening(c: &mut DbConn, row: &BidOpeningRow) -> QueryResult<()
         .map(|_| ())
 }
 
-pub fn bid_openings_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<BidOpeningRow>> {
+pub fn bid_openings_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<BidOpeningRow>> {
     bid_openings::table
         .filter(bid_openings::section_id.eq(section_id))
         .select(BidOpeningRow::as_select())
@@ -266,7 +255,7 @@ pub fn settle_bid(c: &mut DbConn, row: &BidOpeningRow) -> QueryResult<usize> {
     diesel::update(
         bid_openings::table
             .filter(bid_openings::envelope_hash.eq(&row.envelope_hash))
-            .filter(bid_openings::status.eq("pending")),
+            .filter(bid_openings::status.eq(OpeningStatus::Pending)),
     )
     .set(row)
     .execute(c)
@@ -287,7 +276,7 @@ pub fn insert_incident(c: &mut DbConn, row: &IncidentRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn incidents_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<IncidentRow>> {
+pub fn incidents_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<IncidentRow>> {
     incidents::table
         .filter(incidents::section_id.eq(section_id))
         .select(IncidentRow::as_select())
@@ -295,7 +284,7 @@ pub fn incidents_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<Inciden
         .load(c)
 }
 
-pub fn find_incident(c: &mut DbConn, id: &str) -> QueryResult<Option<IncidentRow>> {
+pub fn find_incident(c: &mut DbConn, id: &IncidentId) -> QueryResult<Option<IncidentRow>> {
     incidents::table
         .find(id)
         .select(IncidentRow::as_select())
@@ -305,8 +294,8 @@ pub fn find_incident(c: &mut DbConn, id: &str) -> QueryResult<Option<IncidentRow
 
 pub fn countersign_incident(
     c: &mut DbConn,
-    id: &str,
-    by: &str,
+    id: &IncidentId,
+    by: &UserId,
     signature: &str,
     at: i64,
 ) -> QueryResult<usize> {
@@ -323,7 +312,7 @@ pub fn countersign_incident(
     .execute(c)
 }
 
-pub fn resolve_incidents(c: &mut DbConn, section_id: &str, at: i64) -> QueryResult<usize> {
+pub fn resolve_incidents(c: &mut DbConn, section_id: &SectionId, at: i64) -> QueryResult<usize> {
     diesel::update(
         incidents::table
             .filter(incidents::section_id.eq(section_id))
@@ -342,7 +331,7 @@ pub fn insert_objection(c: &mut DbConn, row: &ObjectionRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn objections_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<ObjectionRow>> {
+pub fn objections_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<ObjectionRow>> {
     objections::table
         .filter(objections::section_id.eq(section_id))
         .select(ObjectionRow::as_select())
@@ -350,7 +339,7 @@ pub fn objections_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<Object
         .load(c)
 }
 
-pub fn find_objection(c: &mut DbConn, id: &str) -> QueryResult<Option<ObjectionRow>> {
+pub fn find_objection(c: &mut DbConn, id: &ObjectionId) -> QueryResult<Option<ObjectionRow>> {
     objections::table
         .find(id)
         .select(ObjectionRow::as_select())
@@ -361,9 +350,9 @@ pub fn find_objection(c: &mut DbConn, id: &str) -> QueryResult<Option<ObjectionR
 /// Records the answer; a compare-and-set, so an objection is answered once.
 pub fn answer_objection(
     c: &mut DbConn,
-    id: &str,
+    id: &ObjectionId,
     answer: &str,
-    by: &str,
+    by: &UserId,
     at: i64,
 ) -> QueryResult<usize> {
     diesel::update(
@@ -388,27 +377,13 @@ pub fn insert_confirmation(c: &mut DbConn, row: &ConfirmationRow) -> QueryResult
         .map(|_| ())
 }
 
-pub fn confirmations_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<ConfirmationRow>> {
+pub fn confirmations_of(
+    c: &mut DbConn,
+    section_id: &SectionId,
+) -> QueryResult<Vec<ConfirmationRow>> {
     confirmations::table
         .filter(confirmations::section_id.eq(section_id))
         .select(ConfirmationRow::as_select())
         .order(confirmations::confirmed_at.asc())
         .load(c)
-}
-
-// ------------------------------------------------------------- idempotency
-
-pub fn idempotent(c: &mut DbConn, user_id: &str, key: &str) -> QueryResult<Option<IdempotencyRow>> {
-    idempotency_keys::table
-        .find((user_id, key))
-        .select(IdempotencyRow::as_select())
-        .first(c)
-        .optional()
-}
-
-pub fn remember(c: &mut DbConn, row: &IdempotencyRow) -> QueryResult<()> {
-    diesel::insert_into(idempotency_keys::table)
-        .values(row)
-        .execute(c)
-        .map(|_| ())
 }

@@ -6,17 +6,18 @@ use diesel::prelude::*;
 use super::schema::outbox;
 use super::DbConn;
 use crate::domain::ids::MailId;
+use crate::domain::states::MailState;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = outbox)]
 pub struct MailRow {
-    pub id: String,
+    pub id: MailId,
     pub kind: String,
     pub to_addr: String,
     pub subject: String,
     pub body: String,
     pub created_at: i64,
-    pub state: String,
+    pub state: MailState,
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub lease_until: Option<i64>,
@@ -31,8 +32,8 @@ pub fn enqueue(
     subject: &str,
     body: &str,
     now: i64,
-) -> QueryResult<String> {
-    let id = MailId::new().into_string();
+) -> QueryResult<MailId> {
+    let id = MailId::new();
     diesel::insert_into(outbox::table)
         .values(&MailRow {
             id: id.clone(),
@@ -41,7 +42,7 @@ pub fn enqueue(
             subject: subject.into(),
             body: body.into(),
             created_at: now,
-            state: "pending".into(),
+            state: MailState::Pending,
             attempts: 0,
             next_attempt_at: now,
             lease_until: None,
@@ -54,7 +55,7 @@ pub fn enqueue(
 
 pub fn due(c: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<MailRow>> {
     outbox::table
-        .filter(outbox::state.eq("pending"))
+        .filter(outbox::state.eq(MailState::Pending))
         .filter(outbox::next_attempt_at.le(now))
         .filter(
             outbox::lease_until
@@ -68,11 +69,11 @@ pub fn due(c: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<MailRow>> {
 }
 
 /// Claims a mail for delivery until `lease_until`; 1 row only for one node.
-pub fn claim(c: &mut DbConn, id: &str, now: i64, lease_until: i64) -> QueryResult<usize> {
+pub fn claim(c: &mut DbConn, id: &MailId, now: i64, lease_until: i64) -> QueryResult<usize> {
     diesel::update(
         outbox::table
             .find(id)
-            .filter(outbox::state.eq("pending"))
+            .filter(outbox::state.eq(MailState::Pending))
             .filter(
                 outbox::lease_until
                     .is_null()
@@ -83,10 +84,10 @@ pub fn claim(c: &mut DbConn, id: &str, now: i64, lease_until: i64) -> QueryResul
     .execute(c)
 }
 
-pub fn mark_sent(c: &mut DbConn, id: &str, now: i64) -> QueryResult<usize> {
+pub fn mark_sent(c: &mut DbConn, id: &MailId, now: i64) -> QueryResult<usize> {
     diesel::update(outbox::table.find(id))
         .set((
-            outbox::state.eq("sent"),
+            outbox::state.eq(MailState::Sent),
             outbox::sent_at.eq(Some(now)),
             outbox::attempts.eq(outbox::attempts + 1),
             outbox::lease_until.eq(None::<i64>),
@@ -96,14 +97,18 @@ pub fn mark_sent(c: &mut DbConn, id: &str, now: i64) -> QueryResult<usize> {
 
 pub fn mark_failed(
     c: &mut DbConn,
-    id: &str,
+    id: &MailId,
     error: &str,
     next_attempt_at: i64,
     dead: bool,
 ) -> QueryResult<usize> {
     diesel::update(outbox::table.find(id))
         .set((
-            outbox::state.eq(if dead { "dead" } else { "pending" }),
+            outbox::state.eq(if dead {
+                MailState::Dead
+            } else {
+                MailState::Pending
+            }),
             outbox::attempts.eq(outbox::attempts + 1),
             outbox::last_error.eq(Some(error)),
             outbox::next_attempt_at.eq(next_attempt_at),
@@ -112,7 +117,7 @@ pub fn mark_failed(
         .execute(c)
 }
 
-pub fn find(c: &mut DbConn, id: &str) -> QueryResult<Option<MailRow>> {
+pub fn find(c: &mut DbConn, id: &MailId) -> QueryResult<Option<MailRow>> {
     outbox::table
         .find(id)
         .select(MailRow::as_select())
@@ -128,7 +133,7 @@ pub fn all(c: &mut DbConn) -> QueryResult<Vec<MailRow>> {
 }
 
 /// (pending, sent, dead) counts, for /metrics.
-pub fn counts(c: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
+pub fn counts(c: &mut DbConn) -> QueryResult<Vec<(MailState, i64)>> {
     outbox::table
         .group_by(outbox::state)
         .select((outbox::state, diesel::dsl::count_star()))

@@ -513,6 +513,7 @@ diesel::table! {
         status -> Integer,
         body -> Text,
         created_at -> BigInt,
+        request_hash -> Text,
     }
 }
 

@@ -8,37 +8,41 @@ use super::schema::{
     sections,
 };
 use super::DbConn;
+use crate::domain::ids::{
+    AmendmentId, DocumentId, OrgId, ProjectId, RegistrationId, SectionId, UserId,
+};
+use crate::domain::section::{AmendmentKind, Category, DecryptionMode, SectionState};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = projects)]
 pub struct ProjectRow {
-    pub id: String,
-    pub centre_org_id: String,
-    pub tenderer_org_id: String,
-    pub agent_org_id: Option<String>,
-    pub regulator_org_id: String,
+    pub id: ProjectId,
+    pub centre_org_id: OrgId,
+    pub tenderer_org_id: OrgId,
+    pub agent_org_id: Option<OrgId>,
+    pub regulator_org_id: OrgId,
     pub code: String,
     pub name: String,
-    pub category: String,
+    pub category: Category,
     pub must_tender_by_law: bool,
     pub description: String,
-    pub created_by: String,
+    pub created_by: UserId,
     pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sections)]
 pub struct SectionRow {
-    pub id: String,
-    pub project_id: String,
+    pub id: SectionId,
+    pub project_id: ProjectId,
     pub code: String,
     pub name: String,
     pub description: String,
-    pub state: String,
+    pub state: SectionState,
     pub deadline_at: Option<i64>,
     pub published_at: Option<i64>,
     pub window_secs: i64,
-    pub decryption_mode: String,
+    pub decryption_mode: DecryptionMode,
     pub threshold: i32,
     pub min_bidders: i32,
     pub grace_secs: i64,
@@ -50,7 +54,7 @@ pub struct SectionRow {
     pub params_hash: Option<String>,
     pub cancel_reason: Option<String>,
     pub last_seq: i64,
-    pub created_by: String,
+    pub created_by: UserId,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -64,7 +68,7 @@ pub struct SectionDraftChanges {
     pub description: String,
     pub deadline_at: Option<i64>,
     pub window_secs: i64,
-    pub decryption_mode: String,
+    pub decryption_mode: DecryptionMode,
     pub threshold: i32,
     pub min_bidders: i32,
     pub grace_secs: i64,
@@ -77,30 +81,30 @@ pub struct SectionDraftChanges {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = documents)]
 pub struct DocumentRow {
-    pub id: String,
-    pub section_id: String,
-    pub amendment_id: Option<String>,
+    pub id: DocumentId,
+    pub section_id: SectionId,
+    pub amendment_id: Option<AmendmentId>,
     pub name: String,
     pub content_type: String,
     pub size: i64,
     pub sha256: String,
-    pub uploaded_by: String,
+    pub uploaded_by: UserId,
     pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = amendments)]
 pub struct AmendmentRow {
-    pub id: String,
-    pub section_id: String,
+    pub id: AmendmentId,
+    pub section_id: SectionId,
     pub number: i32,
-    pub kind: String,
+    pub kind: AmendmentKind,
     pub title: String,
     pub body: String,
     pub old_deadline: i64,
     pub new_deadline: i64,
     pub params_hash: String,
-    pub created_by: String,
+    pub created_by: UserId,
     pub created_at: i64,
 }
 
@@ -111,7 +115,7 @@ pub fn insert_project(c: &mut DbConn, row: &ProjectRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find_project(c: &mut DbConn, id: &str) -> QueryResult<Option<ProjectRow>> {
+pub fn find_project(c: &mut DbConn, id: &ProjectId) -> QueryResult<Option<ProjectRow>> {
     projects::table
         .find(id)
         .select(ProjectRow::as_select())
@@ -120,7 +124,7 @@ pub fn find_project(c: &mut DbConn, id: &str) -> QueryResult<Option<ProjectRow>>
 }
 
 /// Projects a host's organisation runs (as the centre or as the agent).
-pub fn projects_of_org(c: &mut DbConn, org_id: &str) -> QueryResult<Vec<ProjectRow>> {
+pub fn projects_of_org(c: &mut DbConn, org_id: &OrgId) -> QueryResult<Vec<ProjectRow>> {
     projects::table
         .filter(
             projects::centre_org_id
@@ -141,7 +145,7 @@ pub fn insert_section(c: &mut DbConn, row: &SectionRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find_section(c: &mut DbConn, id: &str) -> QueryResult<Option<SectionRow>> {
+pub fn find_section(c: &mut DbConn, id: &SectionId) -> QueryResult<Option<SectionRow>> {
     sections::table
         .find(id)
         .select(SectionRow::as_select())
@@ -151,7 +155,7 @@ pub fn find_section(c: &mut DbConn, id: &str) -> QueryResult<Option<SectionRow>>
 
 pub fn section_with_project(
     c: &mut DbConn,
-    id: &str,
+    id: &SectionId,
 ) -> QueryResult<Option<(SectionRow, ProjectRow)>> {
     sections::table
         .inner_join(projects::table)
@@ -161,7 +165,7 @@ pub fn section_with_project(
         .optional()
 }
 
-pub fn sections_of_project(c: &mut DbConn, project_id: &str) -> QueryResult<Vec<SectionRow>> {
+pub fn sections_of_project(c: &mut DbConn, project_id: &ProjectId) -> QueryResult<Vec<SectionRow>> {
     sections::table
         .filter(sections::project_id.eq(project_id))
         .select(SectionRow::as_select())
@@ -170,15 +174,30 @@ pub fn sections_of_project(c: &mut DbConn, project_id: &str) -> QueryResult<Vec<
 }
 
 /// Applies draft edits only while the section is still a draft.
-pub fn update_draft(c: &mut DbConn, id: &str, changes: &SectionDraftChanges) -> QueryResult<usize> {
-    diesel::update(sections::table.find(id).filter(sections::state.eq("draft")))
-        .set(changes)
-        .execute(c)
+pub fn update_draft(
+    c: &mut DbConn,
+    id: &SectionId,
+    changes: &SectionDraftChanges,
+) -> QueryResult<usize> {
+    diesel::update(
+        sections::table
+            .find(id)
+            .filter(sections::state.eq(SectionState::Draft)),
+    )
+    .set(changes)
+    .execute(c)
 }
 
 /// Compare-and-set of the lifecycle state: exactly one row when the section
-/// was in `from`, none otherwise (someone else moved it first).
-pub fn cas_state(c: &mut DbConn, id: &str, from: &str, to: &str, at: i64) -> QueryResult<usize> {
+/// was in `from`, none otherwise (someone else moved it first). Call it
+/// through `service::transition`, which consults the state machine first.
+pub fn cas_state(
+    c: &mut DbConn,
+    id: &SectionId,
+    from: SectionState,
+    to: SectionState,
+    at: i64,
+) -> QueryResult<usize> {
     diesel::update(sections::table.find(id).filter(sections::state.eq(from)))
         .set((sections::state.eq(to), sections::updated_at.eq(at)))
         .execute(c)
@@ -186,27 +205,31 @@ pub fn cas_state(c: &mut DbConn, id: &str, from: &str, to: &str, at: i64) -> Que
 
 pub fn set_published(
     c: &mut DbConn,
-    id: &str,
+    id: &SectionId,
     at: i64,
     params_json: &str,
     params_hash: &str,
 ) -> QueryResult<usize> {
-    diesel::update(sections::table.find(id).filter(sections::state.eq("draft")))
-        .set((
-            sections::state.eq("published"),
-            sections::published_at.eq(Some(at)),
-            sections::params_version.eq(1),
-            sections::params_json.eq(Some(params_json)),
-            sections::params_hash.eq(Some(params_hash)),
-            sections::updated_at.eq(at),
-        ))
-        .execute(c)
+    diesel::update(
+        sections::table
+            .find(id)
+            .filter(sections::state.eq(SectionState::Draft)),
+    )
+    .set((
+        sections::state.eq(SectionState::Published),
+        sections::published_at.eq(Some(at)),
+        sections::params_version.eq(1),
+        sections::params_json.eq(Some(params_json)),
+        sections::params_hash.eq(Some(params_hash)),
+        sections::updated_at.eq(at),
+    ))
+    .execute(c)
 }
 
 /// Records new published parameters after an amendment, while still published.
 pub fn set_amended_params(
     c: &mut DbConn,
-    id: &str,
+    id: &SectionId,
     version: i32,
     deadline: i64,
     params_json: &str,
@@ -216,7 +239,7 @@ pub fn set_amended_params(
     diesel::update(
         sections::table
             .find(id)
-            .filter(sections::state.eq("published"))
+            .filter(sections::state.eq(SectionState::Published))
             .filter(sections::params_version.eq(version - 1)),
     )
     .set((
@@ -231,14 +254,14 @@ pub fn set_amended_params(
 
 pub fn set_cancelled(
     c: &mut DbConn,
-    id: &str,
-    from: &str,
+    id: &SectionId,
+    from: SectionState,
     reason: &str,
     at: i64,
 ) -> QueryResult<usize> {
     diesel::update(sections::table.find(id).filter(sections::state.eq(from)))
         .set((
-            sections::state.eq("cancelled"),
+            sections::state.eq(SectionState::Cancelled),
             sections::cancel_reason.eq(Some(reason)),
             sections::updated_at.eq(at),
         ))
@@ -248,8 +271,8 @@ pub fn set_cancelled(
 /// Public search over published sections, newest deadline first.
 pub struct SectionQuery<'a> {
     pub text: Option<&'a str>,
-    pub category: Option<&'a str>,
-    pub state: Option<&'a str>,
+    pub category: Option<Category>,
+    pub state: Option<SectionState>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -261,7 +284,7 @@ pub fn search_public(
     let build = || {
         let mut b = sections::table
             .inner_join(projects::table)
-            .filter(sections::state.ne("draft"))
+            .filter(sections::state.ne(SectionState::Draft))
             .into_boxed();
         if let Some(t) = q.text {
             let like = format!(
@@ -280,10 +303,10 @@ pub fn search_public(
             );
         }
         if let Some(cat) = q.category {
-            b = b.filter(projects::category.eq(cat.to_string()));
+            b = b.filter(projects::category.eq(cat));
         }
         if let Some(s) = q.state {
-            b = b.filter(sections::state.eq(s.to_string()));
+            b = b.filter(sections::state.eq(s));
         }
         b
     };
@@ -297,7 +320,7 @@ pub fn search_public(
     Ok((rows, total))
 }
 
-pub fn custodians(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<(i32, String)>> {
+pub fn custodians(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<(i32, UserId)>> {
     section_custodians::table
         .filter(section_custodians::section_id.eq(section_id))
         .select((section_custodians::position, section_custodians::user_id))
@@ -305,7 +328,7 @@ pub fn custodians(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<(i32, Str
         .load(c)
 }
 
-pub fn set_custodians(c: &mut DbConn, section_id: &str, users: &[String]) -> QueryResult<()> {
+pub fn set_custodians(c: &mut DbConn, section_id: &SectionId, users: &[UserId]) -> QueryResult<()> {
     diesel::delete(section_custodians::table.filter(section_custodians::section_id.eq(section_id)))
         .execute(c)?;
     for (i, u) in users.iter().enumerate() {
@@ -320,7 +343,7 @@ pub fn set_custodians(c: &mut DbConn, section_id: &str, users: &[String]) -> Que
     Ok(())
 }
 
-pub fn is_custodian(c: &mut DbConn, section_id: &str, user_id: &str) -> QueryResult<bool> {
+pub fn is_custodian(c: &mut DbConn, section_id: &SectionId, user_id: &UserId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         section_custodians::table
             .filter(section_custodians::section_id.eq(section_id))
@@ -336,7 +359,7 @@ pub fn insert_document(c: &mut DbConn, row: &DocumentRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn documents_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<DocumentRow>> {
+pub fn documents_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<DocumentRow>> {
     documents::table
         .filter(documents::section_id.eq(section_id))
         .select(DocumentRow::as_select())
@@ -346,8 +369,8 @@ pub fn documents_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<Documen
 
 pub fn find_document(
     c: &mut DbConn,
-    section_id: &str,
-    id: &str,
+    section_id: &SectionId,
+    id: &DocumentId,
 ) -> QueryResult<Option<DocumentRow>> {
     documents::table
         .find(id)
@@ -357,7 +380,11 @@ pub fn find_document(
         .optional()
 }
 
-pub fn delete_document(c: &mut DbConn, section_id: &str, id: &str) -> QueryResult<usize> {
+pub fn delete_document(
+    c: &mut DbConn,
+    section_id: &SectionId,
+    id: &DocumentId,
+) -> QueryResult<usize> {
     diesel::delete(
         documents::table
             .find(id)
@@ -370,8 +397,8 @@ pub fn delete_document(c: &mut DbConn, section_id: &str, id: &str) -> QueryResul
 /// Documents uploaded after publication and not yet attached to an amendment.
 pub fn pending_amendment_documents(
     c: &mut DbConn,
-    section_id: &str,
-    ids: &[String],
+    section_id: &SectionId,
+    ids: &[DocumentId],
 ) -> QueryResult<Vec<DocumentRow>> {
     documents::table
         .filter(documents::section_id.eq(section_id))
@@ -381,7 +408,11 @@ pub fn pending_amendment_documents(
         .load(c)
 }
 
-pub fn attach_documents(c: &mut DbConn, ids: &[String], amendment_id: &str) -> QueryResult<usize> {
+pub fn attach_documents(
+    c: &mut DbConn,
+    ids: &[DocumentId],
+    amendment_id: &AmendmentId,
+) -> QueryResult<usize> {
     diesel::update(documents::table.filter(documents::id.eq_any(ids)))
         .set(documents::amendment_id.eq(Some(amendment_id)))
         .execute(c)
@@ -394,7 +425,7 @@ pub fn insert_amendment(c: &mut DbConn, row: &AmendmentRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn amendments_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<AmendmentRow>> {
+pub fn amendments_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<AmendmentRow>> {
     amendments::table
         .filter(amendments::section_id.eq(section_id))
         .select(AmendmentRow::as_select())
@@ -406,7 +437,7 @@ pub fn amendments_of(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<Amendm
 /// `crypto::atrest`); false if it already was.
 pub fn register_bidder(
     c: &mut DbConn,
-    id: &str,
+    id: &RegistrationId,
     section_tag: &str,
     member_tag: &str,
     record: &str,
@@ -443,7 +474,7 @@ pub fn registrations(c: &mut DbConn, section_tag: &str) -> QueryResult<Vec<(Stri
 /// Keeps a published version of the parameters, exactly as hashed.
 pub fn insert_params_version(
     c: &mut DbConn,
-    section_id: &str,
+    section_id: &SectionId,
     version: i32,
     json: &str,
     hash: &str,
@@ -464,7 +495,7 @@ pub fn insert_params_version(
 /// Every published version: `(version, json, hash, published_at)`.
 pub fn params_versions(
     c: &mut DbConn,
-    section_id: &str,
+    section_id: &SectionId,
 ) -> QueryResult<Vec<(i32, String, String, i64)>> {
     section_params::table
         .filter(section_params::section_id.eq(section_id))

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::schema::{log_checkpoints, log_leaves, log_nodes, log_state};
 use super::DbConn;
 use crate::crypto::merkle::{self, Hash, Subtrees};
+use crate::domain::ids::SectionId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = log_leaves)]
@@ -14,7 +15,7 @@ pub struct LeafRow {
     pub idx: i64,
     pub leaf: String,
     pub kind: String,
-    pub section_id: Option<String>,
+    pub section_id: Option<SectionId>,
     pub at: i64,
 }
 
@@ -120,7 +121,7 @@ pub fn leaf(c: &mut DbConn, idx: i64) -> QueryResult<Option<LeafRow>> {
         .optional()
 }
 
-pub fn section_leaves(c: &mut DbConn, section_id: &str) -> QueryResult<Vec<LeafRow>> {
+pub fn section_leaves(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<LeafRow>> {
     log_leaves::table
         .filter(log_leaves::section_id.eq(section_id))
         .select(LeafRow::as_select())

@@ -121,6 +121,26 @@ macro_rules! fixed {
                 d.deserialize_str(V)
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let sign = if $allow_negative { "-?" } else { "" };
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(format!("^{sign}[0-9]+(\\.[0-9]{{1,{}}})?$", $scale)))
+                    .description(Some(concat!(
+                        "a decimal string with at most ", $scale,
+                        " fractional digits, never a JSON number"
+                    )))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+        }
     };
 }
 

@@ -50,7 +50,35 @@ macro_rules! id_type {
                 f.write_str(&self.0)
             }
         }
+
+        /// Maps keyed by id can be looked up by the id's text.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema(concat!("^", $prefix, "_[0-9a-f]+$"), concat!("an id (`", $prefix, "_…`)"))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+        }
     };
+}
+
+/// How an id is described in the API: an opaque string with its prefix.
+fn id_schema(pattern: &str, what: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(pattern))
+        .description(Some(what))
+        .into()
 }
 
 id_type!(OrgId, "org");
@@ -70,6 +98,47 @@ id_type!(LateId, "late");
 id_type!(IncidentId, "inc");
 id_type!(ObjectionId, "obj");
 id_type!(SigninId, "sgn");
+id_type!(ClarificationId, "clr");
+id_type!(PublicityObjectionId, "pob");
+
+/// An expert of a centre's pool. The centre assigns it (the pool's CSV
+/// `id` column), so it has no prefix of kaibiao's and is never generated.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExpertId(String);
+
+impl ExpertId {
+    pub fn from_db(s: String) -> Self {
+        Self(s)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for ExpertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl utoipa::PartialSchema for ExpertId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        id_schema(
+            "^[A-Za-z0-9_-]{1,40}$",
+            "an expert's id in its centre's pool",
+        )
+    }
+}
+
+impl utoipa::ToSchema for ExpertId {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ExpertId".into()
+    }
+}
 
 #[cfg(test)]
 mod tests {

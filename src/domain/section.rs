@@ -142,7 +142,7 @@ mod tests {
 
 /// One field of the 开标一览表 (bid summary) that every bid states and that
 /// is read out at the opening (唱标). A section always has a `price`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryField {
     pub key: String,

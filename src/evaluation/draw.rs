@@ -97,7 +97,7 @@ pub fn seed_commitment(seed: &[u8; 32]) -> String {
     sha256_hex(&m)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Requirement {
     pub specialty: String,
@@ -110,7 +110,7 @@ pub struct Requirement {
 }
 
 /// What the host asks for: the specialties and the centres to draw from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrawRequest {
     pub requirements: Vec<Requirement>,

@@ -5,9 +5,11 @@
 //!
 //! Everything here is pure (no database, no clock): the service layer feeds it
 //! what the record holds, and `kaibiao verify` feeds it what the transcript
-//! holds, and both must get the same answer. The exact arithmetic is specified
+//! holds, and both must get the same answer. The statements experts sign
+//! and the report they sign are in [`statements`]. The exact arithmetic is specified
 //! in `docs/PROTOCOL.md` §14.
 
 pub mod draw;
 pub mod pass;
 pub mod scoring;
+pub mod statements;

@@ -166,7 +166,7 @@ pub struct EvalInput {
     pub scores: Vec<ItemScore>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Qualification {
     pub bid: String,
     pub passes: u32,
@@ -176,7 +176,7 @@ pub struct Qualification {
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BidResult {
     pub bid: String,
     pub bidder: String,
@@ -190,7 +190,7 @@ pub struct BidResult {
     pub rank: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outlier {
     pub expert: String,
     pub bid: String,
@@ -198,7 +198,7 @@ pub struct Outlier {
     pub median: Points,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvalOutcome {
     pub qualification: Vec<Qualification>,
     #[serde(skip_serializing_if = "Option::is_none")]

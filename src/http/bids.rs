@@ -1,40 +1,47 @@
-//! Sealed-bid submission, the transparency log, manifests and transcripts.
+//! Sealed-bid submission, and a sealed section's manifest and transcript.
 
-use actix_web::{web, HttpResponse};
+use actix_web::web;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::extract::{As, Bidders, Signed};
+use super::extract::{As, Bidders, Signed, Upload};
+use super::respond::{CreatedOrSeen, Json};
 use crate::crypto::envelope::{SignedEnvelope, SignedWithdrawal};
+use crate::domain::ids::SectionId;
 use crate::error::AppResult;
-use crate::service::{bids, transcript, translog, Services};
+use crate::service::bids::{self, ManifestProof, ManifestView, SubmissionView, UploadResult};
+use crate::service::{transcript, Services};
+use crate::transcript::Transcript;
 
 type Svc = web::Data<Services>;
 
-pub async fn submit(svc: Svc, signed: Signed<Bidders, SignedEnvelope>) -> AppResult<HttpResponse> {
-    let (new, v) = bids::submit_envelope(&svc, &signed.0, signed.1).await?;
-    Ok(if new {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
-    }
-    .json(v))
+pub async fn submit(
+    svc: Svc,
+    signed: Signed<Bidders, SignedEnvelope>,
+) -> AppResult<CreatedOrSeen<SubmissionView>> {
+    let r = bids::submit_envelope(&svc, &signed.0, signed.1).await?;
+    Ok(CreatedOrSeen {
+        created: r.created,
+        body: r.submission,
+    })
 }
 
-pub async fn list(svc: Svc, auth: As<Bidders>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(bids::list_mine(&svc, &auth.0).await?))
+pub async fn list(svc: Svc, auth: As<Bidders>) -> AppResult<Json<Vec<SubmissionView>>> {
+    Ok(Json(bids::list_mine(&svc, &auth.0).await?))
 }
 
 pub async fn status(
     svc: Svc,
     auth: As<Bidders>,
     hash: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(bids::status(&svc, &auth.0, hash.into_inner()).await?))
+) -> AppResult<Json<SubmissionView>> {
+    Ok(Json(bids::status(&svc, &auth.0, hash.into_inner()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Offset {
+    /// Where this upload starts: the part's stored length (0 for a new part).
     #[serde(default)]
     offset: u64,
 }
@@ -45,90 +52,43 @@ pub async fn upload(
     auth: As<Bidders>,
     path: web::Path<(String, String)>,
     q: web::Query<Offset>,
-    payload: web::Payload,
-) -> AppResult<HttpResponse> {
+    upload: Upload,
+) -> AppResult<Json<UploadResult>> {
     let (hash, part) = path.into_inner();
-    let r = bids::upload_part(&svc, &auth.0, hash, part, q.offset, payload).await?;
-    Ok(HttpResponse::Ok().json(r))
+    let r = bids::upload_part(&svc, &auth.0, hash, part, q.offset, upload.body).await?;
+    Ok(Json(r))
 }
 
 pub async fn withdraw(
     svc: Svc,
     signed: Signed<Bidders, SignedWithdrawal>,
     hash: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    Ok(
-        HttpResponse::Ok()
-            .json(bids::withdraw(&svc, &signed.0, hash.into_inner(), signed.1).await?),
-    )
+) -> AppResult<Json<SubmissionView>> {
+    Ok(Json(
+        bids::withdraw(&svc, &signed.0, hash.into_inner(), signed.1).await?,
+    ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Size {
-    size: Option<u64>,
+pub async fn manifest(svc: Svc, id: web::Path<SectionId>) -> AppResult<Json<ManifestView>> {
+    Ok(Json(bids::manifest(&svc, id.into_inner()).await?))
 }
 
-pub async fn checkpoint(svc: Svc, q: web::Query<Size>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(translog::checkpoint(&svc, q.size).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Range {
-    start: i64,
-    end: i64,
-}
-
-pub async fn entries(svc: Svc, q: web::Query<Range>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(translog::entries(&svc, q.start, q.end).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InclusionQuery {
-    index: u64,
-    size: u64,
-}
-
-pub async fn inclusion(svc: Svc, q: web::Query<InclusionQuery>) -> AppResult<HttpResponse> {
-    let proof = translog::inclusion(&svc, q.index, q.size).await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({"index": q.index, "size": q.size, "proof": proof})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsistencyQuery {
-    first: u64,
-    second: u64,
-}
-
-pub async fn consistency(svc: Svc, q: web::Query<ConsistencyQuery>) -> AppResult<HttpResponse> {
-    let proof = translog::consistency(&svc, q.first, q.second).await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({"first": q.first, "second": q.second, "proof": proof})))
-}
-
-pub async fn manifest(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(bids::manifest(&svc, id.into_inner()).await?))
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeQuery {
+    /// The envelope hash to prove.
     envelope_hash: String,
 }
 
 pub async fn manifest_proof(
     svc: Svc,
-    id: web::Path<String>,
+    id: web::Path<SectionId>,
     q: web::Query<EnvelopeQuery>,
-) -> AppResult<HttpResponse> {
+) -> AppResult<Json<ManifestProof>> {
     let p = bids::manifest_proof(&svc, id.into_inner(), q.into_inner().envelope_hash).await?;
-    Ok(HttpResponse::Ok().json(p))
+    Ok(Json(p))
 }
 
-pub async fn transcript(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(transcript::export(&svc, id.into_inner()).await?))
+pub async fn transcript(svc: Svc, id: web::Path<SectionId>) -> AppResult<Json<Transcript>> {
+    Ok(Json(transcript::export(&svc, id.into_inner()).await?))
 }

@@ -2,203 +2,256 @@
 //! and the result (the host), answers to a draw (the e-mailed token), passes
 //! (signed by a trusted centre), and the experts' signed reviews and scores.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::extract::{Admins, As, Bidders, Experts, Hosts, Signed, Tenderers};
-use super::opening::{idem, ok};
-use crate::error::{AppError, AppResult};
+use super::extract::{
+    Admins, As, Bidders, CsvBody, Experts, Hosts, Idempotency, Signed, Tenderers,
+};
+use super::respond::{Csv, Json, Text};
+use crate::domain::ids::{ClarificationId, PublicityObjectionId, SectionId};
+use crate::error::AppResult;
 use crate::evaluation::draw::DrawRequest;
 use crate::evaluation::pass::Pass;
 use crate::service::evaluation::{
-    self as ev, AnswerRequest, ClarificationAnswer, ClarificationStatement, ObjectionText,
-    OutlierStatement, PassRequest, RecusalStatement, ReportStatement, ScoreStatement,
+    self as ev, AnswerRequest, CandidatesPublished, ClarificationAnswer, ClarificationAnswered,
+    ClarificationAsked, ClarificationStatement, CommitteeDrawn, DrawAnswered, EvaluationStatus,
+    ExpertAdmitted, Finished, ObjectionText, OutlierConfirmed, OutlierStatement, PassRequest,
+    PoolImported, PublicResult, RecusalStatement, Recused, ReportSigned, ReportStatement,
+    ResultObjectionAnswered, ResultObjectionRaised, ReviewRecorded, ScoreStatement, ScoresRecorded,
     VoteStatement,
 };
 use crate::service::Services;
 
 type Svc = web::Data<Services>;
+type Section = web::Path<SectionId>;
 
-pub async fn pool_export(svc: Svc, _a: As<Admins>) -> AppResult<HttpResponse> {
+/// The largest pool file accepted (tens of thousands of experts).
+const MAX_POOL_CSV: usize = 16 << 20;
+
+pub async fn pool_export(svc: Svc, _a: As<Admins>) -> AppResult<Csv> {
     let csv = svc.db.run(ev::export_pool).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .body(csv))
+    Ok(Csv(Text {
+        content_type: "text/csv; charset=utf-8",
+        headers: vec![],
+        body: csv,
+    }))
 }
 
-pub async fn pool_import(
-    svc: Svc,
-    req: HttpRequest,
-    _a: As<Admins>,
-    body: web::Bytes,
-) -> AppResult<HttpResponse> {
-    let ct = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct.starts_with("text/csv") {
-        return Err(AppError::new(
-            crate::error::ErrorCode::UnsupportedMediaType,
-            "send the pool as text/csv",
-        ));
-    }
-    let text = String::from_utf8(body.to_vec())
-        .map_err(|_| AppError::invalid_field("csv", "not UTF-8"))?;
+pub async fn pool_import(svc: Svc, _a: As<Admins>, body: CsvBody) -> AppResult<Json<PoolImported>> {
+    let text = body.text(MAX_POOL_CSV).await?;
     let now = svc.now().millis();
-    let n = svc.db.run(move |c| ev::import_pool(c, &text, now)).await?;
-    ok(serde_json::json!({"imported": n}))
+    Ok(Json(
+        svc.db.run(move |c| ev::import_pool(c, &text, now)).await?,
+    ))
 }
 
 pub async fn draw(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Hosts, DrawRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "evaluation.draw", &id)?;
-    ok(ev::draw_committee(&svc, &s.0, i, id, s.1).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<CommitteeDrawn>> {
+    Ok(Json(
+        ev::draw_committee(&svc, &s.0, key.0, id.into_inner(), s.1).await?,
+    ))
 }
 
-pub async fn status(svc: Svc, a: As<Hosts>, id: web::Path<String>) -> AppResult<HttpResponse> {
-    ok(ev::status(&svc, &a.0, id.into_inner()).await?)
+pub async fn status(svc: Svc, a: As<Hosts>, id: Section) -> AppResult<Json<EvaluationStatus>> {
+    Ok(Json(ev::status(&svc, &a.0, id.into_inner()).await?))
 }
 
 pub async fn finish(
     svc: Svc,
-    req: HttpRequest,
     a: As<Hosts>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "evaluation.finish", &id)?;
-    ok(ev::finish(&svc, &a.0, i, id).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<Finished>> {
+    Ok(Json(ev::finish(&svc, &a.0, key.0, id.into_inner()).await?))
 }
 
-pub async fn answer(svc: Svc, body: web::Json<AnswerRequest>) -> AppResult<HttpResponse> {
-    ok(ev::answer(&svc, super::request_id::current(), body.into_inner()).await?)
+pub async fn answer(svc: Svc, body: web::Json<AnswerRequest>) -> AppResult<Json<DrawAnswered>> {
+    Ok(Json(
+        ev::answer(&svc, super::request_id::current(), body.into_inner()).await?,
+    ))
 }
 
 pub async fn admit(
     svc: Svc,
-    id: web::Path<String>,
+    id: Section,
     body: web::Json<Pass>,
-) -> AppResult<HttpResponse> {
-    ok(ev::admit(&svc, id.into_inner(), body.into_inner()).await?)
+) -> AppResult<Json<ExpertAdmitted>> {
+    Ok(Json(
+        ev::admit(&svc, id.into_inner(), body.into_inner()).await?,
+    ))
 }
 
 pub async fn vote(
     svc: Svc,
-    id: web::Path<String>,
+    id: Section,
     body: web::Json<ev::Signed<VoteStatement>>,
-) -> AppResult<HttpResponse> {
-    ok(ev::vote(&svc, id.into_inner(), body.into_inner()).await?)
+) -> AppResult<Json<ReviewRecorded>> {
+    Ok(Json(
+        ev::vote(&svc, id.into_inner(), body.into_inner()).await?,
+    ))
 }
 
-/// One signed score, or a sheet: `{"scores": [signed, …]}`.
+/// One signed score, or a sheet of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum ScoreBody {
+    /// A whole sheet (all or nothing).
+    Sheet {
+        scores: Vec<ev::Signed<ScoreStatement>>,
+    },
+    One(ev::Signed<ScoreStatement>),
+}
+
+impl utoipa::PartialSchema for ScoreBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{schema::OneOfBuilder, ArrayBuilder, ObjectBuilder, Ref};
+        let one = Ref::from_schema_name(<ev::Signed<ScoreStatement> as ToSchema>::name());
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .property(
+                        "scores",
+                        ArrayBuilder::new()
+                            .items(one.clone())
+                            .max_items(Some(ev::MAX_SHEET)),
+                    )
+                    .required("scores")
+                    .description(Some("a sheet: all of it is written, or none")),
+            )
+            .item(one)
+            .into()
+    }
+}
+
+impl ToSchema for ScoreBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ScoreBody".into()
+    }
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((
+            <ev::Signed<ScoreStatement> as ToSchema>::name().into(),
+            ev::Signed::<ScoreStatement>::schema(),
+        ));
+        <ev::Signed<ScoreStatement> as ToSchema>::schemas(schemas);
+    }
+}
+
 pub async fn score(
     svc: Svc,
-    id: web::Path<String>,
-    body: web::Json<serde_json::Value>,
-) -> AppResult<HttpResponse> {
-    let body = body.into_inner();
-    let sheet = match body.get("scores") {
-        Some(list) => serde_json::from_value::<Vec<ev::Signed<ScoreStatement>>>(list.clone())
-            .map_err(|e| AppError::invalid_field("scores", e.to_string()))?,
-        None => vec![serde_json::from_value::<ev::Signed<ScoreStatement>>(body)
-            .map_err(|e| AppError::invalid_field("body", e.to_string()))?],
+    id: Section,
+    body: web::Json<ScoreBody>,
+) -> AppResult<Json<ScoresRecorded>> {
+    let sheet = match body.into_inner() {
+        ScoreBody::Sheet { scores } => scores,
+        ScoreBody::One(one) => vec![one],
     };
-    ok(ev::score(&svc, id.into_inner(), sheet).await?)
+    Ok(Json(ev::score(&svc, id.into_inner(), sheet).await?))
 }
 
 pub async fn sign_report(
     svc: Svc,
-    id: web::Path<String>,
+    id: Section,
     body: web::Json<ev::Signed<ReportStatement>>,
-) -> AppResult<HttpResponse> {
-    ok(ev::sign_report(&svc, id.into_inner(), body.into_inner()).await?)
+) -> AppResult<Json<ReportSigned>> {
+    Ok(Json(
+        ev::sign_report(&svc, id.into_inner(), body.into_inner()).await?,
+    ))
 }
 
 pub async fn publish(
     svc: Svc,
-    req: HttpRequest,
     a: As<Hosts>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "evaluation.publish", &id)?;
-    ok(ev::publish(&svc, &a.0, i, id).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<CandidatesPublished>> {
+    Ok(Json(ev::publish(&svc, &a.0, key.0, id.into_inner()).await?))
 }
 
 pub async fn object(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Bidders, ObjectionText>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "publicity.object", &id)?;
-    ok(ev::raise_objection(&svc, &s.0, i, id, s.1).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<ResultObjectionRaised>> {
+    Ok(Json(
+        ev::raise_objection(&svc, &s.0, key.0, id.into_inner(), s.1).await?,
+    ))
 }
 
 pub async fn answer_objection(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Tenderers, ObjectionText>,
-    path: web::Path<(String, String)>,
-) -> AppResult<HttpResponse> {
+    path: web::Path<(SectionId, PublicityObjectionId)>,
+    key: Idempotency,
+) -> AppResult<Json<ResultObjectionAnswered>> {
     let (id, objection) = path.into_inner();
-    let i = idem(&req, "publicity.answer", &format!("{id}/{objection}"))?;
-    ok(ev::answer_objection(&svc, &s.0, i, id, objection, s.1).await?)
+    Ok(Json(
+        ev::answer_objection(&svc, &s.0, key.0, id, objection, s.1).await?,
+    ))
 }
 
-pub async fn result(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
-    ok(ev::public_result(&svc, id.into_inner()).await?)
+pub async fn result(svc: Svc, id: Section) -> AppResult<Json<PublicResult>> {
+    Ok(Json(ev::public_result(&svc, id.into_inner()).await?))
 }
 
 pub async fn confirm_outlier(
     svc: Svc,
-    id: web::Path<String>,
+    id: Section,
     body: web::Json<ev::Signed<OutlierStatement>>,
-) -> AppResult<HttpResponse> {
-    ok(ev::confirm_outlier(&svc, id.into_inner(), body.into_inner()).await?)
+) -> AppResult<Json<OutlierConfirmed>> {
+    Ok(Json(
+        ev::confirm_outlier(&svc, id.into_inner(), body.into_inner()).await?,
+    ))
 }
 
 pub async fn recuse(
     svc: Svc,
-    id: web::Path<String>,
+    id: Section,
     body: web::Json<ev::Signed<RecusalStatement>>,
-) -> AppResult<HttpResponse> {
-    ok(ev::recuse(&svc, id.into_inner(), body.into_inner()).await?)
+) -> AppResult<Json<Recused>> {
+    Ok(Json(
+        ev::recuse(&svc, id.into_inner(), body.into_inner()).await?,
+    ))
 }
 
 pub async fn ask_clarification(
     svc: Svc,
-    id: web::Path<String>,
+    id: Section,
     body: web::Json<ev::Signed<ClarificationStatement>>,
-) -> AppResult<HttpResponse> {
-    ok(ev::ask_clarification(&svc, id.into_inner(), body.into_inner()).await?)
+) -> AppResult<Json<ClarificationAsked>> {
+    Ok(Json(
+        ev::ask_clarification(&svc, id.into_inner(), body.into_inner()).await?,
+    ))
 }
 
 pub async fn answer_clarification(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Bidders, ClarificationAnswer>,
-    path: web::Path<(String, String)>,
-) -> AppResult<HttpResponse> {
+    path: web::Path<(SectionId, ClarificationId)>,
+    key: Idempotency,
+) -> AppResult<Json<ClarificationAnswered>> {
     let (id, clarification) = path.into_inner();
-    let i = idem(
-        &req,
-        "clarification.answer",
-        &format!("{id}/{clarification}"),
-    )?;
-    ok(ev::answer_clarification(&svc, &s.0, i, id, clarification, s.1).await?)
+    Ok(Json(
+        ev::answer_clarification(&svc, &s.0, key.0, id, clarification, s.1).await?,
+    ))
 }
 
 pub async fn home_pass(
     svc: Svc,
     s: Signed<Experts, PassRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    ok(ev::home_pass(&svc, &s.0, id.into_inner(), s.1).await?)
+    id: Section,
+) -> AppResult<Json<Pass>> {
+    Ok(Json(ev::home_pass(&svc, &s.0, id.into_inner(), s.1).await?))
 }

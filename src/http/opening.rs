@@ -1,218 +1,217 @@
 //! The opening's REST side: every change to the room is one of these calls
 //! (each honours an `Idempotency-Key` header); the socket only pushes.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::Value;
+use actix_web::{web, HttpRequest};
 
 use super::extract::{
-    token_of, As, Authed, Bidders, Custodians, Hosts, MaybeAuthed, Signed, Supervisors,
+    token_of, As, Authed, Bidders, Custodians, Hosts, Idempotency, MaybeAuthed, Signed, Supervisors,
 };
+use super::respond::{Html, Json, Text};
 use crate::crypto::opening::SignedKeyRelease;
+use crate::domain::ids::{IncidentId, ObjectionId, SectionId};
 use crate::error::AppResult;
 use crate::room::hub::Hub;
 use crate::service::opening::{
-    self, BmkRequest, ConfirmRequest, ExtendRequest, Idem, IncidentRequest, SignatureRequest,
-    TextRequest,
+    self, BidDecrypted, BmkRequest, ConfirmRequest, ExtendRequest, IncidentDeclared,
+    IncidentRequest, IncidentUpheld, KeyReleased, NoticePosted, ObjectionAnswered, ObjectionRaised,
+    RecordClosed, RecordConfirmed, RecordCountersigned, RecordView, SignatureRequest, SignedIn,
+    SigninOpened, TextRequest, WindowMoved,
 };
-use crate::service::{room, Services};
+use crate::service::room::{self, OpeningSnapshot, RoomTicket};
+use crate::service::Services;
 
 type Svc = web::Data<Services>;
-
-/// The client's idempotency key for this call, bound to the route and the
-/// section so a key can never replay another request's answer.
-pub(super) fn idem(req: &HttpRequest, route: &str, section: &str) -> AppResult<Option<Idem>> {
-    let key = req
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    Idem::parse(key, &format!("{route} {section}"))
-}
-
-pub(super) fn ok(v: Value) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(v))
-}
+type Section = web::Path<SectionId>;
 
 pub async fn view(
     svc: Svc,
     hub: web::Data<Hub>,
     who: MaybeAuthed,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    ok(room::snapshot(&svc, &hub, who.0, id.into_inner()).await?)
+    id: Section,
+) -> AppResult<Json<OpeningSnapshot>> {
+    Ok(Json(
+        room::snapshot(&svc, &hub, who.0, id.into_inner()).await?,
+    ))
 }
 
 pub async fn open_signin(
     svc: Svc,
-    req: HttpRequest,
     a: As<Hosts>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "signin.open", &id)?;
-    ok(opening::open_signin(&svc, &a.0, id, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<SigninOpened>> {
+    Ok(Json(
+        opening::open_signin(&svc, &a.0, id.into_inner(), key.0).await?,
+    ))
 }
 
 pub async fn sign_in(
     svc: Svc,
-    req: HttpRequest,
     a: As<Bidders>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "signin", &id)?;
-    ok(opening::sign_in(&svc, &a.0, id, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<SignedIn>> {
+    Ok(Json(
+        opening::sign_in(&svc, &a.0, id.into_inner(), key.0).await?,
+    ))
 }
 
 pub async fn release_key(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Custodians, SignedKeyRelease>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "key-release", &id)?;
-    ok(opening::release_key(&svc, &s.0, id, s.1, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<KeyReleased>> {
+    Ok(Json(
+        opening::release_key(&svc, &s.0, id.into_inner(), s.1, key.0).await?,
+    ))
 }
 
 pub async fn decrypt(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Bidders, BmkRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "decrypt", &id)?;
-    ok(opening::submit_bmk(&svc, &s.0, id, s.1, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<BidDecrypted>> {
+    Ok(Json(
+        opening::submit_bmk(&svc, &s.0, id.into_inner(), s.1, key.0).await?,
+    ))
 }
 
 pub async fn extend(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Hosts, ExtendRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "extend", &id)?;
-    ok(opening::extend(&svc, &s.0, id, s.1, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<WindowMoved>> {
+    Ok(Json(
+        opening::extend(&svc, &s.0, id.into_inner(), s.1, key.0).await?,
+    ))
 }
 
 pub async fn incident(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Hosts, IncidentRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "incident", &id)?;
-    ok(opening::declare_incident(&svc, &s.0, id, s.1, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<IncidentDeclared>> {
+    Ok(Json(
+        opening::declare_incident(&svc, &s.0, id.into_inner(), s.1, key.0).await?,
+    ))
 }
 
 pub async fn countersign_incident(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Supervisors, SignatureRequest>,
-    path: web::Path<(String, String)>,
-) -> AppResult<HttpResponse> {
+    path: web::Path<(SectionId, IncidentId)>,
+    key: Idempotency,
+) -> AppResult<Json<IncidentUpheld>> {
     let (id, inc) = path.into_inner();
-    let i = idem(&req, &format!("incident.countersign {inc}"), &id)?;
-    ok(opening::countersign_incident(&svc, &s.0, id, inc, s.1, i).await?)
+    Ok(Json(
+        opening::countersign_incident(&svc, &s.0, id, inc, s.1, key.0).await?,
+    ))
 }
 
 pub async fn resume(
     svc: Svc,
-    req: HttpRequest,
     a: As<Hosts>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "resume", &id)?;
-    ok(opening::resume(&svc, &a.0, id, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<WindowMoved>> {
+    Ok(Json(
+        opening::resume(&svc, &a.0, id.into_inner(), key.0).await?,
+    ))
 }
 
 pub async fn confirm(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Bidders, ConfirmRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "confirm", &id)?;
-    ok(opening::confirm(&svc, &s.0, id, s.1, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<RecordConfirmed>> {
+    Ok(Json(
+        opening::confirm(&svc, &s.0, id.into_inner(), s.1, key.0).await?,
+    ))
 }
 
 pub async fn object(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Bidders, TextRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "object", &id)?;
-    ok(opening::object(&svc, &s.0, id, s.1, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<ObjectionRaised>> {
+    Ok(Json(
+        opening::object(&svc, &s.0, id.into_inner(), s.1, key.0).await?,
+    ))
 }
 
 pub async fn answer(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Hosts, TextRequest>,
-    path: web::Path<(String, String)>,
-) -> AppResult<HttpResponse> {
+    path: web::Path<(SectionId, ObjectionId)>,
+    key: Idempotency,
+) -> AppResult<Json<ObjectionAnswered>> {
     let (id, obj) = path.into_inner();
-    let i = idem(&req, &format!("answer {obj}"), &id)?;
-    ok(opening::answer(&svc, &s.0, id, obj, s.1, i).await?)
+    Ok(Json(
+        opening::answer(&svc, &s.0, id, obj, s.1, key.0).await?,
+    ))
 }
 
 pub async fn close(
     svc: Svc,
-    req: HttpRequest,
     a: As<Hosts>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "close", &id)?;
-    ok(opening::close(&svc, &a.0, id, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<RecordClosed>> {
+    Ok(Json(
+        opening::close(&svc, &a.0, id.into_inner(), key.0).await?,
+    ))
 }
 
 pub async fn countersign(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Supervisors, SignatureRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "countersign", &id)?;
-    ok(opening::countersign(&svc, &s.0, id, s.1, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<RecordCountersigned>> {
+    Ok(Json(
+        opening::countersign(&svc, &s.0, id.into_inner(), s.1, key.0).await?,
+    ))
 }
 
 pub async fn notice(
     svc: Svc,
-    req: HttpRequest,
     s: Signed<Hosts, TextRequest>,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
-    let i = idem(&req, "notice", &id)?;
-    ok(opening::notice(&svc, &s.0, id, s.1, i).await?)
+    id: Section,
+    key: Idempotency,
+) -> AppResult<Json<NoticePosted>> {
+    Ok(Json(
+        opening::notice(&svc, &s.0, id.into_inner(), s.1, key.0).await?,
+    ))
 }
 
-pub async fn record(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(opening::record_of(&svc, id.into_inner()).await?))
+pub async fn record(svc: Svc, id: Section) -> AppResult<Json<RecordView>> {
+    Ok(Json(opening::record_of(&svc, id.into_inner()).await?))
 }
 
 /// The opening record as a printable page (Chinese first, English second).
-pub async fn record_html(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn record_html(svc: Svc, id: Section) -> AppResult<Html> {
     let r = opening::record_of(&svc, id.into_inner()).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(super::record_page::render(&r)))
+    Ok(Html(Text {
+        content_type: "text/html; charset=utf-8",
+        headers: vec![],
+        body: super::record_page::render(&r),
+    }))
 }
 
 pub async fn ticket(
     svc: Svc,
     req: HttpRequest,
     a: Authed,
-    id: web::Path<String>,
-) -> AppResult<HttpResponse> {
+    id: Section,
+) -> AppResult<Json<RoomTicket>> {
     let token = token_of(&req).unwrap_or_default();
-    ok(room::ticket(&svc, &a.0.user, &token, id.into_inner()).await?)
+    Ok(Json(
+        room::ticket(&svc, &a.0.user, &token, id.into_inner()).await?,
+    ))
 }

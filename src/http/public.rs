@@ -3,31 +3,35 @@
 
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
+use utoipa::{IntoParams, ToSchema};
 
+use super::respond::{Download, Json, ParamsBytes, Text};
+use crate::domain::ids::SectionId;
 use crate::domain::section::{Category, SectionState};
 use crate::error::{AppError, AppResult};
-use crate::service::sections::{self, DocumentView, SearchParams};
+use crate::service::sections::{self, DocumentView, PublicSectionView, SearchParams, SectionPage};
 use crate::service::Services;
 
 type Svc = web::Data<Services>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
+    /// Text in the section's or project's name or code (at most 100 characters).
     q: Option<String>,
     category: Option<Category>,
+    /// Any state but `draft`.
     state: Option<SectionState>,
+    /// From 1.
     page: Option<i64>,
+    /// 1 to 100 (default 20).
     per_page: Option<i64>,
 }
 
-pub async fn list(svc: Svc, q: web::Query<SearchQuery>) -> AppResult<HttpResponse> {
+pub async fn list(svc: Svc, q: web::Query<SearchQuery>) -> AppResult<Json<SectionPage>> {
     let q = q.into_inner();
-    if q.q.as_ref().is_some_and(|t| t.chars().count() > 100) {
-        return Err(AppError::invalid_field("q", "at most 100 characters"));
-    }
     let page = sections::search_public(
         &svc,
         SearchParams {
@@ -39,27 +43,39 @@ pub async fn list(svc: Svc, q: web::Query<SearchQuery>) -> AppResult<HttpRespons
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(Json(page))
 }
 
-pub async fn detail(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(sections::public_detail(&svc, id.into_inner()).await?))
+pub async fn detail(svc: Svc, id: web::Path<SectionId>) -> AppResult<Json<PublicSectionView>> {
+    Ok(Json(sections::public_detail(&svc, id.into_inner()).await?))
 }
 
 /// The canonical parameters bytes, exactly as hashed. `ETag` carries the hash.
-pub async fn params(svc: Svc, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let (json, hash) = sections::public_params(&svc, id.into_inner()).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header(("ETag", format!("\"{hash}\"")))
-        .insert_header(("X-Params-Hash", hash))
-        .body(json))
+pub async fn params(svc: Svc, id: web::Path<SectionId>) -> AppResult<ParamsBytes> {
+    let p = sections::public_params(&svc, id.into_inner()).await?;
+    Ok(ParamsBytes(Text {
+        content_type: "application/json",
+        headers: vec![
+            ("ETag", format!("\"{}\"", p.hash)),
+            ("X-Params-Hash", p.hash),
+        ],
+        body: p.json,
+    }))
 }
 
-pub async fn platform_key(svc: Svc) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "algorithm": "ed25519",
-        "public_key": svc.platform_public_hex(),
+/// The platform's signing key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformKey {
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// Hex.
+    pub public_key: String,
+}
+
+pub async fn platform_key(svc: Svc) -> AppResult<Json<PlatformKey>> {
+    Ok(Json(PlatformKey {
+        algorithm: "ed25519".into(),
+        public_key: svc.platform_public_hex(),
     }))
 }
 
@@ -95,7 +111,7 @@ fn disposition(name: &str) -> String {
 }
 
 /// Streams a stored document in 64 KiB reads.
-pub async fn stream_document(svc: &Services, d: DocumentView) -> AppResult<HttpResponse> {
+pub async fn stream_document(svc: &Services, d: DocumentView) -> AppResult<Download> {
     let file = svc
         .blobs
         .open_read(&d.sha256)
@@ -112,12 +128,14 @@ pub async fn stream_document(svc: &Services, d: DocumentView) -> AppResult<HttpR
             Err(e) => Some((Err(e), f)),
         }
     });
-    Ok(HttpResponse::Ok()
-        .content_type(d.content_type.as_str())
-        .insert_header(("Content-Disposition", disposition(&d.name)))
-        .insert_header(("X-Content-SHA256", d.sha256.clone()))
-        .no_chunking(d.size as u64)
-        .streaming(stream))
+    Ok(Download(
+        HttpResponse::Ok()
+            .content_type(d.content_type.as_str())
+            .insert_header(("Content-Disposition", disposition(&d.name)))
+            .insert_header(("X-Content-SHA256", d.sha256.clone()))
+            .no_chunking(d.size as u64)
+            .streaming(stream),
+    ))
 }
 
 #[cfg(test)]

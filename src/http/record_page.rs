@@ -54,7 +54,12 @@ fn status_zh(s: &str) -> &'static str {
 }
 
 pub fn render(r: &RecordView) -> String {
-    let rec = &r.record;
+    // The page reads the record as the JSON it is published as.
+    let rec = &serde_json::to_value(&r.record).unwrap_or_default();
+    let closing = r
+        .closing
+        .as_ref()
+        .map(|c| serde_json::to_value(c).unwrap_or_default());
     let fields: Vec<(String, String)> = rec["summary_fields"]
         .as_array()
         .into_iter()
@@ -85,7 +90,7 @@ pub fn render(r: &RecordView) -> String {
         .map(|(k, l)| format!("<th>{}</th>", esc(if l.is_empty() { k } else { l })))
         .collect();
     let mut after = String::new();
-    if let Some(c) = &r.closing {
+    if let Some(c) = &closing {
         after.push_str("<h2>确认与异议 / Confirmations and objections</h2><ul>");
         for k in c["confirmations"].as_array().into_iter().flatten() {
             after.push_str(&format!(
@@ -163,10 +168,21 @@ mod tests {
 
     #[test]
     fn the_page_escapes_what_bidders_wrote() {
+        let record = serde_json::from_value(json!({
+            "format": "kaibiao-opening-record/1", "section_id": "sec_1", "section_code": "1",
+            "section_name": "<script>x</script>", "project_name": "p", "params_hash": null,
+            "deadline_ms": 1, "manifest_root": "aa", "decryption_mode": "custodians",
+            "window_started_at_ms": null, "window_ends_at_ms": null,
+            "summary_fields": [{"key": "price", "label": "投标报价", "kind": "money", "required": true}],
+            "key_releases": [],
+            "bids": [{"envelope_hash": "h", "bidder": "org_1", "bidder_name": "A&B", "bid_id": "b",
+                      "revision": 1, "status": "decrypted", "fault": null, "reason": null,
+                      "via": "custodians", "summary": {"price": "1.00"}, "settled_at_ms": 2}],
+            "outcome": "announced", "announced_at_ms": 3,
+        }))
+        .unwrap();
         let r = RecordView {
-            record: json!({"section_name": "<script>x</script>", "bids": [
-                {"bidder_name": "A&B", "status": "decrypted", "summary": {"price": "1.00"}}],
-                "summary_fields": [{"key": "price", "label": "投标报价"}]}),
+            record,
             record_hash: "ab".into(),
             closing: None,
             closing_hash: None,

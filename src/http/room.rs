@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use actix_ws::{CloseCode, CloseReason, Message};
 use bytestring::ByteString;
 use futures_util::StreamExt;
@@ -29,7 +29,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::api_doc::{Auth, DescribeArg, OpDoc};
 use super::extract::token_of;
+use super::respond::Upgrade;
+use crate::domain::ids::SectionId;
 use crate::error::{AppError, AppResult};
 use crate::room::hub::Hub;
 use crate::room::state::View;
@@ -45,23 +48,45 @@ const MAX_BAD: u32 = 5;
 const HEARTBEAT: Duration = Duration::from_secs(15);
 const SILENCE: Duration = Duration::from_secs(45);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct RoomQuery {
     /// The last sequence number the client has seen (0: none).
     #[serde(default)]
     after: i64,
+    /// A room ticket (`…/room/tickets`), for browsers, which cannot send an
+    /// `Authorization` header with a WebSocket.
     ticket: Option<String>,
+}
+
+/// The WebSocket's own body: the upgrade (it takes the bearer token or a
+/// ticket, or nothing for the public view).
+pub struct RoomUpgrade(web::Payload);
+
+impl actix_web::FromRequest for RoomUpgrade {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let p = web::Payload::from_request(req, payload);
+        Box::pin(async move { Ok(RoomUpgrade(p.await?)) })
+    }
+}
+
+impl DescribeArg for RoomUpgrade {
+    fn describe(op: &mut OpDoc) {
+        op.auth = Auth::Optional;
+    }
 }
 
 pub async fn socket(
     req: HttpRequest,
-    body: web::Payload,
+    body: RoomUpgrade,
     svc: web::Data<Services>,
     hub: web::Data<Hub>,
-    id: web::Path<String>,
+    id: web::Path<SectionId>,
     q: web::Query<RoomQuery>,
-) -> AppResult<HttpResponse> {
+) -> AppResult<Upgrade> {
+    let body = body.0;
     let section = id.into_inner();
     let user = match (token_of(&req), &q.ticket) {
         (Some(t), _) => Some(auth::authenticate(&svc, &t).await?),
@@ -89,7 +114,7 @@ pub async fn socket(
         drop(guard);
         tracing::debug!(conn, section = %the_room.section_id, reason, "watcher left");
     });
-    Ok(response)
+    Ok(Upgrade(response))
 }
 
 struct Bucket {
@@ -143,7 +168,7 @@ async fn serve(
     svc: &Services,
     the_room: &std::sync::Arc<crate::room::hub::Room>,
     view: View,
-    me: serde_json::Value,
+    me: room::RoomMe,
     after: i64,
     mut session: actix_ws::Session,
     mut stream: actix_ws::MessageStream,

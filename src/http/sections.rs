@@ -1,84 +1,118 @@
-//! Projects and sections: drafting, publication, amendments, cancellation,
-//! documents, registration, and the section's record.
+//! Projects and sections for their staff: drafting, publication,
+//! amendments, cancellation, documents, registration, and the section's
+//! record.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::extract::{As, Authed, Bidders, Hosts, MaybeAuthed, Signed};
+use super::extract::{As, Authed, Bidders, Hosts, MaybeAuthed, Signed, Upload};
+use super::public::stream_document;
+use super::respond::{Created, Download, Json, NoContent};
+use crate::domain::ids::{DocumentId, ProjectId, SectionId};
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::service::{projects, sections, Services};
+use crate::service::projects::{self, ProjectDetail, ProjectView};
+use crate::service::sections::{
+    self, AmendmentView, AuditView, DocumentView, EventView, RegistrationConfirmed, SectionView,
+};
+use crate::service::Services;
 use crate::storage::BlobError;
 
 type Svc = web::Data<Services>;
-type Id = web::Path<String>;
+type Section = web::Path<SectionId>;
+type Document = web::Path<(SectionId, DocumentId)>;
 
-pub async fn list_projects(svc: Svc, auth: Authed) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(projects::list_mine(&svc, &auth.0).await?))
+pub async fn list_projects(svc: Svc, auth: Authed) -> AppResult<Json<Vec<ProjectView>>> {
+    Ok(Json(projects::list_mine(&svc, &auth.0).await?))
 }
 
 pub async fn create_project(
     svc: Svc,
     signed: Signed<Hosts, projects::NewProject>,
-) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Created().json(projects::create(&svc, &signed.0, signed.1).await?))
+) -> AppResult<Created<ProjectView>> {
+    Ok(Created(projects::create(&svc, &signed.0, signed.1).await?))
 }
 
-pub async fn get_project(svc: Svc, auth: Authed, id: Id) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(projects::get(&svc, &auth.0, id.into_inner()).await?))
+pub async fn get_project(
+    svc: Svc,
+    auth: Authed,
+    id: web::Path<ProjectId>,
+) -> AppResult<Json<ProjectDetail>> {
+    Ok(Json(projects::get(&svc, &auth.0, id.into_inner()).await?))
 }
 
 pub async fn create_section(
     svc: Svc,
     signed: Signed<Hosts, sections::SectionDraft>,
-    id: Id,
-) -> AppResult<HttpResponse> {
-    let v = sections::create(&svc, &signed.0, id.into_inner(), signed.1).await?;
-    Ok(HttpResponse::Created().json(v))
+    id: web::Path<ProjectId>,
+) -> AppResult<Created<SectionView>> {
+    Ok(Created(
+        sections::create(&svc, &signed.0, id.into_inner(), signed.1).await?,
+    ))
 }
 
-pub async fn get_section(svc: Svc, auth: Authed, id: Id) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(sections::get(&svc, &auth.0, id.into_inner()).await?))
+pub async fn get_section(svc: Svc, auth: Authed, id: Section) -> AppResult<Json<SectionView>> {
+    Ok(Json(sections::get(&svc, &auth.0, id.into_inner()).await?))
 }
 
 pub async fn update_section(
     svc: Svc,
     signed: Signed<Hosts, sections::SectionDraft>,
-    id: Id,
-) -> AppResult<HttpResponse> {
-    let v = sections::update_draft(&svc, &signed.0, id.into_inner(), signed.1).await?;
-    Ok(HttpResponse::Ok().json(v))
+    id: Section,
+) -> AppResult<Json<SectionView>> {
+    Ok(Json(
+        sections::update_draft(&svc, &signed.0, id.into_inner(), signed.1).await?,
+    ))
 }
 
-pub async fn publish(svc: Svc, auth: As<Hosts>, id: Id) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(sections::publish(&svc, &auth.0, id.into_inner()).await?))
+pub async fn publish(svc: Svc, auth: As<Hosts>, id: Section) -> AppResult<Json<SectionView>> {
+    Ok(Json(
+        sections::publish(&svc, &auth.0, id.into_inner()).await?,
+    ))
 }
 
 pub async fn amend(
     svc: Svc,
     signed: Signed<Hosts, sections::AmendmentRequest>,
-    id: Id,
-) -> AppResult<HttpResponse> {
-    let v = sections::amend(&svc, &signed.0, id.into_inner(), signed.1).await?;
-    Ok(HttpResponse::Created().json(v))
+    id: Section,
+) -> AppResult<Created<AmendmentView>> {
+    Ok(Created(
+        sections::amend(&svc, &signed.0, id.into_inner(), signed.1).await?,
+    ))
 }
 
 pub async fn cancel(
     svc: Svc,
     signed: Signed<Hosts, sections::CancelRequest>,
-    id: Id,
-) -> AppResult<HttpResponse> {
-    let v = sections::cancel(&svc, &signed.0, id.into_inner(), signed.1).await?;
-    Ok(HttpResponse::Ok().json(v))
+    id: Section,
+) -> AppResult<Json<SectionView>> {
+    Ok(Json(
+        sections::cancel(&svc, &signed.0, id.into_inner(), signed.1).await?,
+    ))
 }
 
-pub async fn register_bidder(svc: Svc, auth: As<Bidders>, id: Id) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(sections::register_bidder(&svc, &auth.0, id.into_inner()).await?))
+pub async fn register_bidder(
+    svc: Svc,
+    auth: As<Bidders>,
+    id: Section,
+) -> AppResult<Json<RegistrationConfirmed>> {
+    Ok(Json(
+        sections::register_bidder(&svc, &auth.0, id.into_inner()).await?,
+    ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
+    /// The document's file name (1–200 characters, no path separators).
     name: String,
+}
+
+fn too_large(max: u64) -> AppError {
+    AppError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("documents are limited to {max} bytes"),
+    )
 }
 
 /// Streams a tender document into the blob store. The caller is authorised
@@ -86,32 +120,22 @@ pub struct UploadQuery {
 pub async fn upload_document(
     svc: Svc,
     auth: As<Hosts>,
-    id: Id,
+    id: Section,
     q: web::Query<UploadQuery>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> AppResult<HttpResponse> {
+    upload: Upload,
+) -> AppResult<Created<DocumentView>> {
     let id = id.into_inner();
     sections::authorize_upload(&svc, &auth.0, id.clone()).await?;
     let max = svc.config.server.max_document_bytes;
-    let declared = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
+    if upload.declared_length.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 100 && v.is_ascii())
-        .unwrap_or("application/octet-stream")
-        .to_string();
+    let content_type = upload
+        .content_type
+        .unwrap_or_else(|| "application/octet-stream".into());
     let blob = svc
         .blobs
-        .put_stream(payload, max)
+        .put_stream(upload.body, max)
         .await
         .map_err(|e| match e {
             BlobError::TooLarge(n) => too_large(n),
@@ -128,39 +152,32 @@ pub async fn upload_document(
         content_type,
     };
     let v = sections::add_document(&svc, &auth.0, id, doc, blob.sha256, blob.size).await?;
-    Ok(HttpResponse::Created().json(v))
+    Ok(Created(v))
 }
 
-fn too_large(max: u64) -> AppError {
-    AppError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("documents are limited to {max} bytes"),
-    )
-}
-
-pub async fn delete_document(
-    svc: Svc,
-    auth: As<Hosts>,
-    path: web::Path<(String, String)>,
-) -> AppResult<HttpResponse> {
+pub async fn delete_document(svc: Svc, auth: As<Hosts>, path: Document) -> AppResult<NoContent> {
     let (id, doc) = path.into_inner();
     sections::delete_document(&svc, &auth.0, id, doc).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(NoContent)
 }
 
-pub async fn download_document(
-    svc: Svc,
-    auth: Authed,
-    path: web::Path<(String, String)>,
-) -> AppResult<HttpResponse> {
+pub async fn download_document(svc: Svc, auth: Authed, path: Document) -> AppResult<Download> {
     let (id, doc) = path.into_inner();
     let d = sections::document_for(&svc, Some(auth.0.user), id, doc).await?;
-    super::public::stream_document(&svc, d).await
+    stream_document(&svc, d).await
 }
 
-#[derive(Deserialize)]
+/// The same download for anyone, once published.
+pub async fn public_document(svc: Svc, who: MaybeAuthed, path: Document) -> AppResult<Download> {
+    let (id, doc) = path.into_inner();
+    let d = sections::document_for(&svc, who.0, id, doc).await?;
+    stream_document(&svc, d).await
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct After {
+    /// Only events after this sequence number (at most 1000 are returned).
     #[serde(default)]
     after: i64,
 }
@@ -168,24 +185,16 @@ pub struct After {
 pub async fn events(
     svc: Svc,
     auth: Authed,
-    id: Id,
+    id: Section,
     q: web::Query<After>,
-) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok()
-        .json(sections::events_for(&svc, &auth.0, id.into_inner(), q.after).await?))
+) -> AppResult<Json<Vec<EventView>>> {
+    Ok(Json(
+        sections::events_for(&svc, &auth.0, id.into_inner(), q.after).await?,
+    ))
 }
 
-pub async fn audit(svc: Svc, auth: Authed, id: Id) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(sections::audit_for(&svc, &auth.0, id.into_inner()).await?))
-}
-
-/// Used by the public router: the same download for anyone when published.
-pub async fn public_document(
-    svc: Svc,
-    who: MaybeAuthed,
-    path: web::Path<(String, String)>,
-) -> AppResult<HttpResponse> {
-    let (id, doc) = path.into_inner();
-    let d = sections::document_for(&svc, who.0, id, doc).await?;
-    super::public::stream_document(&svc, d).await
+pub async fn audit(svc: Svc, auth: Authed, id: Section) -> AppResult<Json<Vec<AuditView>>> {
+    Ok(Json(
+        sections::audit_for(&svc, &auth.0, id.into_inner()).await?,
+    ))
 }

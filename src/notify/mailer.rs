@@ -69,7 +69,7 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .raw_header(lettre::message::header::HeaderValue::new(
                 lettre::message::header::HeaderName::new_from_ascii_str("X-Kaibiao-Mail-Id"),
-                mail.id.clone(),
+                mail.id.to_string(),
             ))
             .body(mail.body.clone())
             .map_err(|e| format!("cannot build message: {e}"))?;

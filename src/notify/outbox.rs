@@ -66,13 +66,13 @@ pub async fn deliver_due(
                     .await?;
                 svc.metrics
                     .inc("kaibiao_mail_sent_total", &[("kind", &mail.kind)]);
-                tracing::info!(mail = mail.id, kind = mail.kind, "mail sent");
+                tracing::info!(mail = %mail.id, kind = mail.kind, "mail sent");
                 sent += 1;
             }
             Err(err) => {
                 let dead = mail.attempts + 1 >= max;
                 let next = now + backoff_ms(mail.attempts);
-                tracing::warn!(mail = mail.id, kind = mail.kind, attempts = mail.attempts + 1, dead, error = %err, "mail delivery failed");
+                tracing::warn!(mail = %mail.id, kind = mail.kind, attempts = mail.attempts + 1, dead, error = %err, "mail delivery failed");
                 svc.metrics
                     .inc("kaibiao_mail_failures_total", &[("kind", &mail.kind)]);
                 svc.db

@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, Notify, OnceCell};
 
 use super::state::{project_event, RoomState, SectionInfo, View};
 use crate::db::{events, sections as sections_repo, DbConn};
+use crate::domain::ids::SectionId;
 use crate::error::{AppError, AppResult};
 use crate::service::sections::SectionParams;
 use crate::service::Services;
@@ -127,7 +128,7 @@ impl Drop for PresenceGuard {
 }
 
 pub struct Room {
-    pub section_id: String,
+    pub section_id: SectionId,
     core: Mutex<Core>,
     txs: [broadcast::Sender<Frame>; 2],
     /// Events read and broadcast at a time (a quarter of the queue).
@@ -149,7 +150,7 @@ pub struct Joined {
 }
 
 impl Room {
-    fn new(section_id: String, queue: usize) -> Room {
+    fn new(section_id: SectionId, queue: usize) -> Room {
         let queue = queue.max(4);
         Room {
             section_id,
@@ -386,7 +387,7 @@ pub struct Hub {
 struct Inner {
     svc: Services,
     node: String,
-    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    rooms: Mutex<HashMap<SectionId, Arc<Room>>>,
     connections: AtomicU64,
     runtime: tokio::runtime::Handle,
 }
@@ -437,15 +438,15 @@ impl Hub {
     }
 
     /// The room of a section, loaded on first use.
-    pub async fn room(&self, section_id: &str) -> AppResult<Arc<Room>> {
+    pub async fn room(&self, section_id: &SectionId) -> AppResult<Arc<Room>> {
         let (room, fresh) = {
             let mut rooms = self.inner.rooms.lock().expect("rooms");
             match rooms.get(section_id) {
                 Some(r) => (Arc::clone(r), false),
                 None => {
                     let queue = self.inner.svc.config.room.queue_frames;
-                    let r = Arc::new(Room::new(section_id.to_string(), queue));
-                    rooms.insert(section_id.to_string(), Arc::clone(&r));
+                    let r = Arc::new(Room::new(section_id.clone(), queue));
+                    rooms.insert(section_id.clone(), Arc::clone(&r));
                     (r, true)
                 }
             }
@@ -632,30 +633,27 @@ impl Hub {
     }
 }
 
-fn section_info(c: &mut DbConn, id: &str) -> AppResult<SectionInfo> {
+fn section_info(c: &mut DbConn, id: &SectionId) -> AppResult<SectionInfo> {
     let (s, p) = sections_repo::section_with_project(c, id)?
         .ok_or_else(|| AppError::not_found("section"))?;
     let params: Option<SectionParams> = s
         .params_json
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(AppError::internal)?;
+        .as_ref()
+        .map(|_| SectionParams::of(&s))
+        .transpose()?;
     Ok(SectionInfo {
-        id: s.id.clone(),
+        id: s.id.to_string(),
         code: s.code.clone(),
         name: s.name.clone(),
         project_name: p.name.clone(),
-        category: p.category.clone(),
+        category: p.category.to_string(),
         deadline_ms: s.deadline_at.unwrap_or_default(),
-        decryption_mode: s.decryption_mode.clone(),
+        decryption_mode: s.decryption_mode.to_string(),
         window_ms: s.window_secs * 1000,
         threshold: s.threshold,
         custodians: params.as_ref().map_or(0, |p| p.custodians.len()),
         min_bidders: s.min_bidders,
-        summary_fields: params
-            .map(|p| serde_json::to_value(p.summary_fields).unwrap_or_default())
-            .unwrap_or_default(),
+        summary_fields: params.map(|p| p.summary_fields).unwrap_or_default(),
     })
 }
 

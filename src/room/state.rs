@@ -10,14 +10,20 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::crypto::opening::OpeningRecord;
+use crate::domain::section::SummaryField;
+use crate::domain::states::{DecryptedVia, Fault, OpeningStatus};
 
 /// The two encodings of the room. Everyone who is not staff of the section
 /// (the public, bidders, custodians, experts) gets the public view plus a
 /// personal `me` block; the section's host, tenderer and supervisor (and
 /// platform admins) get the staff view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum View {
     Public,
     Staff,
@@ -92,7 +98,7 @@ pub fn project_event(kind: &str, payload: &Value, view: View) -> Option<Value> {
 }
 
 /// The section facts the room shows, from its published parameters.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
 pub struct SectionInfo {
     pub id: String,
     pub code: String,
@@ -105,10 +111,11 @@ pub struct SectionInfo {
     pub threshold: i32,
     pub custodians: usize,
     pub min_bidders: i32,
-    pub summary_fields: Value,
+    pub summary_fields: Vec<SummaryField>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+/// The decryption window and its clock.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
 pub struct Window {
     pub started_at_ms: i64,
     pub ends_at_ms: i64,
@@ -116,41 +123,171 @@ pub struct Window {
     pub closed_at_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct BidStatus {
+/// One bid on the decryption board.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BoardBid {
     pub envelope_hash: String,
     pub bidder: String,
     pub name: String,
     /// `pending`, `decrypted`, `revoked` (撤销, the bidder's fault) or
     /// `withdrawn` (撤回, the platform's fault).
-    pub status: String,
-    pub fault: Option<String>,
+    pub status: OpeningStatus,
+    pub fault: Option<Fault>,
     pub reason: Option<String>,
-    pub via: Option<String>,
+    pub via: Option<DecryptedVia>,
     pub at_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+/// The sealed section's manifest, as the room shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct RoomManifest {
+    pub root: String,
+    pub count: u64,
+    pub envelope_hashes: Vec<String>,
+}
+
+/// A bidder who signed in (签到), shown from the sealing on.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct Signin {
+    pub bidder: String,
+    pub name: String,
+    pub at_ms: i64,
+}
+
+/// Which custodian did something: staff only.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct CustodianStaff {
+    pub custodian: String,
+}
+
+/// A custodian's key released in the window.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct Release {
+    pub position: i32,
+    /// Keys in so far, of the threshold.
+    pub released: usize,
+    pub threshold: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<CustodianStaff>,
+}
+
+/// Who declared an incident: staff only.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct IncidentStaff {
+    pub declared_by: String,
+}
+
+/// A platform incident declared during the window.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct Incident {
+    pub id: String,
+    pub reason: String,
+    /// The bidders it affects; empty = all.
+    #[serde(default)]
+    pub bidders: Vec<String>,
+    #[serde(default)]
+    pub paused_since_ms: Option<i64>,
+    pub declared_at_ms: i64,
+    /// Upheld by the supervisor.
+    pub countersigned: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<IncidentStaff>,
+}
+
+/// An objection (异议) to the record and the host's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct Objection {
+    pub id: String,
+    pub bidder: String,
+    pub name: String,
+    pub text: String,
+    pub at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at_ms: Option<i64>,
+}
+
+/// A bidder's confirmation of the record.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct RoomConfirmation {
+    pub bidder: String,
+    pub name: String,
+    pub at_ms: i64,
+}
+
+/// The closed record's hash.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct ClosingInfo {
+    pub closing_hash: String,
+    pub closed_at_ms: i64,
+}
+
+/// Why the section failed (流标).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct Failure {
+    /// `too_few_bids` (at the sealing) or `too_few_valid_bids` (at the
+    /// announcement).
+    pub reason: String,
+    pub bids: i64,
+    pub min_bidders: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<OpeningRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_hash: Option<String>,
+}
+
+/// A host's notice.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
+#[serde(default)]
+pub struct Notice {
+    pub text: String,
+    pub at_ms: i64,
+}
+
+/// The room's state: a fold of the section's events.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, ToSchema)]
 pub struct RoomState {
     pub seq: i64,
     pub section: SectionInfo,
     /// The section's lifecycle state (DESIGN §2), as of `seq`.
     pub phase: String,
     pub signin_open: bool,
-    pub manifest: Option<Value>,
+    pub manifest: Option<RoomManifest>,
     pub window: Option<Window>,
-    pub bids: Vec<BidStatus>,
-    pub signins: Vec<Value>,
-    pub releases: Vec<Value>,
-    pub incidents: Vec<Value>,
-    pub record: Option<Value>,
+    pub bids: Vec<BoardBid>,
+    pub signins: Vec<Signin>,
+    pub releases: Vec<Release>,
+    pub incidents: Vec<Incident>,
+    pub record: Option<OpeningRecord>,
     pub record_hash: Option<String>,
-    pub objections: Vec<Value>,
-    pub confirmations: Vec<Value>,
-    pub closing: Option<Value>,
+    pub objections: Vec<Objection>,
+    pub confirmations: Vec<RoomConfirmation>,
+    pub closing: Option<ClosingInfo>,
     pub countersigned_at_ms: Option<i64>,
-    pub failure: Option<Value>,
-    pub notices: VecDeque<Value>,
+    pub failure: Option<Failure>,
+    /// The latest notices (at most 50).
+    #[schema(value_type = Vec<Notice>)]
+    pub notices: VecDeque<Notice>,
+}
+
+/// An event's data as `T`, or `T::default()` when it does not fit (events
+/// are this program's own; a misfit is logged, not fatal to the room).
+fn data<T: serde::de::DeserializeOwned + Default>(kind: &str, d: &Value) -> T {
+    serde_json::from_value(d.clone()).unwrap_or_else(|e| {
+        tracing::warn!(kind, error = %e, "an event's data does not fit the room");
+        T::default()
+    })
 }
 
 const MAX_NOTICES: usize = 50;
@@ -182,25 +319,25 @@ impl RoomState {
             }
             "section.cancelled" => self.phase = "cancelled".into(),
             "section.sealed" => self.phase = "sealed".into(),
-            "section.manifest" => {
-                self.manifest = Some(json!({"root": d["root"], "count": d["count"],
-                                           "envelope_hashes": d["envelope_hashes"]}))
-            }
+            "section.manifest" => self.manifest = Some(data(kind, d)),
             "section.failed" => {
                 self.phase = "failed".into();
-                self.failure = Some(d.clone());
-                if let Some(r) = d.get("record").filter(|r| !r.is_null()) {
-                    self.record = Some(r.clone());
-                    self.record_hash = d["record_hash"].as_str().map(str::to_string);
+                let f: Failure = data(kind, d);
+                if f.record.is_some() {
+                    self.record = f.record.clone();
+                    self.record_hash = f.record_hash.clone();
                 }
+                self.failure = Some(f);
             }
             "opening.signin_opened" => self.signin_open = true,
             "opening.signins" => {
-                if let Some(list) = d["bidders"].as_array() {
-                    self.signins.extend(list.iter().cloned());
+                #[derive(serde::Deserialize, Default)]
+                struct Signins {
+                    bidders: Vec<Signin>,
                 }
+                self.signins.extend(data::<Signins>(kind, d).bidders);
             }
-            "opening.signed_in" => self.signins.push(d.clone()),
+            "opening.signed_in" => self.signins.push(data(kind, d)),
             "opening.started" => {
                 self.phase = "decrypting".into();
                 self.window = Some(Window {
@@ -213,11 +350,11 @@ impl RoomState {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|b| BidStatus {
+                    .map(|b| BoardBid {
                         envelope_hash: s(&b["envelope_hash"]),
                         bidder: s(&b["bidder"]),
                         name: s(&b["name"]),
-                        status: "pending".into(),
+                        status: OpeningStatus::Pending,
                         fault: None,
                         reason: None,
                         via: None,
@@ -225,14 +362,17 @@ impl RoomState {
                     })
                     .collect();
             }
-            "opening.key_released" => self.releases.push(d.clone()),
+            "opening.key_released" => self.releases.push(data(kind, d)),
             "opening.bid_settled" => {
                 let h = s(&d["envelope_hash"]);
                 if let Some(b) = self.bids.iter_mut().find(|b| b.envelope_hash == h) {
-                    b.status = s(&d["status"]);
-                    b.fault = d["fault"].as_str().map(str::to_string);
+                    fn parse<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+                        serde_json::from_value(v.clone()).ok()
+                    }
+                    b.status = parse(&d["status"]).unwrap_or(OpeningStatus::Pending);
+                    b.fault = parse(&d["fault"]);
                     b.reason = d["reason"].as_str().map(str::to_string);
-                    b.via = d["via"].as_str().map(str::to_string);
+                    b.via = parse(&d["via"]);
                     b.at_ms = d["at_ms"].as_i64();
                 }
             }
@@ -248,11 +388,12 @@ impl RoomState {
                 let mut i = d.clone();
                 i["countersigned"] = json!(false);
                 i["declared_at_ms"] = json!(at);
-                self.incidents.push(i);
+                self.incidents.push(data(kind, &i));
             }
             "opening.incident_countersigned" => {
-                if let Some(i) = self.incidents.iter_mut().find(|i| i["id"] == d["id"]) {
-                    i["countersigned"] = json!(true);
+                let id = s(&d["id"]);
+                if let Some(i) = self.incidents.iter_mut().find(|i| i.id == id) {
+                    i.countersigned = true;
                 }
             }
             "opening.resumed" => {
@@ -270,23 +411,20 @@ impl RoomState {
             }
             "opening.announced" => {
                 self.phase = "announced".into();
-                self.record = Some(d["record"].clone());
+                self.record = serde_json::from_value(d["record"].clone()).ok();
                 self.record_hash = d["record_hash"].as_str().map(str::to_string);
             }
             "opening.confirming" => self.phase = "confirming".into(),
-            "opening.objection" => self.objections.push(d.clone()),
+            "opening.objection" => self.objections.push(data(kind, d)),
             "opening.answered" => {
-                if let Some(o) = self.objections.iter_mut().find(|o| o["id"] == d["id"]) {
-                    o["answer"] = d["answer"].clone();
-                    o["answered_at_ms"] = d["at_ms"].clone();
+                let id = s(&d["id"]);
+                if let Some(o) = self.objections.iter_mut().find(|o| o.id == id) {
+                    o.answer = d["answer"].as_str().map(str::to_string);
+                    o.answered_at_ms = d["at_ms"].as_i64();
                 }
             }
-            "opening.confirmed" => self.confirmations.push(d.clone()),
-            "opening.closed" => {
-                self.closing = Some(
-                    json!({"closing_hash": d["closing_hash"], "closed_at_ms": d["closed_at_ms"]}),
-                )
-            }
+            "opening.confirmed" => self.confirmations.push(data(kind, d)),
+            "opening.closed" => self.closing = Some(data(kind, d)),
             "opening.countersigned" => {
                 self.phase = "evaluating".into();
                 self.countersigned_at_ms = Some(at);
@@ -294,7 +432,7 @@ impl RoomState {
             "evaluation.published" => self.phase = "publicity".into(),
             "evaluation.awarded" => self.phase = "awarded".into(),
             "room.notice" => {
-                self.notices.push_back(d.clone());
+                self.notices.push_back(data(kind, d));
                 while self.notices.len() > MAX_NOTICES {
                     self.notices.pop_front();
                 }
@@ -345,7 +483,7 @@ mod tests {
             &json!({"envelope_hash": "aa", "status": "decrypted", "via": "custodians", "at_ms": 12}),
             12,
         );
-        assert_eq!(r.bids[0].status, "decrypted");
+        assert_eq!(r.bids[0].status, OpeningStatus::Decrypted);
         r.apply(
             4,
             "opening.incident",
@@ -359,7 +497,7 @@ mod tests {
         r.apply(
             6,
             "opening.announced",
-            &json!({"record": {"bids": []}, "record_hash": "h"}),
+            &json!({"record": null, "record_hash": "h"}),
             15,
         );
         r.apply(7, "opening.confirming", &json!({}), 15);

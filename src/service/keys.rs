@@ -2,27 +2,31 @@
 //! custodians' per-section keys.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
+use super::action::{transact, Change};
 use super::{Actor, Services};
 use crate::crypto::keyproof::{SectionKeyStatement, Statement};
 use crate::crypto::{self, sign, x25519};
 use crate::db::keys::{self as repo, ChallengeRow, KeyRow, SectionKeyRow};
-use crate::db::{audit, events, is_unique_violation, sections as sections_repo};
+use crate::db::{audit, is_unique_violation, sections as sections_repo};
 use crate::domain::identity::{KeyAlgorithm, KeyPurpose, Role};
-use crate::domain::ids::{ChallengeId, KeyId};
+use crate::domain::ids::{ChallengeId, KeyId, SectionId, UserId};
 use crate::domain::section::SectionState;
 use crate::domain::time::Timestamp;
 use crate::error::{AppError, AppResult, ErrorCode};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeRequest {
     pub purpose: KeyPurpose,
 }
 
-#[derive(Debug, Serialize)]
+/// A challenge to prove possession of a key with.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChallengeView {
-    pub id: String,
+    pub id: ChallengeId,
     pub purpose: KeyPurpose,
     /// The key's owner: the organisation for bidder keys, the user otherwise.
     pub owner: String,
@@ -33,20 +37,22 @@ pub struct ChallengeView {
     pub expires_at: Timestamp,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterKey {
-    pub challenge_id: String,
+    pub challenge_id: ChallengeId,
     pub public_key: String,
     pub proof: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A registered public key.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct KeyView {
-    pub id: String,
+    pub id: KeyId,
+    /// The organisation (bidder keys) or the user it belongs to.
     pub owner: String,
-    pub purpose: String,
-    pub algorithm: String,
+    pub purpose: KeyPurpose,
+    pub algorithm: KeyAlgorithm,
     pub public_key: String,
     pub fingerprint: String,
     pub active: bool,
@@ -113,9 +119,9 @@ pub async fn challenge(
         KeyAlgorithm::Ed25519 => (None, None),
     };
     let row = ChallengeRow {
-        id: ChallengeId::new().into_string(),
-        user_id: actor.user.id.to_string(),
-        purpose: req.purpose.as_str().into(),
+        id: ChallengeId::new(),
+        user_id: actor.user.id.clone(),
+        purpose: req.purpose,
         nonce: hex::encode(crypto::random_bytes::<32>()),
         server_secret,
         created_at: now.millis(),
@@ -148,7 +154,7 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
         .write(move |c| {
             let invalid = |m: &str| AppError::new(ErrorCode::ChallengeInvalid, m.to_string());
             let ch = repo::find_challenge(c, &req.challenge_id)?
-                .filter(|ch| ch.user_id == actor.user.id.as_str())
+                .filter(|ch| ch.user_id == actor.user.id)
                 .ok_or_else(|| invalid("unknown challenge; ask for a new one"))?;
             if ch.used_at.is_some() {
                 return Err(invalid("this challenge was already used; ask for a new one"));
@@ -156,12 +162,12 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
             if ch.expires_at <= now {
                 return Err(invalid("this challenge has expired; ask for a new one"));
             }
-            let purpose = KeyPurpose::from_db(&ch.purpose).map_err(AppError::internal)?;
+            let purpose = ch.purpose;
             let owner = owner_for(&actor, purpose)?;
             let public_key = req.public_key.trim().to_ascii_lowercase();
             let statement = Statement {
                 challenge: &ch.nonce,
-                challenge_id: &ch.id,
+                challenge_id: ch.id.as_str(),
                 owner: &owner,
                 public_key: &public_key,
                 purpose: purpose.as_str(),
@@ -196,20 +202,20 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
             if repo::use_challenge(c, &ch.id, now)? != 1 {
                 return Err(invalid("this challenge was already used; ask for a new one"));
             }
-            if repo::key_by_public(c, purpose.algorithm().as_str(), &public_key)?.is_some() {
+            if repo::key_by_public(c, purpose.algorithm(), &public_key)?.is_some() {
                 return Err(AppError::new(ErrorCode::KeyRejected, "this key is already registered"));
             }
-            let previous = repo::active_key(c, &owner, purpose.as_str())?;
+            let previous = repo::active_key(c, &owner, purpose)?;
             if let Some(prev) = &previous {
                 repo::retire_key(c, &prev.id, now)?;
             }
             let row = KeyRow {
-                id: KeyId::new().into_string(),
+                id: KeyId::new(),
                 owner_id: owner.clone(),
-                purpose: purpose.as_str().into(),
-                algorithm: purpose.algorithm().as_str().into(),
+                purpose,
+                algorithm: purpose.algorithm(),
                 public_key,
-                registered_by: actor.user.id.to_string(),
+                registered_by: actor.user.id.clone(),
                 created_at: now,
                 retired_at: None,
             };
@@ -226,7 +232,7 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
                 &who,
                 if previous.is_some() { "key.rotate" } else { "key.register" },
                 &owner,
-                &serde_json::json!({"key": row.id, "purpose": row.purpose, "replaces": previous.map(|p| p.id)}),
+                &json!({"key": row.id, "purpose": row.purpose, "replaces": previous.map(|p| p.id)}),
             )?;
             Ok(KeyView::from(row))
         })
@@ -250,7 +256,7 @@ pub async fn list_mine(svc: &Services, actor: &Actor) -> AppResult<Vec<KeyView>>
         .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionKeyRequest {
     /// The custodian's per-section X25519 public key, hex.
@@ -259,12 +265,13 @@ pub struct SectionKeyRequest {
     pub signature: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A custodian's registered key for one section.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SectionKeyView {
-    pub section_id: String,
-    pub custodian: String,
+    pub section_id: SectionId,
+    pub custodian: UserId,
     pub public_key: String,
-    pub identity_key_id: String,
+    pub identity_key_id: KeyId,
     pub signature: String,
     pub registered_at: Timestamp,
 }
@@ -287,92 +294,83 @@ impl From<SectionKeyRow> for SectionKeyView {
 pub async fn register_section_key(
     svc: &Services,
     actor: &Actor,
-    section_id: String,
+    section_id: SectionId,
     req: SectionKeyRequest,
 ) -> AppResult<SectionKeyView> {
     actor.require(&[Role::Custodian])?;
-    let now = svc.now().millis();
-    let who = actor.who();
-    let uid = actor.user.id.to_string();
-    let s2 = svc.clone();
-    svc.db
-        .write(move |c| {
-            let section = sections_repo::find_section(c, &section_id)?
-                .ok_or_else(|| AppError::not_found("section"))?;
-            if !sections_repo::is_custodian(c, &section_id, &uid)? {
-                return Err(AppError::not_found("section"));
-            }
-            if SectionState::from_db(&section.state).map_err(AppError::internal)?
-                != SectionState::Draft
-            {
-                return Err(AppError::new(
-                    ErrorCode::SectionNotDraft,
-                    "custodian keys are registered before publication",
-                ));
-            }
-            let identity = repo::active_key(c, &uid, KeyPurpose::CustodianIdentity.as_str())?
-                .ok_or_else(|| {
-                    AppError::new(
-                        ErrorCode::KeyRejected,
-                        "register your custodian identity key first",
-                    )
-                })?;
-            let public_key = req.public_key.trim().to_ascii_lowercase();
-            let client = x25519::parse_public(&public_key)
-                .map_err(|e| AppError::new(ErrorCode::KeyRejected, e.to_string()))?;
-            if x25519::SecretKey::generate()
-                .diffie_hellman(&client)
-                .is_err()
-            {
-                return Err(AppError::new(
+    let uid = actor.user.id.clone();
+    transact(svc, actor.who(), move |tx| {
+        let section = sections_repo::find_section(tx.c, &section_id)?
+            .ok_or_else(|| AppError::not_found("section"))?;
+        if !sections_repo::is_custodian(tx.c, &section_id, &uid)? {
+            return Err(AppError::not_found("section"));
+        }
+        if section.state != SectionState::Draft {
+            return Err(AppError::new(
+                ErrorCode::SectionNotDraft,
+                "custodian keys are registered before publication",
+            ));
+        }
+        let identity = repo::active_key(tx.c, uid.as_str(), KeyPurpose::CustodianIdentity)?
+            .ok_or_else(|| {
+                AppError::new(
                     ErrorCode::KeyRejected,
-                    "X25519 key refused (small-order point)",
-                ));
-            }
-            let statement = SectionKeyStatement {
-                custodian: &uid,
-                identity_key: &identity.public_key,
-                public_key: &public_key,
-                section_id: &section_id,
-            };
-            if !statement.verify(&req.signature) {
-                return Err(AppError::new(
-                    ErrorCode::ProofInvalid,
-                    "the signature does not verify with your registered identity key",
-                ));
-            }
-            let row = SectionKeyRow {
-                section_id: section_id.clone(),
-                user_id: uid.clone(),
-                public_key,
-                identity_key_id: identity.id.clone(),
-                signature: req.signature.trim().to_ascii_lowercase(),
-                registered_at: now,
-            };
-            repo::put_section_key(c, &row)?;
-            let leaf = serde_json::json!({
-                "type": "custodian.key", "section_id": section_id, "custodian": uid,
-                "identity_key": identity.public_key, "public_key": row.public_key,
-                "signature": row.signature, "at_ms": now,
-            });
-            super::translog::append(&s2, c, &leaf, "custodian.key", Some(&section_id), now)?;
-            events::append(
-                c,
-                &section_id,
-                "custodian.key_registered",
-                &serde_json::json!({"custodian": uid, "public_key": row.public_key}),
-                Some(&uid),
-                now,
-            )?;
-            audit::record(
-                c,
-                now,
-                &who,
-                "section.custodian_key",
-                &section_id,
-                &serde_json::json!({}),
-            )?;
-            Ok(row.into())
-        })
-        .await
+                    "register your custodian identity key first",
+                )
+            })?;
+        let public_key = req.public_key.trim().to_ascii_lowercase();
+        let client = x25519::parse_public(&public_key)
+            .map_err(|e| AppError::new(ErrorCode::KeyRejected, e.to_string()))?;
+        if x25519::SecretKey::generate()
+            .diffie_hellman(&client)
+            .is_err()
+        {
+            return Err(AppError::new(
+                ErrorCode::KeyRejected,
+                "X25519 key refused (small-order point)",
+            ));
+        }
+        let statement = SectionKeyStatement {
+            custodian: uid.as_str(),
+            identity_key: &identity.public_key,
+            public_key: &public_key,
+            section_id: section_id.as_str(),
+        };
+        if !statement.verify(&req.signature) {
+            return Err(AppError::new(
+                ErrorCode::ProofInvalid,
+                "the signature does not verify with your registered identity key",
+            ));
+        }
+        let row = SectionKeyRow {
+            section_id: section_id.clone(),
+            user_id: uid.clone(),
+            public_key,
+            identity_key_id: identity.id.clone(),
+            signature: req.signature.trim().to_ascii_lowercase(),
+            registered_at: tx.now,
+        };
+        repo::put_section_key(tx.c, &row)?;
+        // The log names the statement "custodian.key"; the room, the event.
+        let leaf = json!({
+            "type": "custodian.key", "section_id": section_id, "custodian": uid,
+            "identity_key": identity.public_key, "public_key": row.public_key,
+            "signature": row.signature, "at_ms": tx.now,
+        });
+        super::translog::append(
+            tx.svc,
+            tx.c,
+            &leaf,
+            "custodian.key",
+            Some(&section_id),
+            tx.now,
+        )?;
+        tx.record(
+            Change::new(&section_id, "custodian.key_registered")
+                .data(json!({"custodian": uid, "public_key": row.public_key}))
+                .audited_as("section.custodian_key", json!({})),
+        )?;
+        Ok(row.into())
+    })
+    .await
 }

@@ -1,8 +1,13 @@
 //! Use cases. Each public function here is one thing a user can do; it
 //! authorises the caller, validates the input into domain types, and makes
 //! the change in one transaction together with its event, its audit record
-//! and its outbox mail. HTTP handlers and the command line both call these.
+//! and its outbox mail (`action`). Each returns a named type: the API's
+//! contract. HTTP handlers and the command line both call these.
+//!
+//! `action` and `transition` are the plumbing every use case shares; the
+//! other modules are one use-case area each.
 
+pub mod action;
 pub mod auth;
 pub mod bids;
 pub mod confidential;
@@ -15,6 +20,7 @@ pub mod room;
 pub mod schedule;
 pub mod sections;
 pub mod transcript;
+pub mod transition;
 pub mod translog;
 
 use std::path::PathBuf;

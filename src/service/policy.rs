@@ -12,6 +12,7 @@
 use crate::db::sections::ProjectRow;
 use crate::db::{sections as repo, DbConn};
 use crate::domain::identity::Role;
+use crate::domain::ids::{OrgId, SectionId};
 use crate::error::{AppError, AppResult};
 
 use super::AuthUser;
@@ -31,9 +32,9 @@ impl Standing {
     }
 }
 
-fn same_org(user: &AuthUser, org: Option<&str>) -> bool {
+fn same_org(user: &AuthUser, org: Option<&OrgId>) -> bool {
     match (&user.org_id, org) {
-        (Some(mine), Some(theirs)) => mine.as_str() == theirs,
+        (Some(mine), Some(theirs)) => mine == theirs,
         _ => false,
     }
 }
@@ -43,16 +44,16 @@ pub fn standing(
     c: &mut DbConn,
     user: &AuthUser,
     project: &ProjectRow,
-    section_id: Option<&str>,
+    section_id: Option<&SectionId>,
 ) -> AppResult<Standing> {
     let runs = user.role == Role::Host
         && (same_org(user, Some(&project.centre_org_id))
-            || same_org(user, project.agent_org_id.as_deref()));
+            || same_org(user, project.agent_org_id.as_ref()));
     let owns = user.role == Role::Tenderer && same_org(user, Some(&project.tenderer_org_id));
     let supervises =
         user.role == Role::Supervisor && same_org(user, Some(&project.regulator_org_id));
     let custodian = match section_id {
-        Some(s) if user.role == Role::Custodian => repo::is_custodian(c, s, user.id.as_str())?,
+        Some(s) if user.role == Role::Custodian => repo::is_custodian(c, s, &user.id)?,
         _ => false,
     };
     Ok(Standing {

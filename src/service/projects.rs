@@ -2,6 +2,7 @@
 //! (tenderer), who supervises (regulator), and their trading category.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::policy::standing;
 use super::{text_field, Actor, Services};
@@ -9,13 +10,13 @@ use crate::db::identity::{self as identity_repo, OrgRow};
 use crate::db::sections::{self as repo, ProjectRow};
 use crate::db::{audit, is_unique_violation, DbConn};
 use crate::domain::identity::{OrgKind, Role};
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{OrgId, ProjectId};
 use crate::domain::problems::Problems;
 use crate::domain::section::Category;
 use crate::domain::time::Timestamp;
 use crate::error::{AppError, AppResult, ErrorCode};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     pub code: String,
@@ -26,14 +27,15 @@ pub struct NewProject {
     pub description: String,
     /// The trading centre; defaults to the host's own centre.
     #[serde(default)]
-    pub centre_org_id: Option<String>,
-    pub tenderer_org_id: String,
-    pub regulator_org_id: String,
+    pub centre_org_id: Option<OrgId>,
+    pub tenderer_org_id: OrgId,
+    pub regulator_org_id: OrgId,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// An organisation named by a project.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OrgRef {
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
 }
 
@@ -46,12 +48,13 @@ impl From<OrgRow> for OrgRef {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A project (招标项目) and the organisations around it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProjectView {
-    pub id: String,
+    pub id: ProjectId,
     pub code: String,
     pub name: String,
-    pub category: String,
+    pub category: Category,
     pub must_tender_by_law: bool,
     pub description: String,
     pub centre: OrgRef,
@@ -62,7 +65,7 @@ pub struct ProjectView {
     pub created_at: Timestamp,
 }
 
-fn org_ref(c: &mut DbConn, id: &str) -> AppResult<OrgRef> {
+fn org_ref(c: &mut DbConn, id: &OrgId) -> AppResult<OrgRef> {
     identity_repo::find_org(c, id)?
         .map(OrgRef::from)
         .ok_or_else(|| {
@@ -93,13 +96,13 @@ pub fn project_view(c: &mut DbConn, p: ProjectRow) -> AppResult<ProjectView> {
 
 fn org_of_kind(
     c: &mut DbConn,
-    id: &str,
+    id: &OrgId,
     kind: OrgKind,
     field: &str,
     p: &mut Problems,
 ) -> AppResult<()> {
     match identity_repo::find_org(c, id)? {
-        Some(o) if o.kind == kind.as_str() => {}
+        Some(o) if o.kind == kind => {}
         Some(_) => p.push(field, format!("must be a {kind} organisation")),
         None => p.push(field, "no such organisation"),
     }
@@ -108,20 +111,21 @@ fn org_of_kind(
 
 pub async fn create(svc: &Services, actor: &Actor, req: NewProject) -> AppResult<ProjectView> {
     actor.require(&[Role::Host])?;
-    let host_org = actor.org()?.to_string();
+    let host_org = actor.org()?.clone();
     let mut p = Problems::new();
     let code = text_field(&mut p, "code", &req.code, 1, 64);
     let name = text_field(&mut p, "name", &req.name, 2, 200);
     let description = text_field(&mut p, "description", &req.description, 0, 20_000);
     let now = svc.now().millis();
     let who = actor.who();
+    let creator = actor.user.id.clone();
     svc.db
         .write(move |c| {
             let host = identity_repo::find_org(c, &host_org)?
                 .ok_or_else(|| AppError::not_found("organisation"))?;
-            let (centre, agent) = match OrgKind::from_db(&host.kind).map_err(AppError::internal)? {
+            let (centre, agent) = match host.kind {
                 OrgKind::TradingCentre => {
-                    if req.centre_org_id.as_deref().is_some_and(|c| c != host.id) {
+                    if req.centre_org_id.as_ref().is_some_and(|c| *c != host.id) {
                         p.push(
                             "centre_org_id",
                             "a centre's host creates projects at their own centre",
@@ -139,7 +143,7 @@ pub async fn create(svc: &Services, actor: &Actor, req: NewProject) -> AppResult
                             "centre_org_id",
                             "an agent names the trading centre the project runs at",
                         );
-                        (String::new(), None)
+                        (OrgId::from_db(String::new()), None)
                     }
                 },
                 _ => {
@@ -166,17 +170,17 @@ pub async fn create(svc: &Services, actor: &Actor, req: NewProject) -> AppResult
                 return Err(AppError::validation(p.into_vec()));
             }
             let row = ProjectRow {
-                id: ProjectId::new().into_string(),
+                id: ProjectId::new(),
                 centre_org_id: centre,
                 tenderer_org_id: req.tenderer_org_id,
                 agent_org_id: agent,
                 regulator_org_id: req.regulator_org_id,
                 code,
                 name,
-                category: req.category.as_str().into(),
+                category: req.category,
                 must_tender_by_law: req.must_tender_by_law,
                 description,
-                created_by: who.actor_id.clone().unwrap_or_default(),
+                created_by: creator,
                 created_at: now,
             };
             repo::insert_project(c, &row).map_err(|e| {
@@ -194,7 +198,7 @@ pub async fn create(svc: &Services, actor: &Actor, req: NewProject) -> AppResult
                 now,
                 &who,
                 "project.create",
-                &row.id,
+                row.id.as_str(),
                 &serde_json::json!({"code": row.code}),
             )?;
             project_view(c, row)
@@ -205,7 +209,7 @@ pub async fn create(svc: &Services, actor: &Actor, req: NewProject) -> AppResult
 /// Projects the caller's organisation runs, owns or supervises.
 pub async fn list_mine(svc: &Services, actor: &Actor) -> AppResult<Vec<ProjectView>> {
     actor.require(&[Role::Host, Role::Tenderer, Role::Supervisor])?;
-    let org = actor.org()?.to_string();
+    let org = actor.org()?.clone();
     let user = actor.user.clone();
     svc.db
         .run(move |c| {
@@ -220,14 +224,15 @@ pub async fn list_mine(svc: &Services, actor: &Actor) -> AppResult<Vec<ProjectVi
         .await
 }
 
-#[derive(Debug, Serialize)]
+/// A project and its sections.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectDetail {
     #[serde(flatten)]
     pub project: ProjectView,
     pub sections: Vec<super::sections::SectionSummary>,
 }
 
-pub async fn get(svc: &Services, actor: &Actor, id: String) -> AppResult<ProjectDetail> {
+pub async fn get(svc: &Services, actor: &Actor, id: ProjectId) -> AppResult<ProjectDetail> {
     let user = actor.user.clone();
     svc.db
         .run(move |c| {

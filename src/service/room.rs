@@ -1,19 +1,21 @@
 //! Who is watching a room and what they may see: the viewer's view (public or
-//! staff) and personal `me` block, and the short-lived tickets a browser uses
-//! to open the socket (browsers cannot set an `Authorization` header on a
-//! WebSocket).
+//! staff) and personal `me` block, the REST twin of the socket's snapshot,
+//! and the short-lived tickets a browser uses to open the socket (browsers
+//! cannot set an `Authorization` header on a WebSocket).
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::{confidential, policy, AuthUser, Services};
 use crate::crypto::ct_eq;
 use crate::db::{bids as bids_repo, opening as opening_repo, sections as sections_repo};
 use crate::domain::identity::Role;
+use crate::domain::ids::{OrgId, SectionId, UserId};
 use crate::domain::section::SectionState;
+use crate::domain::states::BidStatus;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::room::state::View;
+use crate::room::state::{RoomState, View};
 
 /// How long a room ticket is valid.
 pub const TICKET_TTL_MS: i64 = 60_000;
@@ -34,13 +36,12 @@ pub struct Viewer {
 pub async fn viewer(
     svc: &Services,
     user: Option<AuthUser>,
-    section_id: String,
+    section_id: SectionId,
 ) -> AppResult<Viewer> {
     svc.db
         .run(move |c| {
             let (s, p) = sections_repo::section_with_project(c, &section_id)?
                 .ok_or_else(|| AppError::not_found("section"))?;
-            let state = SectionState::from_db(&s.state).map_err(AppError::internal)?;
             let (view, role) = match &user {
                 None => (View::Public, "public".to_string()),
                 Some(u) => {
@@ -52,18 +53,20 @@ pub async fn viewer(
                     )
                 }
             };
-            if state == SectionState::Draft && view != View::Staff {
+            if s.state == SectionState::Draft && view != View::Staff {
                 return Err(AppError::not_found("section"));
             }
-            let sealed = !matches!(state, SectionState::Draft | SectionState::Published);
+            let sealed = !matches!(s.state, SectionState::Draft | SectionState::Published);
             let bidder = match &user {
-                Some(u) if u.role == Role::Bidder && sealed => {
-                    let org = u.org_id.as_ref().map(|o| o.to_string()).unwrap_or_default();
-                    let name = crate::db::identity::find_org(c, &org)?
-                        .map(|o| o.name)
-                        .unwrap_or_default();
-                    Some((org, name))
-                }
+                Some(u) if u.role == Role::Bidder && sealed => match &u.org_id {
+                    Some(org) => {
+                        let name = crate::db::identity::find_org(c, org)?
+                            .map(|o| o.name)
+                            .unwrap_or_default();
+                        Some((org.to_string(), name))
+                    }
+                    None => None,
+                },
                 _ => None,
             };
             Ok(Viewer {
@@ -76,42 +79,84 @@ pub async fn viewer(
         .await
 }
 
+/// One of the viewer's own bids in the opening.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MyBid {
+    pub envelope_hash: String,
+    pub bid_id: String,
+}
+
 /// The viewer's own facts: a bidder's sign-in and bids, a custodian's
-/// release. Never anything about anyone else.
-pub async fn me(svc: &Services, v: &Viewer, section_id: String) -> AppResult<Value> {
-    let Some(u) = v.user.clone() else {
-        return Ok(json!({"role": "public"}));
+/// position and release. Never anything about anyone else.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoomMe {
+    /// `public`, or the user's role.
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<View>,
+    /// Bidders: their organisation, whether it signed in, its bids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<OrgId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bids: Option<Vec<MyBid>>,
+    /// Custodians: their position in the section, and whether they released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<bool>,
+}
+
+pub async fn me(svc: &Services, v: &Viewer, section_id: SectionId) -> AppResult<RoomMe> {
+    let mut me = RoomMe {
+        role: v.role.clone(),
+        user: None,
+        view: None,
+        organisation: None,
+        signed_in: None,
+        bids: None,
+        position: None,
+        released: None,
     };
+    let Some(u) = v.user.clone() else {
+        return Ok(me);
+    };
+    me.user = Some(u.id.clone());
+    me.view = Some(v.view);
     let s = svc.clone();
-    let view = v.view;
     svc.db
         .run(move |c| {
-            let mut me =
-                json!({"role": u.role.as_str(), "user": u.id.as_str(), "view": view.as_str()});
-            match u.role {
-                Role::Bidder => {
-                    let org = u.org_id.as_ref().map(|o| o.to_string()).unwrap_or_default();
-                    me["organisation"] = json!(org);
-                    me["signed_in"] = json!(opening_repo::signin_exists(
+            match (u.role, &u.org_id) {
+                (Role::Bidder, Some(org)) => {
+                    me.signed_in = Some(opening_repo::signin_exists(
                         c,
-                        &confidential::signin(&s.atrest, &section_id, &org)
+                        &confidential::signin(&s.atrest, &section_id, org),
                     )?);
-                    let mine: Vec<Value> = bids_repo::bids_of(c, &section_id)?
-                        .into_iter()
-                        .filter(|b| b.bidder == org && b.status == "accepted")
-                        .map(|b| json!({"envelope_hash": b.envelope_hash, "bid_id": b.bid_id}))
-                        .collect();
-                    me["bids"] = json!(mine);
+                    me.bids = Some(
+                        bids_repo::bids_of(c, &section_id)?
+                            .into_iter()
+                            .filter(|b| b.bidder == *org && b.status == BidStatus::Accepted)
+                            .map(|b| MyBid {
+                                envelope_hash: b.envelope_hash,
+                                bid_id: b.bid_id,
+                            })
+                            .collect(),
+                    );
+                    me.organisation = Some(org.clone());
                 }
-                Role::Custodian => {
-                    let pos = sections_repo::custodians(c, &section_id)?
+                (Role::Custodian, _) => {
+                    me.position = sections_repo::custodians(c, &section_id)?
                         .into_iter()
-                        .find(|(_, id)| id == u.id.as_str())
+                        .find(|(_, id)| *id == u.id)
                         .map(|(p, _)| p);
-                    me["position"] = json!(pos);
-                    me["released"] = json!(opening_repo::releases_of(c, &section_id)?
-                        .iter()
-                        .any(|r| r.custodian == u.id.as_str()));
+                    me.released = Some(
+                        opening_repo::releases_of(c, &section_id)?
+                            .iter()
+                            .any(|r| r.custodian == u.id),
+                    );
                 }
                 _ => {}
             }
@@ -120,29 +165,61 @@ pub async fn me(svc: &Services, v: &Viewer, section_id: String) -> AppResult<Val
         .await
 }
 
+/// The server's clock: its reading and its rate against real time.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ServerClock {
+    pub now_ms: i64,
+    /// Platform milliseconds per real millisecond (1 in production).
+    pub rate: f64,
+}
+
+pub fn clock(svc: &Services) -> ServerClock {
+    ServerClock {
+        now_ms: svc.now().millis(),
+        rate: svc.clock.rate(),
+    }
+}
+
+/// The room as the caller may see it, with the caller's own facts and the
+/// server's clock for countdowns.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OpeningSnapshot {
+    /// Always `snapshot` (the same shape as the socket's snapshot frame).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub seq: i64,
+    pub view: View,
+    pub state: RoomState,
+    pub me: RoomMe,
+    pub clock: ServerClock,
+}
+
 /// The opening as the caller may see it (the REST twin of the socket's
 /// snapshot), with the server's clock for countdowns.
 pub async fn snapshot(
     svc: &Services,
     hub: &crate::room::hub::Hub,
     user: Option<AuthUser>,
-    section_id: String,
-) -> AppResult<Value> {
+    section_id: SectionId,
+) -> AppResult<OpeningSnapshot> {
     let v = viewer(svc, user, section_id.clone()).await?;
     let room = hub.room(&section_id).await?;
     // Read-your-writes: whatever the caller just did is in the answer.
     room.catch_up(svc).await?;
     let (text, seq) = room.resync(v.view);
-    let mut snap: Value = serde_json::from_str(&text).map_err(AppError::internal)?;
-    snap["me"] = me(svc, &v, section_id).await?;
-    snap["clock"] = clock(svc);
-    snap["seq"] = json!(seq);
-    Ok(snap)
-}
-
-/// The server's clock: its reading and its rate against real time.
-pub fn clock(svc: &Services) -> Value {
-    json!({"now_ms": svc.now().millis(), "rate": svc.clock.rate()})
+    #[derive(Deserialize)]
+    struct Frame {
+        state: RoomState,
+    }
+    let frame: Frame = serde_json::from_str(&text).map_err(AppError::internal)?;
+    Ok(OpeningSnapshot {
+        kind: "snapshot".into(),
+        seq,
+        view: v.view,
+        state: frame.state,
+        me: me(svc, &v, section_id).await?,
+        clock: clock(svc),
+    })
 }
 
 // ------------------------------------------------------------------ tickets
@@ -159,31 +236,42 @@ fn mac(svc: &Services, body: &str) -> String {
     svc.atrest.tag("room-ticket", &[body])
 }
 
+/// A ticket to join one room's socket as oneself.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoomTicket {
+    /// Pass it as `?ticket=` when opening the socket.
+    pub ticket: String,
+    pub expires_at_ms: i64,
+}
+
 /// A ticket for `section_id`'s room, valid for a minute, for the session
 /// `token` belongs to.
 pub async fn ticket(
     svc: &Services,
     user: &AuthUser,
     token: &str,
-    section_id: String,
-) -> AppResult<Value> {
+    section_id: SectionId,
+) -> AppResult<RoomTicket> {
     viewer(svc, Some(user.clone()), section_id.clone()).await?;
     let exp = svc.now().millis() + TICKET_TTL_MS;
     let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
         serde_json::to_vec(&Ticket {
             t: crate::crypto::token_hash(token),
-            s: section_id,
+            s: section_id.to_string(),
             e: exp,
         })
         .expect("ticket"),
     );
     let t = format!("{body}.{}", mac(svc, &body));
-    Ok(json!({"ticket": t, "expires_at_ms": exp}))
+    Ok(RoomTicket {
+        ticket: t,
+        expires_at_ms: exp,
+    })
 }
 
 /// The user a ticket stands for, if it is genuine, unexpired, for this
 /// section, and its session is still valid.
-pub async fn redeem(svc: &Services, ticket: &str, section_id: &str) -> AppResult<AuthUser> {
+pub async fn redeem(svc: &Services, ticket: &str, section_id: &SectionId) -> AppResult<AuthUser> {
     let bad = || {
         AppError::new(
             ErrorCode::Unauthenticated,
@@ -198,7 +286,7 @@ pub async fn redeem(svc: &Services, ticket: &str, section_id: &str) -> AppResult
         .decode(body)
         .map_err(|_| bad())?;
     let t: Ticket = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    if t.s != section_id || t.e <= svc.now().millis() {
+    if t.s != section_id.as_str() || t.e <= svc.now().millis() {
         return Err(bad());
     }
     super::auth::authenticate_hash(svc, t.t).await

@@ -1,15 +1,18 @@
 //! Timed transitions, performed by the chronograph. Each runs in one
-//! transaction that (1) compare-and-sets the section's state, (2) appends the
-//! event, (3) writes the audit record and (4) marks the job done. If another
-//! node got there first, step 1 or 4 finds nothing to change and the whole
-//! transaction rolls back: each transition happens exactly once.
+//! transaction that (1) compare-and-sets the state, (2) records the change
+//! and (3) marks the job done. If another node got there first, step 1 or 3
+//! finds nothing to change and the whole transaction rolls back: each
+//! transition happens exactly once.
 
-use super::sections::{DEADLINE_JOB, MANIFEST_JOB};
-use super::{bids, opening, Services};
-use crate::db::audit::{self, Who};
+use serde_json::json;
+
+use super::action::{Change, Tx};
+use super::{bids, evaluation, opening, transition, Services};
+use crate::db::audit::Who;
 use crate::db::jobs::{self, JobRow};
-use crate::db::{events, sections as repo};
+use crate::db::sections as repo;
 use crate::domain::section::SectionState;
+use crate::domain::states::JobKind;
 use crate::error::{AppError, AppResult, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +30,7 @@ fn lost_race() -> AppError {
 }
 
 pub async fn run_job(svc: &Services, job: JobRow, node: String) -> AppResult<Outcome> {
-    if job.kind == opening::DECRYPT_JOB {
+    if job.kind == JobKind::OpeningDecrypt {
         // Long and in many transactions (one per bid); see `opening`.
         return Ok(match opening::run_decrypt_job(svc, job, node).await? {
             true => Outcome::Performed,
@@ -45,84 +48,71 @@ pub async fn run_job(svc: &Services, job: JobRow, node: String) -> AppResult<Out
             };
             let section = repo::find_section(c, &job.section_id)?
                 .ok_or_else(|| AppError::not_found("section"))?;
-            let state = SectionState::from_db(&section.state).map_err(AppError::internal)?;
+            let state = section.state;
+            let id = section.id.clone();
             let deadline = section.deadline_at.unwrap_or(i64::MAX);
+            let mut tx = Tx::new(&s, c, now, who);
             let mut leftovers = Vec::new();
-            let outcome = match job.kind.as_str() {
-                DEADLINE_JOB if state == SectionState::Published => {
+            let outcome = match job.kind {
+                JobKind::SectionDeadline if state == SectionState::Published => {
                     if deadline > now {
                         // The deadline moved after the job was read: follow it.
-                        jobs::schedule(c, &section.id, DEADLINE_JOB, deadline, now)?;
+                        jobs::schedule(tx.c, &id, JobKind::SectionDeadline, deadline, now)?;
                         return Ok((Outcome::NotDue, leftovers));
                     }
-                    if repo::cas_state(c, &section.id, "published", "sealed", now)? != 1 {
-                        return Err(lost_race());
-                    }
-                    events::append(
-                        c,
-                        &section.id,
-                        "section.sealed",
-                        &serde_json::json!({"deadline_ms": deadline, "sealed_at_ms": now}),
-                        None,
+                    transition::section(
+                        tx.c,
+                        &id,
+                        SectionState::Published,
+                        SectionState::Sealed,
                         now,
                     )?;
-                    audit::record(
-                        c,
-                        now,
-                        &who,
-                        "section.seal",
-                        &section.id,
-                        &serde_json::json!({"deadline_ms": deadline}),
+                    tx.record(
+                        Change::new(&id, "section.sealed")
+                            .data(json!({"deadline_ms": deadline, "sealed_at_ms": now}))
+                            .audited_as("section.seal", json!({"deadline_ms": deadline})),
                     )?;
                     let grace = section.grace_secs * 1000;
                     if grace == 0 {
-                        leftovers = bids::seal_section(&s, c, &section.id, now)?;
+                        leftovers = bids::seal_section(&mut tx, &id)?;
                     } else {
                         // Uploads whose envelope came in time may finish first.
-                        jobs::schedule(c, &section.id, MANIFEST_JOB, deadline + grace, now)?;
+                        jobs::schedule(tx.c, &id, JobKind::SectionManifest, deadline + grace, now)?;
                     }
                     Outcome::Performed
                 }
-                MANIFEST_JOB
+                JobKind::SectionManifest
                     if state == SectionState::Sealed
-                        && crate::db::bids::manifest(c, &section.id)?.is_none() =>
+                        && crate::db::bids::manifest(tx.c, &id)?.is_none() =>
                 {
-                    leftovers = bids::seal_section(&s, c, &section.id, now)?;
+                    leftovers = bids::seal_section(&mut tx, &id)?;
                     Outcome::Performed
                 }
-                DEADLINE_JOB | MANIFEST_JOB => Outcome::Settled,
-                opening::WINDOW_JOB => match opening::end_window(&s, c, &section.id, now)? {
+                JobKind::SectionDeadline | JobKind::SectionManifest => Outcome::Settled,
+                JobKind::OpeningWindowEnd => match opening::end_window(&mut tx, &id)? {
                     opening::WindowEnd::Closed => Outcome::Performed,
                     // Paused (resuming schedules it again), or nothing left.
                     opening::WindowEnd::Idle => Outcome::Settled,
                     // Extended: the same job, due later.
                     opening::WindowEnd::Moved => return Ok((Outcome::NotDue, leftovers)),
                 },
-                super::evaluation::ANSWER_JOB => {
-                    match super::evaluation::answers_due(&s, c, &section.id, now)? {
-                        super::evaluation::AnswersDue::Replaced => Outcome::Performed,
-                        super::evaluation::AnswersDue::Idle => Outcome::Settled,
-                        super::evaluation::AnswersDue::Moved => {
-                            return Ok((Outcome::NotDue, leftovers))
-                        }
-                    }
-                }
-                super::evaluation::PUBLICITY_JOB => {
-                    match super::evaluation::end_publicity(&s, c, &section.id, now)? {
-                        super::evaluation::PublicityEnd::Awarded => Outcome::Performed,
-                        super::evaluation::PublicityEnd::Idle => Outcome::Settled,
-                        super::evaluation::PublicityEnd::Moved => {
-                            return Ok((Outcome::NotDue, leftovers))
-                        }
-                    }
-                }
-                other => {
+                JobKind::EvaluationAnswerDue => match evaluation::answers_due(&mut tx, &id)? {
+                    evaluation::AnswersDue::Replaced => Outcome::Performed,
+                    evaluation::AnswersDue::Idle => Outcome::Settled,
+                    evaluation::AnswersDue::Moved => return Ok((Outcome::NotDue, leftovers)),
+                },
+                JobKind::EvaluationPublicityEnd => match evaluation::end_publicity(&mut tx, &id)? {
+                    evaluation::PublicityEnd::Awarded => Outcome::Performed,
+                    evaluation::PublicityEnd::Idle => Outcome::Settled,
+                    evaluation::PublicityEnd::Moved => return Ok((Outcome::NotDue, leftovers)),
+                },
+                JobKind::OpeningDecrypt => {
                     return Err(AppError::internal(anyhow::anyhow!(
-                        "unknown job kind {other}"
+                        "the decryption job runs outside one transaction"
                     )))
                 }
             };
-            if jobs::complete(c, &job.id, &node, now)? != 1 {
+            if jobs::complete(tx.c, &job.id, &node, now)? != 1 {
                 return Err(lost_race());
             }
             Ok((outcome, leftovers))

@@ -1,4 +1,7 @@
-//! Exports a sealed section's transcript (see `crate::transcript`).
+//! Exports a sealed section's transcript (`kaibiao-transcript/1`, see
+//! `crate::transcript`): everything public about it, with the log proofs, the
+//! opening's keys and results once announced, and the evaluation's record
+//! once its result is published.
 
 use std::collections::BTreeSet;
 
@@ -6,10 +9,13 @@ use super::Services;
 use crate::crypto::envelope::{self, SignedEnvelope};
 use crate::crypto::translog::{self as fmt, Checkpoint, SignedCheckpoint};
 use crate::db::{
-    bids as bids_repo, keys as keys_repo, opening as opening_repo, sections as sections_repo,
-    translog as log_repo,
+    bids as bids_repo, evaluation as eval_repo, keys as keys_repo, opening as opening_repo,
+    sections as sections_repo, translog as log_repo,
 };
+use crate::domain::ids::SectionId;
+use crate::domain::states::OpeningStatus;
 use crate::error::{AppError, AppResult};
+use crate::evaluation::pass::Trust;
 use crate::transcript::opening::{OpenedBid, OpeningExtract};
 use crate::transcript::{
     BidEntry, BidderKey, LateEntry, LogEntry, LogExtract, OpeningEntry, ParamsVersion, Transcript,
@@ -18,7 +24,7 @@ use crate::transcript::{
 
 /// The transcript of a sealed section, with log proofs against the latest
 /// checkpoint. Refused before the manifest exists (nothing is public yet).
-pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript> {
+pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcript> {
     let now = svc.now().millis();
     let platform_key = svc.platform_public_hex();
     let (atrest, blobs, trust) = (svc.atrest.clone(), svc.blobs.clone(), svc.trust.clone());
@@ -65,7 +71,7 @@ pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript>
                         .transpose()
                         .map_err(AppError::internal)?,
                     envelope_hash: b.envelope_hash,
-                    status: b.status,
+                    status: b.status.to_string(),
                     received_at_ms: b.received_at,
                     completed_at_ms: b.completed_at,
                     withdrawal,
@@ -73,10 +79,10 @@ pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript>
             }
             let mut bidder_keys = Vec::new();
             for org in &bidders {
-                for k in keys_repo::key_history(c, org)? {
+                for k in keys_repo::key_history(c, org.as_str())? {
                     bidder_keys.push(BidderKey {
-                        bidder: org.clone(),
-                        purpose: k.purpose,
+                        bidder: org.to_string(),
+                        purpose: k.purpose.to_string(),
                         public_key: k.public_key,
                     });
                 }
@@ -93,9 +99,9 @@ pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript>
             let late_attempts: Vec<LateEntry> = bids_repo::late_of(c, &section_id)?
                 .into_iter()
                 .map(|l| LateEntry {
-                    bidder: l.bidder,
+                    bidder: l.bidder.to_string(),
                     envelope_hash: l.envelope_hash,
-                    stage: l.stage,
+                    stage: l.stage.to_string(),
                     at_ms: l.at,
                     index: l.log_idx as u64,
                 })
@@ -118,13 +124,12 @@ pub async fn export(svc: &Services, section_id: String) -> AppResult<Transcript>
                 });
             }
             let opening = opening_extract(c, &atrest, &blobs, &section_id)?;
-            let evaluation =
-                super::evaluation::transcript_extract(c, &atrest, &trust, &section_id)?;
+            let evaluation = evaluation_extract(c, &atrest, &trust, &section_id)?;
             Ok(Transcript {
                 opening,
                 evaluation,
                 format: FORMAT.into(),
-                section_id,
+                section_id: section_id.to_string(),
                 exported_at_ms: now,
                 platform_key,
                 params,
@@ -156,7 +161,7 @@ fn opening_extract(
     c: &mut crate::db::DbConn,
     atrest: &crate::crypto::atrest::AtRest,
     blobs: &crate::storage::BlobStore,
-    section_id: &str,
+    section_id: &SectionId,
 ) -> AppResult<Option<OpeningExtract>> {
     let Some(o) = opening_repo::find(c, section_id)? else {
         return Ok(None);
@@ -175,7 +180,11 @@ fn opening_extract(
         .collect::<AppResult<Vec<_>>>()?;
     let mut bids = Vec::new();
     for b in opening_repo::bid_openings_of(c, section_id)? {
-        let Some(sealed) = b.bmk.as_deref().filter(|_| b.status == "decrypted") else {
+        let Some(sealed) = b
+            .bmk
+            .as_deref()
+            .filter(|_| b.status == OpeningStatus::Decrypted)
+        else {
             continue;
         };
         let bmk = atrest
@@ -210,5 +219,73 @@ fn opening_extract(
         key_releases,
         bids,
         closing,
+    }))
+}
+
+/// The evaluation's part of the transcript, once the result is published
+/// (before that the committee is confidential: `None`).
+fn evaluation_extract(
+    c: &mut crate::db::DbConn,
+    atrest: &crate::crypto::atrest::AtRest,
+    trust: &Trust,
+    section_id: &SectionId,
+) -> AppResult<Option<crate::transcript::evaluation::EvaluationExtract>> {
+    use crate::transcript::evaluation::{
+        EvaluationExtract, ReportSignatureEntry, SeatEntry, SignedText,
+    };
+    let Some(ev) = eval_repo::find(c, section_id)?.filter(|e| e.published_at.is_some()) else {
+        return Ok(None);
+    };
+    fn parse<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
+        serde_json::from_str(s).map_err(AppError::internal)
+    }
+    let seed = atrest
+        .open(&format!("draw-seed/{section_id}"), &ev.sealed_seed)
+        .map_err(AppError::internal)?;
+    let seats = eval_repo::seats_of(c, section_id)?
+        .into_iter()
+        .map(|s| {
+            Ok(SeatEntry {
+                expert_id: s.expert_id.into_string(),
+                specialty: s.specialty,
+                status: s.status.to_string(),
+                pass: s.pass_json.as_deref().map(parse).transpose()?,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Some(EvaluationExtract {
+        request: parse(&ev.request_json)?,
+        parties: parse(&ev.parties_json)?,
+        snapshot: parse(&ev.snapshot_json)?,
+        seed: hex::encode(&seed[..]),
+        draw: parse(&ev.draw_json)?,
+        centres: trust.centres(),
+        seats,
+        votes: eval_repo::votes_of(c, section_id)?
+            .into_iter()
+            .map(|v| SignedText {
+                statement: v.statement,
+                signature: v.signature,
+            })
+            .collect(),
+        scores: eval_repo::scores_of(c, section_id)?
+            .into_iter()
+            .map(|v| SignedText {
+                statement: v.statement,
+                signature: v.signature,
+            })
+            .collect(),
+        report: ev.report_json.unwrap_or_default(),
+        report_signatures: eval_repo::report_signatures_of(c, section_id)?
+            .into_iter()
+            .map(|r| ReportSignatureEntry {
+                expert_id: r.expert_id.into_string(),
+                agree: r.agree,
+                dissent: r.dissent,
+                deemed: r.deemed,
+                statement: r.statement,
+                signature: r.signature,
+            })
+            .collect(),
     }))
 }

@@ -10,6 +10,7 @@ use crate::crypto::merkle::{self, Hash, Subtrees};
 use crate::crypto::translog::{self as fmt, Checkpoint, LogPosition, SignedCheckpoint};
 use crate::db::translog::{self as repo, CheckpointRow, DbTree, LeafRow};
 use crate::db::DbConn;
+use crate::domain::ids::SectionId;
 use crate::error::{AppError, AppResult};
 
 fn to_signed(row: CheckpointRow) -> SignedCheckpoint {
@@ -31,7 +32,7 @@ pub fn append(
     c: &mut DbConn,
     leaf: &Value,
     kind: &str,
-    section_id: Option<&str>,
+    section_id: Option<&SectionId>,
     at: i64,
 ) -> AppResult<LogPosition> {
     let idx = repo::next_index(c)?;
@@ -42,7 +43,7 @@ pub fn append(
             idx,
             leaf: String::from_utf8(fmt::leaf_bytes(leaf)).expect("JCS is UTF-8"),
             kind: kind.into(),
-            section_id: section_id.map(str::to_string),
+            section_id: section_id.cloned(),
             at,
         },
         &hash,
@@ -91,10 +92,11 @@ pub async fn checkpoint(svc: &Services, size: Option<u64>) -> AppResult<SignedCh
         .await
 }
 
-#[derive(Debug, Serialize)]
+/// One leaf of the log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     pub index: i64,
-    pub leaf: Value,
+    pub leaf: crate::domain::opaque::LogLeaf,
 }
 
 pub async fn entries(svc: &Services, start: i64, end: i64) -> AppResult<Vec<Entry>> {
@@ -110,7 +112,9 @@ pub async fn entries(svc: &Services, start: i64, end: i64) -> AppResult<Vec<Entr
                 .map(|l| {
                     Ok(Entry {
                         index: l.idx,
-                        leaf: serde_json::from_str(&l.leaf).map_err(AppError::internal)?,
+                        leaf: crate::domain::opaque::LogLeaf(
+                            serde_json::from_str(&l.leaf).map_err(AppError::internal)?,
+                        ),
                     })
                 })
                 .collect()

@@ -28,6 +28,20 @@ use crate::service::sections::SectionParams;
 
 pub const FORMAT: &str = "kaibiao-transcript/1";
 
+// The API describes the transcript as the self-contained document it is;
+// docs/PROTOCOL.md specifies its members.
+impl utoipa::PartialSchema for Transcript {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <crate::domain::opaque::TranscriptDocument as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for Transcript {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Transcript".into()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transcript {
@@ -261,7 +275,7 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
                     && l["signature"]
                         .as_str()
                         .is_some_and(|sig| SectionKeyStatement {
-                            custodian: &c.user_id,
+                            custodian: c.user_id.as_str(),
                             identity_key: &c.identity_key,
                             public_key: &c.section_key,
                             section_id: &t.section_id,

@@ -180,7 +180,7 @@ pub(super) fn verify(
             .find(|c| c.position as u32 == r.position)
             .ok_or_else(|| format!("a key release for unknown position {}", r.position))?;
         ensure!(
-            c.user_id == r.custodian
+            c.user_id.as_str() == r.custodian
                 && c.section_key == r.public_key
                 && c.identity_key == r.identity_key,
             "the key release at position {} is not by the registered custodian with its registered keys",

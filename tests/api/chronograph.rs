@@ -213,11 +213,13 @@ async fn a_long_job_is_leased_to_one_node_until_its_lease_lapses() {
     tokio::task::spawn_blocking(move || {
         let mut c = db.get_blocking().unwrap();
         let far = i64::MAX / 4;
-        jobs::schedule(&mut c, &s, "test.long", far, 0).unwrap();
+        let s = kaibiao::domain::ids::SectionId::from_db(s);
+        let long = kaibiao::domain::states::JobKind::OpeningDecrypt;
+        jobs::schedule(&mut c, &s, long, far, 0).unwrap();
         let id = jobs::for_section(&mut c, &s)
             .unwrap()
             .into_iter()
-            .find(|j| j.kind == "test.long")
+            .find(|j| j.kind == long)
             .unwrap()
             .id;
         assert_eq!(jobs::lease(&mut c, &id, "node-a", 100, 200).unwrap(), 1);

@@ -36,12 +36,12 @@ async fn database_text(app: &TestApp, store: &TestStore) -> String {
                 let tables: Vec<Row> = diesel::sql_query(
                     "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = current_schema()",
                 )
-                .load(&mut *c)
+                .load(&mut **c)
                 .unwrap();
                 let mut out = String::new();
                 for table in tables {
                     let rows: Vec<Row> = diesel::sql_query(format!("SELECT row_to_json(x)::text AS t FROM \"{}\" x", table.t))
-                        .load(&mut *c)
+                        .load(&mut **c)
                         .unwrap();
                     for r in rows {
                         out.push_str(&r.t);
@@ -208,7 +208,7 @@ async fn a_known_price_appears_nowhere_and_nobody_learns_who_or_how_many_have_bi
             .await
             .text(),
     );
-    responses.push(app.get("/metrics", None).await.text());
+    responses.push(app.scrape().await);
     responses.push(
         app.get(
             &format!("/api/sections/{s}/audit"),
@@ -285,6 +285,11 @@ async fn a_known_price_appears_nowhere_and_nobody_learns_who_or_how_many_have_bi
     app.stop().await;
 }
 
+/// Request counts can tell who is active before a deadline: `/metrics` is
+/// the operator's. On the main listener only its token opens it — never the
+/// caller's address, since behind a reverse proxy on the same host every
+/// request comes from loopback — and the separate metrics listener serves
+/// nothing else.
 #[actix_web::test]
 async fn metrics_are_for_the_operator_only() {
     let store = TestStore::new();
@@ -292,6 +297,7 @@ async fn metrics_are_for_the_operator_only() {
         .config(|c| c.server.metrics_token = "operator-secret-123".into())
         .start()
         .await;
+    // This request comes from loopback, as a local reverse proxy's would.
     app.get("/metrics", None)
         .await
         .expect_error(401, "unauthenticated");
@@ -300,5 +306,26 @@ async fn metrics_are_for_the_operator_only() {
         .expect_error(401, "unauthenticated");
     let m = app.get("/metrics", Some("operator-secret-123")).await;
     assert_eq!(m.status, 200);
+    assert!(m.text().contains("kaibiao_http_requests_total"));
+    // The metrics listener answers /metrics and nothing else.
+    assert!(app.scrape().await.contains("kaibiao_http_requests_total"));
+    let base = app.metrics_base.clone().unwrap();
+    let mut other = app
+        .client
+        .get(format!("{base}/api/public/sections"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    let body: serde_json::Value = other.json().await.unwrap();
+    assert_eq!(body["error"], "route_not_found");
+    app.stop().await;
+
+    // Without a token, the main listener does not serve metrics at all.
+    let store = TestStore::new();
+    let app = spawn(&store).start().await;
+    app.get("/metrics", None)
+        .await
+        .expect_error(401, "unauthenticated");
     app.stop().await;
 }

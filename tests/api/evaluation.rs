@@ -32,7 +32,7 @@ async fn org_code(fx: &Fx, org: &str) -> String {
     let org = org.to_string();
     tokio::task::spawn_blocking(move || {
         let mut c = db.get_blocking().unwrap();
-        kaibiao::db::identity::find_org(&mut c, &org)
+        kaibiao::db::identity::find_org(&mut c, &kaibiao::domain::ids::OrgId::from_db(org))
             .unwrap()
             .unwrap()
             .credit_code
@@ -701,7 +701,7 @@ async fn a_committee_is_drawn_seated_and_scores_the_bids() {
     );
     // The result is exactly what the pure computation gives from the record.
     let db = app.db.clone();
-    let sid = s.clone();
+    let sid = kaibiao::domain::ids::SectionId::from_db(s.clone());
     let input = tokio::task::spawn_blocking(move || {
         let mut c = db.get_blocking().unwrap();
         kaibiao::service::evaluation::eval_input(&mut c, &sid).unwrap()

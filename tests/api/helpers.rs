@@ -90,6 +90,8 @@ impl TestStore {
         // Tests jump the clock by weeks; keep sessions alive across the jumps.
         c.rules.session_ttl_hours = 720;
         c.mail.poll_interval_ms = 50;
+        // Metrics are served apart, as operators deploy them.
+        c.server.metrics_listen = "127.0.0.1:0".into();
         c
     }
 }
@@ -137,6 +139,8 @@ fn pg_schema(base: &str) -> (String, String) {
 /// or a `kaibiao serve` child process (see `cli.rs` and `multinode.rs`).
 pub struct TestApp {
     pub base: String,
+    /// The separate metrics listener (`server.metrics_listen`), if any.
+    pub metrics_base: Option<String>,
     pub client: awc::Client,
     pub db: kaibiao::db::Db,
     pub data_dir: PathBuf,
@@ -185,11 +189,13 @@ impl<'a> Spawn<'a> {
         .await
         .expect("the application starts");
         let base = format!("http://{}", app.addr());
+        let metrics_base = app.metrics_addr().map(|a| format!("http://{a}"));
         let services = app.services().clone();
         let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
         TestApp {
             base,
+            metrics_base,
             client: client(),
             db: services.db.clone(),
             data_dir: services.data_dir.clone(),
@@ -310,6 +316,19 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// The metrics, from the separate metrics listener.
+    pub async fn scrape(&self) -> String {
+        let base = self.metrics_base.as_ref().expect("a metrics listener");
+        let mut r = self
+            .client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        String::from_utf8(r.body().await.unwrap().to_vec()).unwrap()
+    }
+
     pub async fn request(
         &self,
         method: &str,
@@ -381,6 +400,7 @@ impl TestApp {
     ) -> TestApp {
         TestApp {
             base: node.base.clone(),
+            metrics_base: None,
             client: client(),
             db,
             data_dir,
@@ -573,7 +593,7 @@ pub async fn rows_of(app: &TestApp, table: &str) -> String {
             t: String,
         }
         let mut c = db.get_blocking().unwrap();
-        let rows: Vec<Row> = diesel::sql_query(sql).load(&mut *c).unwrap();
+        let rows: Vec<Row> = diesel::sql_query(sql).load(&mut **c).unwrap();
         rows.into_iter().map(|r| r.t).collect::<Vec<_>>().join("\n")
     })
     .await

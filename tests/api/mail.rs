@@ -52,10 +52,9 @@ async fn mail_is_delivered_over_smtp_and_retried_after_a_temporary_failure() {
     })
     .await;
     app.eventually("the failure recorded", || async {
-        outbox(&app)
-            .await
-            .first()
-            .is_some_and(|m| m.attempts == 1 && m.state == "pending")
+        outbox(&app).await.first().is_some_and(|m| {
+            m.attempts == 1 && m.state == kaibiao::domain::states::MailState::Pending
+        })
     })
     .await;
     let m = &outbox(&app).await[0];
@@ -81,7 +80,7 @@ async fn mail_is_delivered_over_smtp_and_retried_after_a_temporary_failure() {
     assert!(got.from.contains("noreply@kaibiao.localhost"));
     assert!(got.data.contains("Subject:"));
     app.eventually("marked sent", || async {
-        outbox(&app).await[0].state == "sent"
+        outbox(&app).await[0].state == kaibiao::domain::states::MailState::Sent
     })
     .await;
     assert_eq!(outbox(&app).await[0].attempts, 2);
@@ -101,8 +100,10 @@ async fn mail_that_keeps_failing_is_marked_dead_after_the_last_attempt() {
         .await;
         app.advance(chrono::Duration::hours(2));
     }
-    app.eventually("dead", || async { outbox(&app).await[0].state == "dead" })
-        .await;
+    app.eventually("dead", || async {
+        outbox(&app).await[0].state == kaibiao::domain::states::MailState::Dead
+    })
+    .await;
     let m = &outbox(&app).await[0];
     assert_eq!(m.attempts, 3);
     assert!(
@@ -110,7 +111,7 @@ async fn mail_that_keeps_failing_is_marked_dead_after_the_last_attempt() {
         "{:?}",
         m.last_error
     );
-    let metrics = app.get("/metrics", None).await.text();
+    let metrics = app.scrape().await;
     assert!(
         metrics.contains("kaibiao_outbox_mails{state=\"dead\"} 1"),
         "{metrics}"

@@ -44,7 +44,7 @@ fn up_down_up(target: DatabaseTarget) {
     assert_eq!(v1, v2);
     // The schema is usable after the round trip.
     let mut c = db.get_blocking().unwrap();
-    diesel::RunQueryDsl::execute(diesel::sql_query("SELECT count(*) FROM sections"), &mut *c)
+    diesel::RunQueryDsl::execute(diesel::sql_query("SELECT count(*) FROM sections"), &mut **c)
         .unwrap();
 }
 

@@ -30,7 +30,10 @@ fn seqs(frames: &[Value]) -> Vec<i64> {
 
 /// The section's events as stored, in order.
 async fn stored_events(db: &Db, section: &str) -> Vec<events::EventRow> {
-    let (db, s) = (db.clone(), section.to_string());
+    let (db, s) = (
+        db.clone(),
+        kaibiao::domain::ids::SectionId::from_db(section.to_string()),
+    );
     tokio::task::spawn_blocking(move || {
         let mut c = db.get_blocking().unwrap();
         events::since(&mut c, &s, 0, 100_000).unwrap()
@@ -41,11 +44,17 @@ async fn stored_events(db: &Db, section: &str) -> Vec<events::EventRow> {
 
 /// `(pending, settled)` bids of the section.
 async fn settlement(db: &Db, section: &str) -> (usize, usize) {
-    let (db, s) = (db.clone(), section.to_string());
+    let (db, s) = (
+        db.clone(),
+        kaibiao::domain::ids::SectionId::from_db(section.to_string()),
+    );
     tokio::task::spawn_blocking(move || {
         let mut c = db.get_blocking().unwrap();
         let rows = opening_repo::bid_openings_of(&mut c, &s).unwrap();
-        let pending = rows.iter().filter(|r| r.status == "pending").count();
+        let pending = rows
+            .iter()
+            .filter(|r| r.status == kaibiao::domain::states::OpeningStatus::Pending)
+            .count();
         (pending, rows.len() - pending)
     })
     .await

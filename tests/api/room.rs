@@ -544,6 +544,16 @@ async fn an_idempotency_key_answers_a_repeat_once_and_refuses_another_request() 
     assert_eq!(a, b, "the repeat gets the first answer");
     let st = fx.state(None).await;
     assert_eq!(st["state"]["notices"].as_array().unwrap().len(), 1);
+    // The same key with another body is another request: refused, and the
+    // second notice is not silently dropped in favour of the first answer.
+    let e = fx
+        .host()
+        .post_once::<Value>(&path, &json!({"text": "另一条通知"}), "notice-key-1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("idempotency_key_reused"));
+    assert_eq!(e.status(), Some(422));
+    // And on another route.
     let e = fx
         .host()
         .post_once::<Value>(
@@ -553,7 +563,14 @@ async fn an_idempotency_key_answers_a_repeat_once_and_refuses_another_request() 
         )
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Some("conflict"));
+    assert_eq!(e.code(), Some("idempotency_key_reused"));
+    let st = fx.state(None).await;
+    assert_eq!(
+        st["state"]["notices"].as_array().unwrap().len(),
+        1,
+        "nothing of a refused request happened"
+    );
+    assert!(!st["state"]["signin_open"].as_bool().unwrap());
     let e = fx
         .host()
         .post_once::<Value>(&path, &json!({"text": "x"}), "bad key with spaces")

@@ -33,9 +33,7 @@ async fn metrics_count_requests_by_route_pattern() {
         .await
         .expect(404);
     app.get("/healthz", None).await.expect(200);
-    let m = app.get("/metrics", None).await;
-    assert_eq!(m.status, 200);
-    let text = m.text();
+    let text = app.scrape().await;
     assert!(
         text.contains("kaibiao_http_requests_total{route=\"/api/public/sections/{id}\",method=\"GET\",status=\"404\"} 1"),
         "{text}"
@@ -141,12 +139,12 @@ async fn internal_errors_say_nothing_internal() {
         let mut c = db.get_blocking().unwrap();
         diesel::RunQueryDsl::execute(
             diesel::sql_query("DROP TABLE section_registrations"),
-            &mut *c,
+            &mut **c,
         )
         .unwrap();
         diesel::RunQueryDsl::execute(
             diesel::sql_query("ALTER TABLE sections RENAME TO sections_gone"),
-            &mut *c,
+            &mut **c,
         )
         .unwrap();
     })

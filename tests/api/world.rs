@@ -60,6 +60,7 @@ pub async fn org(app: &TestApp, kind: OrgKind, name: &str) -> String {
         )
         .unwrap()
         .id
+        .into_string()
     })
     .await
     .unwrap()
@@ -75,14 +76,17 @@ pub async fn person(app: &TestApp, org: Option<&str>, role: Role, name: &str) ->
     let id = tokio::task::spawn_blocking(move || {
         let mut c = db.get_blocking().unwrap();
         let user = auth::BootstrapUser {
-            org_id: o,
+            org_id: o.map(kaibiao::domain::ids::OrgId::from_db),
             role,
             username: &u,
             email: &e,
             display_name: "测试用户",
             password: PASSWORD,
         };
-        auth::bootstrap_user(&mut c, now, user).unwrap().id
+        auth::bootstrap_user(&mut c, now, user)
+            .unwrap()
+            .id
+            .into_string()
     })
     .await
     .unwrap();
