@@ -32,6 +32,16 @@ pub struct TestStore {
 }
 
 impl TestStore {
+    /// PostgreSQL: this store's schema, which its connections also use as
+    /// their `application_name`.
+    pub fn pg_schema(&self) -> Option<(&str, &str)> {
+        self.pg_schema
+            .as_ref()
+            .map(|(b, s)| (b.as_str(), s.as_str()))
+    }
+}
+
+impl TestStore {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         match std::env::var("KB_TEST_DATABASE_URL")
@@ -129,8 +139,10 @@ fn pg_schema(base: &str) -> (String, String) {
     diesel::RunQueryDsl::execute(diesel::sql_query(format!("CREATE SCHEMA {schema}")), &mut c)
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
+    // The application name tells this test's connections apart from every
+    // other test's on the same server (see `pool.rs`).
     (
-        format!("{base}{sep}options=-csearch_path%3D{schema}"),
+        format!("{base}{sep}options=-csearch_path%3D{schema}&application_name={schema}"),
         schema,
     )
 }

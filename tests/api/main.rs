@@ -20,6 +20,7 @@ mod multinode;
 mod openapi;
 mod opening;
 mod opening_nodes;
+mod pool;
 mod protocol_example;
 mod room;
 mod sections;
