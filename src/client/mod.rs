@@ -19,7 +19,7 @@ use crate::crypto::translog::SignedReceipt;
 use crate::crypto::{sha256_hex, x25519};
 use crate::service::sections::SectionParams;
 use actix_web::error::ParseError;
-use awc::error::SendRequestError;
+use awc::error::{ConnectError, SendRequestError};
 
 pub mod opening;
 
@@ -62,6 +62,8 @@ pub type ClientResult<T> = Result<T, ClientError>;
 /// pooled keep-alive connection the server closed while idle — so that it
 /// may be sent again on a fresh one: always when it failed to connect or to
 /// be written, and when its answer was cut off only if it is idempotent.
+/// (awc reports a connection that closed before the answer's head as
+/// `Connect(Disconnected)`, although the request was sent.)
 fn stale_connection(e: &SendRequestError, idempotent: bool) -> bool {
     use std::io::ErrorKind::*;
     let dead = |k: std::io::ErrorKind| {
@@ -71,6 +73,7 @@ fn stale_connection(e: &SendRequestError, idempotent: bool) -> bool {
         )
     };
     match e {
+        SendRequestError::Connect(ConnectError::Disconnected) => idempotent,
         SendRequestError::Connect(_) => true,
         SendRequestError::Send(io) => dead(io.kind()),
         SendRequestError::Response(ParseError::Io(io)) => idempotent && dead(io.kind()),
@@ -685,4 +688,89 @@ pub fn seal_to_dir(
         serde_json::to_vec_pretty(&sealed.signed).expect("envelope"),
     )?;
     Ok((sealed.hash, sealed.envelope))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A server that answers the first request on every connection and
+    /// closes the connection when a second one arrives on it, unanswered —
+    /// as a keep-alive connection the server dropped while it sat idle
+    /// looks to the client that reuses it. Counts the requests it saw.
+    async fn closing_server() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut answered = false;
+                    loop {
+                        let n = sock.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        count.fetch_add(1, Ordering::SeqCst);
+                        if answered {
+                            // Closed under the reused request, once it has
+                            // been written in full (the server may have
+                            // acted on it).
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            let _ = tokio::time::timeout(
+                                Duration::from_millis(10),
+                                sock.read(&mut buf),
+                            )
+                            .await;
+                            return;
+                        }
+                        let body = br#"{"ok":true}"#;
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        sock.write_all(head.as_bytes()).await.unwrap();
+                        sock.write_all(body).await.unwrap();
+                        answered = true;
+                    }
+                });
+            }
+        });
+        (base, seen)
+    }
+
+    #[actix_web::test]
+    async fn a_request_on_a_connection_the_server_closed_is_sent_again_when_idempotent() {
+        let (base, seen) = closing_server().await;
+        let client = Client::new(&base);
+        let v: Value = client.get("/a").await.unwrap();
+        assert_eq!(v["ok"], true);
+        // Reuses the pooled connection, finds it closed, retries on a new one.
+        let v: Value = client.get("/b").await.unwrap();
+        assert_eq!(v["ok"], true);
+        let v: Value = client.post_idempotent("/c", &json!({})).await.unwrap();
+        assert_eq!(v["ok"], true);
+        assert_eq!(seen.load(Ordering::SeqCst), 5, "two retried requests");
+    }
+
+    #[actix_web::test]
+    async fn a_request_that_is_not_idempotent_is_never_sent_twice() {
+        let (base, seen) = closing_server().await;
+        let client = Client::new(&base);
+        let _: Value = client.get("/a").await.unwrap();
+        // The server may have acted on it: the client says so, and does not
+        // send it again.
+        let e = client.post::<Value>("/b", &json!({})).await.unwrap_err();
+        assert!(matches!(e, ClientError::Transport(_)), "{e}");
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+    }
 }

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::{jcs, sign, x25519};
 use crate::domain::section::{DecryptionMode, SummaryField};
-use crate::domain::states::{DecryptedVia, Fault, OpeningStatus};
+use crate::domain::states::{DecryptedVia, Fault, OpeningStatus, RecordOutcome};
 
 pub mod label {
     pub const KEY_RELEASE: &str = "kaibiao/opening/v1/key-release";
@@ -198,8 +198,7 @@ pub struct OpeningRecord {
     /// The custodians' released keys (in the transcript, in full).
     pub key_releases: Vec<RecordRelease>,
     pub bids: Vec<RecordBid>,
-    /// `announced`, or `failed` when too few bids decrypted (流标).
-    pub outcome: String,
+    pub outcome: RecordOutcome,
     pub announced_at_ms: i64,
 }
 

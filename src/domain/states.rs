@@ -92,6 +92,16 @@ impl Lifecycle for OpeningStatus {
 }
 
 text_enum! {
+    /// How an opening ended, as its signed record (开标记录) says.
+    pub enum RecordOutcome {
+        /// The 开标一览表 was read out (唱标).
+        Announced = "announced",
+        /// Too few bids decrypted: the section failed (流标).
+        Failed = "failed",
+    }
+}
+
+text_enum! {
     /// Whose fault a bid that did not open is.
     pub enum Fault {
         Bidder = "bidder",

@@ -20,6 +20,7 @@ use super::BidEntry;
 use crate::crypto::envelope::{self, Envelope, SummaryFields};
 use crate::crypto::opening::{self as fmt, Closing, Confirmation, SignedKeyRelease};
 use crate::crypto::{sha256_hex, x25519};
+use crate::domain::states::RecordOutcome;
 use crate::service::sections::SectionParams;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,7 +47,7 @@ pub struct OpenedBid {
 /// What the check of the opening established.
 #[derive(Debug, Clone, Serialize)]
 pub struct OpeningSummary {
-    pub outcome: String,
+    pub outcome: RecordOutcome,
     pub record_hash: String,
     pub key_releases: usize,
     pub decrypted: usize,
@@ -219,7 +220,9 @@ pub(super) fn verify(
         .iter()
         .map(|b| (b.envelope_hash.as_str(), b))
         .collect();
-    let failed = record["outcome"] == "failed";
+    let outcome = RecordOutcome::parse(record["outcome"].as_str().unwrap_or_default())
+        .ok_or("the record's outcome is neither announced nor failed")?;
+    let failed = outcome == RecordOutcome::Failed;
     let (mut decrypted, mut revoked, mut withdrawn) = (0, 0, 0);
     let mut record_bidders = BTreeSet::new();
     for rb in rbids {
@@ -430,7 +433,7 @@ pub(super) fn verify(
     }
 
     Ok(Some(OpeningSummary {
-        outcome: record["outcome"].as_str().unwrap_or_default().to_string(),
+        outcome,
         record_hash: record_hash.to_string(),
         key_releases: secrets.len(),
         decrypted,
@@ -546,7 +549,7 @@ mod tests {
     #[test]
     fn statements_on_the_wrong_side_of_the_announcement_are_refused() {
         let s = check(vec![]).unwrap().unwrap();
-        assert_eq!((s.outcome.as_str(), s.decrypted), ("announced", 0));
+        assert_eq!((s.outcome, s.decrypted), (RecordOutcome::Announced, 0));
         let settled_after = json!({"type": "opening.bid_settled", "section_id": "sec_t",
                                    "envelope_hash": "h", "status": "decrypted"});
         let e = check(vec![settled_after]).unwrap_err();

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{credit_code, spawn, unique, TestApp, TestStore, PASSWORD};
+use crate::helpers::{credit_code, spawn, unique, Resp, TestApp, TestStore, PASSWORD};
 use crate::world::{login, person};
 use kaibiao::domain::identity::Role;
 
@@ -315,6 +315,82 @@ async fn wrong_passwords_and_unknown_users_look_the_same_and_are_throttled() {
     )
     .await
     .expect(200);
+    app.stop().await;
+}
+
+/// A sign-in from `address` (as the trusted proxy in front says).
+async fn login_from(app: &TestApp, address: &str, username: &str, password: &str) -> Resp {
+    let mut r = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .insert_header(("X-Forwarded-For", address))
+        .send_json(&json!({"username": username, "password": password}))
+        .await
+        .unwrap();
+    Resp {
+        status: r.status(),
+        headers: r.headers().clone(),
+        body: r.body().await.unwrap().to_vec(),
+    }
+}
+
+/// A rival who knows a bidder's username cannot keep it out: the failures
+/// lock the rival's address, not the account, and the account under
+/// attack slows down instead.
+#[actix_web::test]
+async fn a_rival_cannot_lock_a_bidder_out_by_failing_to_sign_in_as_it() {
+    let store = TestStore::new();
+    let app = spawn(&store)
+        .config(|c| {
+            c.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            c.rules.login_slowdown_ms = 400;
+        })
+        .start()
+        .await;
+    let username = registered_and_verified(&app).await;
+    let (rival, bidder) = ("203.0.113.7", "198.51.100.20");
+    for _ in 0..5 {
+        login_from(&app, rival, &username, "guess")
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    // The rival's address is refused for this account, even with the
+    // right password…
+    login_from(&app, rival, &username, PASSWORD)
+        .await
+        .expect_error(429, "too_many_requests");
+    // …but the bidder, from its own office, signs in.
+    login_from(&app, bidder, &username, PASSWORD)
+        .await
+        .expect(200);
+    // Under attack, a wrong password waits before its answer, from anywhere.
+    let began = std::time::Instant::now();
+    login_from(&app, "192.0.2.99", &username, "another guess")
+        .await
+        .expect_error(401, "invalid_credentials");
+    assert!(
+        began.elapsed() >= std::time::Duration::from_millis(400),
+        "the failure was answered at once"
+    );
+    // The right password is never slowed down.
+    login_from(&app, "192.0.2.100", &username, PASSWORD)
+        .await
+        .expect(200);
+    app.stop().await;
+
+    // Without a trusted proxy, a forwarded address is not believed: the
+    // rival cannot pose as many addresses to escape its own lock.
+    let store = TestStore::new();
+    let app = spawn(&store).start().await;
+    let username = registered_and_verified(&app).await;
+    for i in 0..5 {
+        login_from(&app, &format!("203.0.113.{i}"), &username, "guess")
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    login_from(&app, "203.0.113.200", &username, "guess")
+        .await
+        .expect_error(429, "too_many_requests");
     app.stop().await;
 }
 

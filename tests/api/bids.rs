@@ -825,6 +825,108 @@ async fn late_attempts_are_refused_to_the_millisecond_and_recorded() {
     t.app.stop().await;
 }
 
+/// The last part starts 1 ms before the deadline and the sealing lands
+/// while it streams: the part lost the race, so it is late — refused as
+/// `deadline_passed` and recorded — not "changed by another upload".
+#[actix_web::test]
+async fn a_last_part_overtaken_by_the_sealing_mid_stream_is_a_recorded_late_attempt() {
+    let t = setup(|_| {}).await;
+    let (app, w, s) = (&t.app, &t.w, t.section.as_str());
+    let d = deadline(app, s).await;
+    let token = w.bidders[0].token.clone();
+    // Large enough that the first half reaches the disk (the server writes
+    // in batches of 1 MiB).
+    let docs = vec![7u8; 3 * 1024 * 1024];
+    let (dir, hash) = seal(
+        app,
+        t.root.path(),
+        &w.bidders[0],
+        &t.keys[0],
+        s,
+        "5.00",
+        &docs,
+        None,
+    )
+    .await;
+    app.fixed_clock()
+        .set(d.minus(chrono::Duration::milliseconds(1)));
+    app.post(
+        "/api/bids",
+        Some(&token),
+        serde_json::to_value(signed(&dir)).unwrap(),
+    )
+    .await
+    .expect(201);
+    let summary = std::fs::read(dir.join("summary.part")).unwrap();
+    app.raw(
+        "PUT",
+        &format!("/api/bids/{hash}/parts/summary?offset=0"),
+        Some(&token),
+        "application/octet-stream",
+        summary,
+    )
+    .await
+    .expect(200);
+    // The documents begin to stream in time…
+    let part = std::fs::read(dir.join("documents.part")).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(1);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    let request = app
+        .client
+        .put(app.url(&format!("/api/bids/{hash}/parts/documents?offset=0")))
+        .bearer_auth(&token)
+        .insert_header(("Content-Type", "application/octet-stream"))
+        .send_stream(Box::pin(body));
+    let upload = actix_web::rt::spawn(async move {
+        let mut r = request.await.unwrap();
+        let body = r.body().await.unwrap().to_vec();
+        (r.status(), body)
+    });
+    let half = part.len() / 2;
+    tx.send(bytes::Bytes::copy_from_slice(&part[..half]))
+        .await
+        .unwrap();
+    let upload_file = app.data_dir.join("blobs/uploads");
+    app.eventually("the first half is on disk", || {
+        let started = std::fs::read_dir(&upload_file)
+            .map(|d| d.flatten().any(|e| e.metadata().unwrap().len() > 0))
+            .unwrap_or(false);
+        async move { started }
+    })
+    .await;
+    // …the deadline passes and the sealing files the bid away…
+    app.fixed_clock()
+        .set(d.plus(chrono::Duration::milliseconds(1)));
+    sealed(app, s).await;
+    // …and then the rest arrives.
+    tx.send(bytes::Bytes::copy_from_slice(&part[half..]))
+        .await
+        .unwrap();
+    drop(tx);
+    let (status, body) = upload.await.unwrap();
+    let r = crate::helpers::Resp {
+        status,
+        headers: Default::default(),
+        body,
+    };
+    r.expect_error(409, "deadline_passed");
+    let tr = app
+        .get(&format!("/api/public/sections/{s}/transcript"), None)
+        .await
+        .expect(200);
+    let late = tr["late_attempts"].as_array().unwrap();
+    assert!(
+        late.iter()
+            .any(|l| l["stage"] == "part" && l["envelope_hash"] == hash.as_str()),
+        "the late part is recorded: {late:?}"
+    );
+    assert_eq!(tr["bids"][0]["status"], "incomplete");
+    kaibiao::transcript::verify(&serde_json::from_value(tr).unwrap()).unwrap();
+    t.app.stop().await;
+}
+
 #[actix_web::test]
 async fn a_grace_period_lets_uploads_begun_in_time_finish() {
     let store = TestStore::new();

@@ -25,7 +25,15 @@ impl Node {
     /// Starts `kaibiao serve ARGS` with extra environment and waits until it
     /// says where it listens.
     pub fn start(args: &[&str], envs: &[(&str, String)]) -> Node {
+        Self::start_in(None, args, envs)
+    }
+
+    /// [`Node::start`] in the working directory `cwd`.
+    pub fn start_in(cwd: Option<&Path>, args: &[&str], envs: &[(&str, String)]) -> Node {
         let mut cmd = clean_command();
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
         cmd.arg("serve")
             .args(args)
             .stdin(Stdio::null())
@@ -112,7 +120,20 @@ fn clean_command() -> Command {
 /// Runs the binary with `args`, `stdin` and extra environment; returns
 /// (success, stdout, stderr).
 pub fn run_with(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    run_in(None, args, stdin, env)
+}
+
+/// [`run_with`] in the working directory `cwd`.
+fn run_in(
+    cwd: Option<&Path>,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let mut cmd = clean_command();
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -285,6 +306,70 @@ async fn admin_bootstrap_creates_a_verified_user_who_can_sign_in() {
     assert!(!ok && err.contains("--yes"), "{err}");
 
     let mut node = Node::start(&["--data-dir", &data, "--listen", "127.0.0.1:0"], &[]);
+    let mut res = client()
+        .post(format!("{}/api/auth/login", node.base))
+        .send_json(&json!({"username": "root", "password": PASSWORD}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.body().await);
+    node.terminate();
+}
+
+/// The administration commands find the database the server uses: with no
+/// flags they read `./kaibiao.toml` as `kaibiao serve` does, say which
+/// database they wrote to, and never make a new one where nothing names it.
+#[actix_web::test]
+async fn admin_commands_use_the_servers_configuration_and_name_their_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path();
+    let create_user = |name: &str| {
+        run_in(
+            Some(here),
+            &[
+                "admin",
+                "create-user",
+                "--username",
+                name,
+                "--email",
+                &format!("{name}@example.cn"),
+                "--role",
+                "admin",
+                "--display-name",
+                "管理员",
+            ],
+            &format!("{PASSWORD}\n"),
+            &[],
+        )
+    };
+    // Nothing names a database and none is here: refused, nothing made.
+    let (ok, _, err) = create_user("root");
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("kaibiao serve` has not run here") && err.contains("nothing was created"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(here).unwrap().count(),
+        0,
+        "something was made"
+    );
+
+    // The server and the administrator read the same ./kaibiao.toml.
+    std::fs::write(
+        here.join("kaibiao.toml"),
+        "[server]\ndata_dir = \"platform\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let mut node = Node::start_in(Some(here), &[], &[]);
+    let (ok, _, err) = create_user("root");
+    assert!(ok, "{err}");
+    let db = std::fs::canonicalize(here.join("platform/kaibiao.sqlite3")).unwrap();
+    assert!(
+        err.contains(&format!("database: SQLite {}", db.display()))
+            && err.contains("configuration kaibiao.toml"),
+        "the database written to is named: {err}"
+    );
+    assert!(!here.join("data").exists(), "no stray ./data");
     let mut res = client()
         .post(format!("{}/api/auth/login", node.base))
         .send_json(&json!({"username": "root", "password": PASSWORD}))

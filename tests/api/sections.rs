@@ -606,13 +606,18 @@ async fn cancellation_records_the_reason_notifies_and_stops_the_schedule() {
             .expect(200)["state"],
         "cancelled"
     );
-    app.post(
-        &format!("/api/sections/{s}/cancel"),
-        Some(&w.host.token),
-        json!({"reason": "再次终止"}),
-    )
-    .await
-    .expect_error(409, "invalid_transition");
+    let e = app
+        .post(
+            &format!("/api/sections/{s}/cancel"),
+            Some(&w.host.token),
+            json!({"reason": "再次终止"}),
+        )
+        .await
+        .expect_error(409, "invalid_transition");
+    assert_eq!(
+        e["message"], "a section cannot go from cancelled to cancelled",
+        "the state machine refuses it, before the database is asked"
+    );
     app.stop().await;
 }
 

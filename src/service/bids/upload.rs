@@ -5,9 +5,10 @@
 //!
 //! The deadline is exact to the millisecond, and the sealing may land in
 //! the middle of an upload: a part that loses that race — whether it finds
-//! the bid filed away before it starts, or its progress can no longer be
-//! saved because the sealing took the submission meanwhile — is a late
-//! attempt, refused as `deadline_passed` and recorded like any other.
+//! the bid filed away before it starts, finds its file removed by the
+//! sealing when it ends, or can no longer save its progress because the
+//! sealing took the submission meanwhile — is a late attempt, refused as
+//! `deadline_passed` and recorded like any other.
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -244,10 +245,12 @@ where
                 format!("part {} does not hash to the value in the envelope; it was discarded, upload it again", p.name),
             ));
         }
-        svc.blobs
-            .adopt(path, got)
-            .await
-            .map_err(|e| AppError::unavailable(anyhow::anyhow!("{e}")))?;
+        if let Err(e) = svc.blobs.adopt(path, got).await {
+            // The sealing removes the files of the uploads it filed away
+            // unfinished: an upload it overtook finds its file gone.
+            let e = AppError::unavailable(anyhow::anyhow!("{e}"));
+            return Err(late_if_sealed(svc, actor, &row.envelope_hash, e).await?);
+        }
         new_progress[part].stored = true;
     } else {
         svc.uploads.put(key, received, hasher);

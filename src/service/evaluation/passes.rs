@@ -23,9 +23,9 @@ use crate::service::{transition, Actor, Services};
 pub fn issue_pass(
     key: &ed25519_dalek::SigningKey,
     centre: &str,
-    expert_id: &str,
+    expert_id: &ExpertId,
     expert_key: &str,
-    section_id: &str,
+    section_id: &SectionId,
     now: i64,
     minutes: i64,
 ) -> AppResult<Pass> {
@@ -39,9 +39,9 @@ pub fn issue_pass(
         pass::PassBody {
             format: pass::PASS_FORMAT.into(),
             centre: centre.into(),
-            expert_id: expert_id.into(),
+            expert_id: expert_id.to_string(),
             expert_key: expert_key.into(),
-            section_id: section_id.into(),
+            section_id: section_id.to_string(),
             issued_at_ms: now,
             expires_at_ms: now + minutes * 60_000,
         },
@@ -158,9 +158,9 @@ pub async fn home_pass(
             issue_pass(
                 &s.platform_key,
                 code,
-                expert.id.as_str(),
+                &expert.id,
                 &body.expert_key,
-                section_id.as_str(),
+                &section_id,
                 now,
                 body.minutes.unwrap_or(480),
             )

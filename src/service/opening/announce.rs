@@ -15,7 +15,7 @@ use crate::db::bids as bids_repo;
 use crate::db::opening as repo;
 use crate::domain::ids::SectionId;
 use crate::domain::section::SectionState;
-use crate::domain::states::OpeningStatus;
+use crate::domain::states::{OpeningStatus, RecordOutcome};
 use crate::error::{AppError, AppResult};
 use crate::service::action::{Change, Tx};
 use crate::service::transition;
@@ -102,7 +102,11 @@ pub(super) fn maybe_finish(tx: &mut Tx<'_>, section_id: &SectionId) -> AppResult
         summary_fields: x.params.summary_fields.clone(),
         key_releases,
         bids,
-        outcome: if failed { "failed" } else { "announced" }.into(),
+        outcome: if failed {
+            RecordOutcome::Failed
+        } else {
+            RecordOutcome::Announced
+        },
         announced_at_ms: now,
     };
     let hash = record.hash();

@@ -121,12 +121,7 @@ pub async fn publish(svc: &Services, actor: &Actor, id: SectionId) -> AppResult<
         let (s, p) = load(tx.c, &id)?;
         let st = standing(tx.c, &user, &p, Some(&id))?;
         require_runs(&st, s.state.is_public(), "publish")?;
-        if s.state != SectionState::Draft {
-            return Err(AppError::new(
-                ErrorCode::InvalidTransition,
-                format!("the section is already {}", s.state),
-            ));
-        }
+        transition::check(s.state, SectionState::Published)?;
         let now = tx.now;
         let problems = publication_problems(tx.svc, tx.c, &s, &p, now)?;
         if !problems.is_empty() {
