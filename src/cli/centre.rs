@@ -123,15 +123,7 @@ pub fn run(cmd: CentreCommand) -> anyhow::Result<()> {
             let now = SystemClock.now().millis();
             let p = pass::issue(
                 &k,
-                PassBody {
-                    format: pass::PASS_FORMAT.into(),
-                    centre: code,
-                    expert_id: expert,
-                    expert_key,
-                    section_id: section,
-                    issued_at_ms: now,
-                    expires_at_ms: now + minutes * 60_000,
-                },
+                PassBody::new(&code, &expert, &expert_key, &section, now, minutes),
             );
             println!("{}", serde_json::to_string_pretty(&p)?);
             Ok(())

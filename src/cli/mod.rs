@@ -2,13 +2,9 @@
 
 mod admin;
 mod bench;
-mod bench_evaluation;
-mod bench_opening;
-mod bench_room;
 mod centre;
 pub mod client;
 mod demo;
-mod demo_evaluation;
 mod opening;
 mod sandbox;
 pub mod verify;
@@ -98,6 +94,8 @@ pub enum Command {
     /// Measure the performance targets against same-run baselines.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Print the API description (OpenAPI 3.1), as `/api/openapi.json` serves it.
+    ApiDescription,
 }
 
 /// Loads and validates the configuration, printing every problem.
@@ -155,5 +153,9 @@ pub fn main() -> anyhow::Result<()> {
         Command::Verify { file } => verify::verify(&file),
         Command::Demo(args) => demo::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::ApiDescription => {
+            println!("{}", crate::http::api_description().json);
+            Ok(())
+        }
     }
 }

@@ -358,7 +358,9 @@ pub fn room(cmd: RoomCommand) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("give --server or sign in with `kaibiao login`"))?;
     let token = if public { None } else { s.map(|s| s.token) };
     runtime(async move {
-        let mut w = Watcher::connect(&base, &section, token.as_deref(), after).await?;
+        let mut w = Watcher::connect(&base, &section, token.as_deref(), after)
+            .await?
+            .resuming();
         println!("{}", w.hello);
         while let Some(f) = w.next().await? {
             println!("{f}");

@@ -70,7 +70,7 @@ impl Sandbox {
     }
 
     /// A valid unified social credit code, different for every call.
-    fn credit_code(&self) -> String {
+    pub fn credit_code(&self) -> String {
         let n = self.orgs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let first17 = format!("91110000{:09}", 700_000_000 + n);
         let check =
@@ -175,6 +175,41 @@ impl Sandbox {
             String::from_utf8_lossy(&body)
         );
         Ok(())
+    }
+
+    /// The calls (征询) sent to drawn experts so far, from the platform's
+    /// outbox: (expert e-mail, answer token), oldest first.
+    pub async fn expert_calls(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let rows = self
+            .services
+            .db
+            .run(|c| Ok(crate::db::outbox::all(c)?))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        Ok(rows
+            .into_iter()
+            .filter(|m| m.kind == "expert_called")
+            .filter_map(|m| {
+                let i = m.body.find("kbx_")?;
+                let token: String = m.body[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    .collect();
+                Some((m.to_addr, token))
+            })
+            .collect())
+    }
+
+    /// [`Sandbox::expert_calls`], once at least `n` have been sent.
+    pub async fn wait_expert_calls(&self, n: usize) -> anyhow::Result<Vec<(String, String)>> {
+        for _ in 0..400 {
+            let c = self.expert_calls().await?;
+            if c.len() >= n {
+                return Ok(c);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        anyhow::bail!("expected {n} call mails")
     }
 
     pub async fn stop(self) {

@@ -75,5 +75,22 @@ pub fn verify(path: &Path) -> anyhow::Result<()> {
         ),
         None => println!("(the opening has not been announced yet)"),
     }
+    match &s.evaluation {
+        Some(e) => println!(
+            "VALID: evaluation — a committee of {} drawn again from the revealed seed and the pool snapshot ({} skipped for a conflict); {} review(s) and {} score(s) checked against the members' passes; the result recomputed, {} candidate(s); {} dissent(s), {} deemed agreeing; {}",
+            e.committee,
+            e.skipped_for_conflict,
+            e.reviews,
+            e.scores,
+            e.candidates.len(),
+            e.dissents,
+            e.deemed_agreed,
+            match &e.awarded {
+                Some(org) => format!("awarded to {org}"),
+                None => "not awarded yet".to_string(),
+            }
+        ),
+        None => println!("(no evaluation result has been published yet)"),
+    }
     Ok(())
 }

@@ -25,7 +25,9 @@ pub mod opening;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{code}: {message}")]
+    /// The platform's answer in the error envelope; shown with every
+    /// problem its details list (`field: message`).
+    #[error("{code}: {message}{}", listed(details))]
     Api {
         status: u16,
         code: String,
@@ -38,6 +40,22 @@ pub enum ClientError {
     Check(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// The envelope's `details`, one `\n  - field: message` line each.
+fn listed(details: &Value) -> String {
+    details
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            format!(
+                "\n  - {}: {}",
+                d["field"].as_str().unwrap_or("?"),
+                d["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
 }
 
 impl ClientError {

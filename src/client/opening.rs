@@ -291,10 +291,21 @@ pub fn own_summary(bid_dir: &Path, encryption: &x25519::SecretKey) -> ClientResu
 }
 
 /// A watcher of a room: the frames the platform pushes, as JSON.
+///
+/// A watcher made [`Watcher::resuming`] survives a dropped connection — a
+/// network change, a laptop asleep past the room's heartbeat — by joining
+/// again after the last sequence it saw: the room then sends exactly the
+/// events it missed (or a fresh snapshot), so nothing is lost.
 pub struct Watcher {
     framed: actix_codec::Framed<awc::BoxedSocket, ws::Codec>,
-    /// The `hello` frame.
+    /// The `hello` frame (of the latest connection).
     pub hello: Value,
+    base: String,
+    section: String,
+    token: Option<String>,
+    /// The sequence of the last event or snapshot seen.
+    seq: i64,
+    resume: bool,
 }
 
 impl Watcher {
@@ -306,6 +317,33 @@ impl Watcher {
         token: Option<&str>,
         after: i64,
     ) -> ClientResult<Watcher> {
+        let framed = Self::open(base, section, token, after).await?;
+        let mut w = Watcher {
+            framed,
+            hello: Value::Null,
+            base: base.to_string(),
+            section: section.to_string(),
+            token: token.map(str::to_string),
+            seq: after,
+            resume: false,
+        };
+        w.greet().await?;
+        Ok(w)
+    }
+
+    /// Joins again by itself, after the last sequence seen, when the
+    /// connection drops.
+    pub fn resuming(mut self) -> Self {
+        self.resume = true;
+        self
+    }
+
+    async fn open(
+        base: &str,
+        section: &str,
+        token: Option<&str>,
+        after: i64,
+    ) -> ClientResult<actix_codec::Framed<awc::BoxedSocket, ws::Codec>> {
         let url = format!(
             "{}/api/sections/{section}/room?after={after}",
             base.replacen("http", "ws", 1)
@@ -327,39 +365,82 @@ impl Watcher {
             },
             other => ClientError::Transport(other.to_string()),
         })?;
-        let mut w = Watcher {
-            framed,
-            hello: Value::Null,
-        };
-        w.hello = w
-            .next()
-            .await?
-            .ok_or_else(|| check("the room closed before saying hello"))?;
-        if w.hello["type"] != "hello" {
-            return Err(check("the room's first frame is not hello"));
-        }
-        Ok(w)
+        Ok(framed)
     }
 
-    /// The next frame (answering pings on the way); `None` when closed.
-    pub async fn next(&mut self) -> ClientResult<Option<Value>> {
+    /// Reads the `hello` the room begins with.
+    async fn greet(&mut self) -> ClientResult<()> {
+        let hello = self
+            .frame()
+            .await?
+            .ok_or_else(|| check("the room closed before saying hello"))?;
+        if hello["type"] != "hello" {
+            return Err(check("the room's first frame is not hello"));
+        }
+        self.hello = hello;
+        Ok(())
+    }
+
+    /// The next frame of this connection (answering pings on the way):
+    /// `None` when the room closed it on purpose (a policy, or the room is
+    /// done); an error when it dropped, or the room gave up on it for
+    /// silence — worth resuming.
+    async fn frame(&mut self) -> ClientResult<Option<Value>> {
+        let dropped = ClientError::Transport;
         loop {
             match self.framed.next().await {
-                None => return Ok(None),
-                Some(Err(e)) => return Err(ClientError::Transport(e.to_string())),
+                None => return Err(dropped("the connection ended".into())),
+                Some(Err(e)) => return Err(dropped(e.to_string())),
                 Some(Ok(ws::Frame::Text(t))) => {
-                    return serde_json::from_slice(&t)
-                        .map(Some)
-                        .map_err(|e| check(&format!("a room frame is not JSON: {e}")))
+                    let f: Value = serde_json::from_slice(&t)
+                        .map_err(|e| check(&format!("a room frame is not JSON: {e}")))?;
+                    if matches!(f["type"].as_str(), Some("event" | "snapshot")) {
+                        self.seq = f["seq"].as_i64().unwrap_or(self.seq);
+                    }
+                    return Ok(Some(f));
                 }
                 Some(Ok(ws::Frame::Ping(p))) => {
                     self.framed
                         .send(ws::Message::Pong(p))
                         .await
-                        .map_err(|e| ClientError::Transport(e.to_string()))?;
+                        .map_err(|e| dropped(e.to_string()))?;
                 }
-                Some(Ok(ws::Frame::Close(_))) => return Ok(None),
+                Some(Ok(ws::Frame::Close(reason))) => {
+                    let away = reason.is_some_and(|r| r.code == ws::CloseCode::Away);
+                    return if away {
+                        Err(dropped("the room stopped hearing this watcher".into()))
+                    } else {
+                        Ok(None)
+                    };
+                }
                 Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next frame (answering pings on the way); `None` when the room
+    /// closed the connection. A resuming watcher joins again when the
+    /// connection drops (up to five times in a row, a second apart).
+    pub async fn next(&mut self) -> ClientResult<Option<Value>> {
+        let mut attempts = 0;
+        loop {
+            match self.frame().await {
+                Ok(f) => return Ok(f),
+                Err(e) if !self.resume || attempts >= 5 => return Err(e),
+                Err(_) => {
+                    attempts += 1;
+                    if attempts > 1 {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    let (base, section, token) =
+                        (self.base.clone(), self.section.clone(), self.token.clone());
+                    if let Ok(framed) =
+                        Self::open(&base, &section, token.as_deref(), self.seq).await
+                    {
+                        self.framed = framed;
+                        let _ = self.greet().await;
+                    }
+                }
             }
         }
     }

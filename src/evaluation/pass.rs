@@ -162,6 +162,29 @@ pub struct PassBody {
     pub expires_at_ms: i64,
 }
 
+impl PassBody {
+    /// A pass from `centre` for its expert `expert_id` holding `expert_key`
+    /// (hex), to sit on section `section_id` from `now_ms` for `minutes`.
+    pub fn new(
+        centre: &str,
+        expert_id: &str,
+        expert_key: &str,
+        section_id: &str,
+        now_ms: i64,
+        minutes: i64,
+    ) -> PassBody {
+        PassBody {
+            format: PASS_FORMAT.into(),
+            centre: centre.into(),
+            expert_id: expert_id.into(),
+            expert_key: expert_key.into(),
+            section_id: section_id.into(),
+            issued_at_ms: now_ms,
+            expires_at_ms: now_ms + minutes * 60_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pass {
@@ -249,15 +272,8 @@ mod tests {
         ))
         .unwrap();
         let expert = sign::generate();
-        let body = PassBody {
-            format: PASS_FORMAT.into(),
-            centre: "GZ-GGZY".into(),
-            expert_id: "E001".into(),
-            expert_key: hex::encode(expert.verifying_key().as_bytes()),
-            section_id: "sec_1".into(),
-            issued_at_ms: 1_000_000,
-            expires_at_ms: 1_000_000 + 3_600_000,
-        };
+        let key = hex::encode(expert.verifying_key().as_bytes());
+        let body = PassBody::new("GZ-GGZY", "E001", &key, "sec_1", 1_000_000, 60);
         (k, t, body)
     }
 

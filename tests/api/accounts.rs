@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{credit_code, spawn, unique, Resp, TestApp, TestStore, PASSWORD};
+use crate::helpers::{
+    credit_code, detail_fields, spawn, unique, Resp, TestApp, TestStore, PASSWORD,
+};
 use crate::world::{login, person};
 use kaibiao::domain::identity::Role;
 
@@ -167,12 +169,7 @@ async fn invalid_registrations_list_every_problem_and_create_nothing() {
         )
         .await
         .expect_error(422, "validation_failed");
-    let fields: Vec<&str> = v["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = detail_fields(&v);
     for f in [
         "company_name",
         "credit_code",

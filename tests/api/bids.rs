@@ -11,7 +11,7 @@ use kaibiao::crypto::translog::SignedReceipt;
 use kaibiao::domain::time::Timestamp;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn, TestApp, TestStore};
+use crate::helpers::{spawn, Resp, TestApp, TestStore};
 use crate::world::{seal, BidderKeys, Person, World};
 
 async fn deadline(app: &TestApp, s: &str) -> Timestamp {
@@ -48,6 +48,35 @@ fn signed(dir: &Path) -> SignedEnvelope {
     serde_json::from_slice(&std::fs::read(dir.join(ENVELOPE_FILE)).unwrap()).unwrap()
 }
 
+/// Posts the sealed envelope in `dir` (the first step of a submission).
+async fn post_envelope(app: &TestApp, token: &str, dir: &Path) -> Resp {
+    app.post(
+        "/api/bids",
+        Some(token),
+        serde_json::to_value(signed(dir)).unwrap(),
+    )
+    .await
+}
+
+/// Uploads `bytes` of part `part` of bid `hash`, from `offset`.
+async fn put_part(
+    app: &TestApp,
+    token: &str,
+    hash: &str,
+    part: &str,
+    offset: usize,
+    bytes: Vec<u8>,
+) -> Resp {
+    app.raw(
+        "PUT",
+        &format!("/api/bids/{hash}/parts/{part}?offset={offset}"),
+        Some(token),
+        "application/octet-stream",
+        bytes,
+    )
+    .await
+}
+
 struct Setup {
     app: TestApp,
     w: World,
@@ -55,6 +84,23 @@ struct Setup {
     keys: Vec<BidderKeys>,
     root: tempfile::TempDir,
     _store: TestStore,
+}
+
+impl Setup {
+    /// Bidder `i` seals a bid at `price` with `documents` (a first revision).
+    async fn seal(&self, i: usize, price: &str, documents: &[u8]) -> (std::path::PathBuf, String) {
+        seal(
+            &self.app,
+            self.root.path(),
+            &self.w.bidders[i],
+            &self.keys[i],
+            &self.section,
+            price,
+            documents,
+            None,
+        )
+        .await
+    }
 }
 
 async fn setup(tweak: impl FnOnce(&mut kaibiao::config::Config) + 'static) -> Setup {
@@ -210,29 +256,9 @@ async fn the_manifest_covers_exactly_the_accepted_bids_and_each_bidder_can_prove
     let (app, w, s) = (&t.app, &t.w, t.section.as_str());
     // Bidder 0: one bid. Bidder 1: a bid, then a revision that supersedes it.
     // Bidder 2: a bid, then withdrawn.
-    let (d0, h0) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "10000000.00",
-        b"docs 0",
-        None,
-    )
-    .await;
+    let (d0, h0) = t.seal(0, "10000000.00", b"docs 0").await;
     submit(app, w, &w.bidders[0], &d0).await.unwrap();
-    let (d1, h1) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[1],
-        &t.keys[1],
-        s,
-        "11000000.00",
-        b"docs 1",
-        None,
-    )
-    .await;
+    let (d1, h1) = t.seal(1, "11000000.00", b"docs 1").await;
     submit(app, w, &w.bidders[1], &d1).await.unwrap();
     let (d1b, h1b) = seal(
         app,
@@ -252,17 +278,7 @@ async fn the_manifest_covers_exactly_the_accepted_bids_and_each_bidder_can_prove
             .expect(200)["state"],
         "superseded"
     );
-    let (d2, h2) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[2],
-        &t.keys[2],
-        s,
-        "9000000.00",
-        b"docs 2",
-        None,
-    )
-    .await;
+    let (d2, h2) = t.seal(2, "9000000.00", b"docs 2").await;
     submit(app, w, &w.bidders[2], &d2).await.unwrap();
     let wr = w
         .client(app, &w.bidders[2])
@@ -402,77 +418,34 @@ async fn the_manifest_covers_exactly_the_accepted_bids_and_each_bidder_can_prove
 #[actix_web::test]
 async fn uploads_resume_and_bad_parts_are_discarded() {
     let t = setup(|_| {}).await;
-    let (app, w, s) = (&t.app, &t.w, t.section.as_str());
+    let (app, w) = (&t.app, &t.w);
     let docs: Vec<u8> = (0..3 * 1024 * 1024 + 11).map(|i| (i % 253) as u8).collect();
-    let (dir, hash) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "8000000.00",
-        &docs,
-        None,
-    )
-    .await;
+    let (dir, hash) = t.seal(0, "8000000.00", &docs).await;
     let token = w.bidders[0].token.clone();
-    app.post(
-        "/api/bids",
-        Some(&token),
-        serde_json::to_value(signed(&dir)).unwrap(),
-    )
-    .await
-    .expect(201);
+    post_envelope(app, &token, &dir).await.expect(201);
     let part = std::fs::read(dir.join("documents.part")).unwrap();
 
     // A first piece, then an attempt at the wrong offset, then the rest.
     let half = part.len() / 2;
-    let r = app
-        .raw(
-            "PUT",
-            &format!("/api/bids/{hash}/parts/documents?offset=0"),
-            Some(&token),
-            "application/octet-stream",
-            part[..half].to_vec(),
-        )
+    let r = put_part(app, &token, &hash, "documents", 0, part[..half].to_vec())
         .await
         .expect(200);
     assert_eq!(r["received"], half);
-    let wrong = app
-        .raw(
-            "PUT",
-            &format!("/api/bids/{hash}/parts/documents?offset=5"),
-            Some(&token),
-            "application/octet-stream",
-            part[5..10].to_vec(),
-        )
-        .await;
+    let wrong = put_part(app, &token, &hash, "documents", 5, part[5..10].to_vec()).await;
     let v = wrong.expect_error(409, "upload_offset");
     assert_eq!(v["details"][0]["message"], half.to_string());
     // More than the part holds is refused, and nothing of it is kept.
     let mut too_much = part[half..].to_vec();
     too_much.push(0);
-    app.raw(
-        "PUT",
-        &format!("/api/bids/{hash}/parts/documents?offset={half}"),
-        Some(&token),
-        "application/octet-stream",
-        too_much,
-    )
-    .await
-    .expect_error(413, "payload_too_large");
+    put_part(app, &token, &hash, "documents", half, too_much)
+        .await
+        .expect_error(413, "payload_too_large");
     // Bytes that do not hash to the envelope's value are discarded whole.
     let mut bad = part[half..].to_vec();
     bad[100] ^= 0xff;
-    app.raw(
-        "PUT",
-        &format!("/api/bids/{hash}/parts/documents?offset={half}"),
-        Some(&token),
-        "application/octet-stream",
-        bad,
-    )
-    .await
-    .expect_error(422, "part_hash_mismatch");
+    put_part(app, &token, &hash, "documents", half, bad)
+        .await
+        .expect_error(422, "part_hash_mismatch");
     let st = app
         .get(&format!("/api/bids/{hash}"), Some(&token))
         .await
@@ -480,15 +453,9 @@ async fn uploads_resume_and_bad_parts_are_discarded() {
     assert_eq!(st["parts"][1]["received"], 0, "{st}");
     assert_eq!(st["state"], "receiving");
     // The client resumes from where the platform is and completes.
-    app.raw(
-        "PUT",
-        &format!("/api/bids/{hash}/parts/documents?offset=0"),
-        Some(&token),
-        "application/octet-stream",
-        part[..half].to_vec(),
-    )
-    .await
-    .expect(200);
+    put_part(app, &token, &hash, "documents", 0, part[..half].to_vec())
+        .await
+        .expect(200);
     let receipt = submit(app, w, &w.bidders[0], &dir).await.unwrap();
     assert_eq!(receipt.receipt.envelope_hash, hash);
     // The stored ciphertext is byte for byte what was sealed.
@@ -507,17 +474,7 @@ async fn bad_envelopes_are_refused_and_change_nothing() {
     let t = setup(|_| {}).await;
     let (app, w, s) = (&t.app, &t.w, t.section.as_str());
     let token = w.bidders[0].token.clone();
-    let (dir, _) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "7000000.00",
-        b"docs",
-        None,
-    )
-    .await;
+    let (dir, _) = t.seal(0, "7000000.00", b"docs").await;
     let good = serde_json::to_value(signed(&dir)).unwrap();
 
     // A field changed: the signature no longer covers it.
@@ -549,13 +506,9 @@ async fn bad_envelopes_are_refused_and_change_nothing() {
         None,
     )
     .await;
-    app.post(
-        "/api/bids",
-        Some(&token),
-        serde_json::to_value(signed(&dir2)).unwrap(),
-    )
-    .await
-    .expect_error(422, "envelope_invalid");
+    post_envelope(app, &token, &dir2)
+        .await
+        .expect_error(422, "envelope_invalid");
     // Someone else's envelope submitted by another bidder.
     app.post("/api/bids", Some(&w.bidders[1].token), good.clone())
         .await
@@ -636,39 +589,11 @@ async fn revisions_cannot_roll_back_and_concurrent_submissions_do_not_both_win()
     let (app, w, s) = (&t.app, &t.w, t.section.as_str());
     let token = w.bidders[0].token.clone();
     // Two different first bids at once: exactly one is accepted.
-    let (a, _) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "1.00",
-        b"a",
-        None,
-    )
-    .await;
-    let (b, _) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "2.00",
-        b"b",
-        None,
-    )
-    .await;
+    let (a, _) = t.seal(0, "1.00", b"a").await;
+    let (b, _) = t.seal(0, "2.00", b"b").await;
     let (ra, rb) = tokio::join!(
-        app.post(
-            "/api/bids",
-            Some(&token),
-            serde_json::to_value(signed(&a)).unwrap()
-        ),
-        app.post(
-            "/api/bids",
-            Some(&token),
-            serde_json::to_value(signed(&b)).unwrap()
-        ),
+        post_envelope(app, &token, &a),
+        post_envelope(app, &token, &b),
     );
     let statuses = [ra.status.as_u16(), rb.status.as_u16()];
     assert!(
@@ -704,21 +629,11 @@ async fn revisions_cannot_roll_back_and_concurrent_submissions_do_not_both_win()
         Some(&winner),
     )
     .await;
-    app.post(
-        "/api/bids",
-        Some(&token),
-        serde_json::to_value(signed(&again)).unwrap(),
-    )
-    .await
-    .expect_error(409, "revision_conflict");
+    post_envelope(app, &token, &again)
+        .await
+        .expect_error(409, "revision_conflict");
     // The same envelope twice is the same submission (idempotent).
-    app.post(
-        "/api/bids",
-        Some(&token),
-        serde_json::to_value(signed(&r2)).unwrap(),
-    )
-    .await
-    .expect(200);
+    post_envelope(app, &token, &r2).await.expect(200);
     t.app.stop().await;
 }
 
@@ -729,81 +644,33 @@ async fn late_attempts_are_refused_to_the_millisecond_and_recorded() {
     let d = deadline(app, s).await;
     let token = w.bidders[0].token.clone();
     // Envelope in time; the last part 1 ms after the deadline.
-    let (dir, hash) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "5.00",
-        b"late docs",
-        None,
-    )
-    .await;
+    let (dir, hash) = t.seal(0, "5.00", b"late docs").await;
     app.fixed_clock()
         .set(d.minus(chrono::Duration::milliseconds(2)));
-    app.post(
-        "/api/bids",
-        Some(&token),
-        serde_json::to_value(signed(&dir)).unwrap(),
-    )
-    .await
-    .expect(201);
+    post_envelope(app, &token, &dir).await.expect(201);
     let summary = std::fs::read(dir.join("summary.part")).unwrap();
-    app.raw(
-        "PUT",
-        &format!("/api/bids/{hash}/parts/summary?offset=0"),
-        Some(&token),
-        "application/octet-stream",
-        summary,
-    )
-    .await
-    .expect(200);
+    put_part(app, &token, &hash, "summary", 0, summary)
+        .await
+        .expect(200);
     app.fixed_clock()
         .set(d.plus(chrono::Duration::milliseconds(1)));
     let docs = std::fs::read(dir.join("documents.part")).unwrap();
-    app.raw(
-        "PUT",
-        &format!("/api/bids/{hash}/parts/documents?offset=0"),
-        Some(&token),
-        "application/octet-stream",
-        docs,
-    )
-    .await
-    .expect_error(409, "deadline_passed");
+    put_part(app, &token, &hash, "documents", 0, docs)
+        .await
+        .expect_error(409, "deadline_passed");
     // A new envelope at the deadline itself.
-    let (dir2, _) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[1],
-        &t.keys[1],
-        s,
-        "6.00",
-        b"docs",
-        None,
-    )
-    .await;
+    let (dir2, _) = t.seal(1, "6.00", b"docs").await;
     app.fixed_clock().set(d);
-    app.post(
-        "/api/bids",
-        Some(&w.bidders[1].token),
-        serde_json::to_value(signed(&dir2)).unwrap(),
-    )
-    .await
-    .expect_error(409, "deadline_passed");
+    post_envelope(app, &w.bidders[1].token, &dir2)
+        .await
+        .expect_error(409, "deadline_passed");
     sealed(app, s).await;
     // After the sealing filed the incomplete bid away, a part is still late
     // (recorded), not an unknown bid.
     let docs = std::fs::read(dir.join("documents.part")).unwrap();
-    app.raw(
-        "PUT",
-        &format!("/api/bids/{hash}/parts/documents?offset=0"),
-        Some(&token),
-        "application/octet-stream",
-        docs,
-    )
-    .await
-    .expect_error(409, "deadline_passed");
+    put_part(app, &token, &hash, "documents", 0, docs)
+        .await
+        .expect_error(409, "deadline_passed");
     let tr = app
         .get(&format!("/api/public/sections/{s}/transcript"), None)
         .await
@@ -837,36 +704,14 @@ async fn a_last_part_overtaken_by_the_sealing_mid_stream_is_a_recorded_late_atte
     // Large enough that the first half reaches the disk (the server writes
     // in batches of 1 MiB).
     let docs = vec![7u8; 3 * 1024 * 1024];
-    let (dir, hash) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "5.00",
-        &docs,
-        None,
-    )
-    .await;
+    let (dir, hash) = t.seal(0, "5.00", &docs).await;
     app.fixed_clock()
         .set(d.minus(chrono::Duration::milliseconds(1)));
-    app.post(
-        "/api/bids",
-        Some(&token),
-        serde_json::to_value(signed(&dir)).unwrap(),
-    )
-    .await
-    .expect(201);
+    post_envelope(app, &token, &dir).await.expect(201);
     let summary = std::fs::read(dir.join("summary.part")).unwrap();
-    app.raw(
-        "PUT",
-        &format!("/api/bids/{hash}/parts/summary?offset=0"),
-        Some(&token),
-        "application/octet-stream",
-        summary,
-    )
-    .await
-    .expect(200);
+    put_part(app, &token, &hash, "summary", 0, summary)
+        .await
+        .expect(200);
     // The documents begin to stream in time…
     let part = std::fs::read(dir.join("documents.part")).unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(1);
@@ -951,13 +796,9 @@ async fn a_grace_period_lets_uploads_begun_in_time_finish() {
     )
     .await;
     app.fixed_clock().set(d.minus(chrono::Duration::seconds(1)));
-    app.post(
-        "/api/bids",
-        Some(&w.bidders[0].token),
-        serde_json::to_value(signed(&dir)).unwrap(),
-    )
-    .await
-    .expect(201);
+    post_envelope(&app, &w.bidders[0].token, &dir)
+        .await
+        .expect(201);
     app.fixed_clock().set(d.plus(chrono::Duration::minutes(5)));
     // Sealed to new envelopes, still open to these parts.
     app.eventually("sealed", || async {
@@ -1021,38 +862,14 @@ async fn a_full_disk_mid_upload_keeps_nothing_and_says_so() {
     let disk = SmallDisk::mount(2048);
     let blob_dir = disk.0.clone();
     let t = setup(move |c| c.server.blob_dir = blob_dir).await;
-    let (app, w, s) = (&t.app, &t.w, t.section.as_str());
+    let (app, w) = (&t.app, &t.w);
     // The tender document already took a little; a 3 MiB bid cannot fit.
     let docs = vec![7u8; 3 * 1024 * 1024];
-    let (dir, hash) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "1.00",
-        &docs,
-        None,
-    )
-    .await;
+    let (dir, hash) = t.seal(0, "1.00", &docs).await;
     let token = w.bidders[0].token.clone();
-    app.post(
-        "/api/bids",
-        Some(&token),
-        serde_json::to_value(signed(&dir)).unwrap(),
-    )
-    .await
-    .expect(201);
+    post_envelope(app, &token, &dir).await.expect(201);
     let part = std::fs::read(dir.join("documents.part")).unwrap();
-    let r = app
-        .raw(
-            "PUT",
-            &format!("/api/bids/{hash}/parts/documents?offset=0"),
-            Some(&token),
-            "application/octet-stream",
-            part,
-        )
-        .await;
+    let r = put_part(app, &token, &hash, "documents", 0, part).await;
     let v = r.expect_error(507, "storage_full");
     assert!(
         !v["message"].as_str().unwrap().contains("No space"),
@@ -1074,27 +891,11 @@ async fn a_full_disk_mid_upload_keeps_nothing_and_says_so() {
 #[actix_web::test]
 async fn an_upload_cut_off_mid_stream_keeps_nothing_unacknowledged_and_resumes() {
     let t = setup(|_| {}).await;
-    let (app, w, s) = (&t.app, &t.w, t.section.as_str());
+    let (app, w) = (&t.app, &t.w);
     let docs = vec![1u8; 3 * 1024 * 1024];
-    let (dir, hash) = seal(
-        app,
-        t.root.path(),
-        &w.bidders[0],
-        &t.keys[0],
-        s,
-        "2.00",
-        &docs,
-        None,
-    )
-    .await;
+    let (dir, hash) = t.seal(0, "2.00", &docs).await;
     let token = w.bidders[0].token.clone();
-    app.post(
-        "/api/bids",
-        Some(&token),
-        serde_json::to_value(signed(&dir)).unwrap(),
-    )
-    .await
-    .expect(201);
+    post_envelope(app, &token, &dir).await.expect(201);
     let part = std::fs::read(dir.join("documents.part")).unwrap();
     // The client sends 1 MiB, then its connection breaks.
     let first = bytes::Bytes::copy_from_slice(&part[..1 << 20]);

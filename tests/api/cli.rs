@@ -162,6 +162,16 @@ fn run(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     run_with(args, stdin.unwrap_or(""), &[])
 }
 
+/// `username` signs in on `node` with the tests' password.
+async fn signs_in(node: &Node, username: &str) {
+    let mut res = client()
+        .post(format!("{}/api/auth/login", node.base))
+        .send_json(&json!({"username": username, "password": PASSWORD}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.body().await);
+}
+
 fn dir_arg(p: &Path) -> String {
     p.display().to_string()
 }
@@ -306,12 +316,7 @@ async fn admin_bootstrap_creates_a_verified_user_who_can_sign_in() {
     assert!(!ok && err.contains("--yes"), "{err}");
 
     let mut node = Node::start(&["--data-dir", &data, "--listen", "127.0.0.1:0"], &[]);
-    let mut res = client()
-        .post(format!("{}/api/auth/login", node.base))
-        .send_json(&json!({"username": "root", "password": PASSWORD}))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{:?}", res.body().await);
+    signs_in(&node, "root").await;
     node.terminate();
 }
 
@@ -370,12 +375,7 @@ async fn admin_commands_use_the_servers_configuration_and_name_their_database() 
         "the database written to is named: {err}"
     );
     assert!(!here.join("data").exists(), "no stray ./data");
-    let mut res = client()
-        .post(format!("{}/api/auth/login", node.base))
-        .send_json(&json!({"username": "root", "password": PASSWORD}))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{:?}", res.body().await);
+    signs_in(&node, "root").await;
     node.terminate();
 }
 

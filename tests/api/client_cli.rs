@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::fixture::{Fixture, Phase};
 use crate::helpers::{spawn, TestStore, PASSWORD};
 use crate::world::World;
 
@@ -393,6 +394,12 @@ async fn the_demo_runs_a_section_through_its_opening_and_verifies_its_transcript
         out.contains("VALID: opening") && out.contains("3 bid(s) re-decrypted"),
         "{out}"
     );
+    assert!(
+        out.contains("VALID: evaluation — a committee of 7")
+            && out.contains("1 dissent(s)")
+            && out.contains("awarded to org_"),
+        "{out}"
+    );
     // Changing any hash, signature or time in it is caught.
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&t).unwrap()).unwrap();
     for (path, what) in [
@@ -495,6 +502,26 @@ fn the_benchmarks_run() {
         out.matches("60 of 60 deliveries, 0 resyncs").count() == 2,
         "{out}"
     );
+    // The committee is brought to scoring through the platform itself.
+    let out = ok(kb(
+        &[
+            "bench",
+            "scores",
+            "--experts",
+            "5",
+            "--bids",
+            "2",
+            "--items",
+            "3",
+            "--concurrency",
+            "2",
+            "--dir",
+            &d,
+        ],
+        "",
+        &[],
+    ));
+    assert!(out.contains("30 scores stored, none lost"), "{out}");
 }
 
 /// The opening from the command line: the host opens sign-in, a bidder who
@@ -503,14 +530,11 @@ fn the_benchmarks_run() {
 /// closes and the supervisor countersigns with a key made by the CLI.
 #[actix_web::test]
 async fn the_opening_from_the_command_line() {
-    let fx = crate::opening::fixture(
-        TestStore::new(),
-        "bidders",
-        2,
-        &[None, Some("5100000.00"), Some("5200000.00")],
-        |_| {},
-    )
-    .await;
+    let fx = Fixture::new()
+        .mode("bidders")
+        .prices(&[None, Some("5100000.00"), Some("5200000.00")])
+        .at(Phase::Bidding)
+        .await;
     let (app, s) = (&fx.app, fx.section.as_str());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -2,6 +2,7 @@
 //! sections from the public API, and the opening room at `/room` — Chinese
 //! first with English available.
 
+use crate::fixture::{Fixture, Phase};
 use crate::helpers::{spawn, TestStore};
 use crate::world::World;
 
@@ -94,20 +95,11 @@ async fn the_landing_page_lists_published_sections_in_a_real_browser() {
 #[actix_web::test]
 #[ignore = "needs chromium (installed and run by .ci/run)"]
 async fn the_opening_room_shows_the_announced_record_in_a_real_browser() {
-    let fx = crate::opening::fixture(
-        TestStore::new(),
-        "custodians",
-        3,
-        &[Some("9876543.21"), Some("10000000.00"), Some("8800000.50")],
-        |_| {},
-    )
-    .await;
-    fx.pass_deadline().await;
-    fx.wait_phase("decrypting").await;
-    for i in 0..3 {
-        fx.release(i).await.unwrap();
-    }
-    fx.wait_phase("confirming").await;
+    let fx = Fixture::new()
+        .min_bidders(3)
+        .prices(&[Some("9876543.21"), Some("10000000.00"), Some("8800000.50")])
+        .at(Phase::Confirming)
+        .await;
     fx.host()
         .notice(&fx.section, "唱标结束，请各投标人确认")
         .await

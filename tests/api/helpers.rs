@@ -560,6 +560,16 @@ fn decode_qp(s: &str) -> String {
 }
 
 /// A valid unified social credit code made from a number.
+/// The fields an error envelope's `details` name, in order.
+pub fn detail_fields(e: &Value) -> Vec<&str> {
+    e["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect()
+}
+
 pub fn credit_code(n: u32) -> String {
     const A: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
     let first17 = format!("91110000{n:09}");

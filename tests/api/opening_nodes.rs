@@ -12,14 +12,14 @@ use kaibiao::db::{events, opening as opening_repo, Db};
 use serde_json::Value;
 
 use crate::cli::Node;
+use crate::fixture::{Fixture, Fx, Phase};
 use crate::helpers::{spawn, TestStore};
-use crate::opening::{fixture, fixture_with, Fx};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Every event frame up to and including the first of `kind`.
 async fn events_until(w: &mut Watcher, kind: &str) -> Vec<Value> {
-    let mut frames = crate::opening::events_until(w, kind).await;
+    let mut frames = crate::fixture::events_until(w, kind).await;
     frames.retain(|f| f["type"] == "event");
     frames
 }
@@ -82,14 +82,11 @@ fn assert_whole(stored: &[events::EventRow], bids: usize) {
 
 #[actix_web::test]
 async fn watchers_on_another_node_see_every_event_of_the_opening_in_order() {
-    let fx: Fx = fixture(
-        TestStore::postgres(),
-        "custodians",
-        3,
-        &[Some("3100000.00"), Some("3200000.00"), Some("3300000.00")],
-        |_| {},
-    )
-    .await;
+    let fx: Fx = Fixture::on(TestStore::postgres())
+        .min_bidders(3)
+        .prices(&[Some("3100000.00"), Some("3200000.00"), Some("3300000.00")])
+        .at(Phase::Bidding)
+        .await;
     // A second node: its own server, pool and room hub, sharing only the
     // database (and the test's clock). It learns of node A's commits
     // through PostgreSQL's NOTIFY alone.
@@ -146,18 +143,12 @@ async fn watchers_on_another_node_see_every_event_of_the_opening_in_order() {
 async fn a_server_killed_mid_decryption_finishes_after_restart_with_nothing_lost_or_repeated() {
     // The world has three bidders; large bids make each decryption take a while.
     const BIDS: usize = 3;
-    let prices = ["4100000.00"; BIDS].map(Some);
-    let fx = fixture_with(
-        TestStore::new(),
-        "custodians",
-        3,
-        &prices,
-        Some(64 << 20),
-        |_| {},
-    )
-    .await;
-    fx.pass_deadline().await;
-    fx.wait_phase("decrypting").await;
+    let fx = Fixture::new()
+        .min_bidders(3)
+        .prices(&[Some("4100000.00"); BIDS])
+        .documents(64 << 20)
+        .at(Phase::Decrypting)
+        .await;
     fx.release(0).await.unwrap();
     fx.release(1).await.unwrap();
     // Hand the section over to a `kaibiao serve` process on the same data

@@ -9,20 +9,17 @@ use kaibiao::client::opening::Watcher;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{rows_of, TestStore};
-use crate::opening::{fixture, Fx};
+use crate::fixture::{Fixture, Fx, Phase};
+use crate::helpers::rows_of;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn two_bid_section(tweak: impl FnOnce(&mut kaibiao::config::Config) + 'static) -> Fx {
-    fixture(
-        TestStore::new(),
-        "custodians",
-        2,
-        &[Some("5000000.00"), Some("5100000.00"), None],
-        tweak,
-    )
-    .await
+    Fixture::new()
+        .prices(&[Some("5000000.00"), Some("5100000.00"), None])
+        .config(tweak)
+        .at(Phase::Bidding)
+        .await
 }
 
 async fn notices(fx: &Fx, n: usize, text: &str) -> Vec<i64> {
@@ -280,6 +277,79 @@ async fn a_watcher_that_reconnects_gets_exactly_the_events_it_missed() {
     let pong = w.until(WAIT, |f| f["type"] == "pong").await.unwrap();
     assert_eq!(pong["clock"]["now_ms"], fx.app.now().millis());
     assert_eq!(pong["clock"]["rate"], 0.0, "the tests' clock stands still");
+    fx.app.stop().await;
+}
+
+/// A TCP relay in front of the app whose connections can be cut, as a
+/// network change or a sleeping laptop cuts them.
+struct Relay {
+    base: String,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn to(base: &str) -> Relay {
+        let target = base.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay {
+            base: format!("http://{}", listener.local_addr().unwrap()),
+            links: Default::default(),
+        };
+        let links = relay.links.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let link = tokio::spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(&target).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                links.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        relay
+    }
+
+    /// Drops every connection through the relay.
+    fn cut(&self) {
+        for l in self.links.lock().unwrap().drain(..) {
+            l.abort();
+        }
+    }
+}
+
+/// The sequences of the next `n` events (a resumed connection begins
+/// with a snapshot, which is not an event).
+async fn event_seqs(w: &mut Watcher, n: usize) -> Vec<i64> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let f = w.next_within(WAIT).await.unwrap().expect("not closed");
+        if f["type"] == "event" {
+            got.push(f["seq"].as_i64().unwrap());
+        }
+    }
+    got
+}
+
+/// A resuming watcher whose connection drops joins again by itself after
+/// the last event it saw, and misses nothing (the demo's watchers, and
+/// `kaibiao room watch`).
+#[actix_web::test]
+async fn a_resuming_watcher_rejoins_after_its_connection_drops_and_misses_nothing() {
+    let fx = two_bid_section(|_| {}).await;
+    let relay = Relay::to(&fx.app.base).await;
+    let now = fx.state(None).await["seq"].as_i64().unwrap();
+    let mut w = Watcher::connect(&relay.base, &fx.section, None, now)
+        .await
+        .unwrap()
+        .resuming();
+    let mut sent = notices(&fx, 2, "断线前公告").await;
+    let mut seen = event_seqs(&mut w, 2).await;
+    relay.cut();
+    sent.extend(notices(&fx, 3, "断线期间公告").await);
+    seen.extend(event_seqs(&mut w, 3).await);
+    sent.extend(notices(&fx, 1, "恢复后公告").await);
+    seen.extend(event_seqs(&mut w, 1).await);
+    assert_eq!(seen, sent, "every event once, in order, across the drop");
     fx.app.stop().await;
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn, unique, TestStore};
+use crate::helpers::{detail_fields, spawn, unique, TestStore};
 use crate::world::World;
 
 #[actix_web::test]
@@ -143,10 +143,7 @@ async fn publication_lists_every_problem_and_changes_nothing() {
         .await
         .expect_error(422, "validation_failed");
     let details = v["details"].as_array().unwrap();
-    let fields: Vec<&str> = details
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = detail_fields(&v);
     for f in [
         "deadline",
         "custodians[0]",
@@ -203,12 +200,7 @@ async fn publication_lists_every_problem_and_changes_nothing() {
         )
         .await
         .expect_error(422, "validation_failed");
-    let fields: Vec<&str> = v["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = detail_fields(&v);
     for f in ["threshold", "window_minutes", "custodians[1]"] {
         assert!(fields.contains(&f), "{f} missing from {fields:?}");
     }
@@ -222,12 +214,7 @@ async fn publication_lists_every_problem_and_changes_nothing() {
         )
         .await
         .expect_error(422, "validation_failed");
-    let fields: Vec<&str> = v["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = detail_fields(&v);
     assert_eq!(fields, ["custodians[1]", "custodians[2]"]);
     app.stop().await;
 }

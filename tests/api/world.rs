@@ -338,6 +338,16 @@ impl World {
     /// Creates a section from `body` in `project`, with keys and a document,
     /// and publishes it.
     pub async fn publish_body(&self, app: &TestApp, project: &str, body: Value) -> String {
+        self.publish_keyed(app, project, body).await.0
+    }
+
+    /// [`World::publish_body`], and the custodians' section keys.
+    pub async fn publish_keyed(
+        &self,
+        app: &TestApp,
+        project: &str,
+        body: Value,
+    ) -> (String, Vec<x25519::SecretKey>) {
         let s = app
             .post(
                 &format!("/api/projects/{project}/sections"),
@@ -349,7 +359,7 @@ impl World {
             .as_str()
             .unwrap()
             .to_string();
-        self.register_section_keys(app, &s).await;
+        let keys = self.register_section_keys(app, &s).await;
         self.upload(app, &s, "招标文件.pdf", b"%PDF tender").await;
         app.post(
             &format!("/api/sections/{s}/publish"),
@@ -358,7 +368,7 @@ impl World {
         )
         .await
         .expect(200);
-        s
+        (s, keys)
     }
 
     pub async fn published(&self, app: &TestApp, days: i64) -> String {

@@ -36,15 +36,14 @@ pub fn issue_pass(
     }
     Ok(pass::issue(
         key,
-        pass::PassBody {
-            format: pass::PASS_FORMAT.into(),
-            centre: centre.into(),
-            expert_id: expert_id.to_string(),
-            expert_key: expert_key.into(),
-            section_id: section_id.to_string(),
-            issued_at_ms: now,
-            expires_at_ms: now + minutes * 60_000,
-        },
+        pass::PassBody::new(
+            centre,
+            expert_id.as_str(),
+            expert_key,
+            section_id.as_str(),
+            now,
+            minutes,
+        ),
     ))
 }
 

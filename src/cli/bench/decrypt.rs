@@ -1,11 +1,12 @@
-//! The opening's benchmarks: decryption throughput (`kaibiao bench
-//! decrypt`) and the room's fan-out to many watchers (`kaibiao bench room`,
-//! in [`super::bench_room`]). Each reports its baseline from the same run.
+//! `kaibiao bench decrypt`: the opening's decryption — sealed bids opened
+//! with the custodians' keys, exactly as the decryption job does — against
+//! raw AES-256-GCM over the same bytes on the same threads, in the same run.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::bench::{fake_params, fill, gbps, settle, work_dir};
+use super::measure::{fill, gbps, settle, work_dir};
+use super::platform::fake_params;
 use crate::client::{self, SealRequest, ENVELOPE_FILE};
 use crate::crypto::envelope::{self, SignedEnvelope};
 use crate::crypto::{sign, x25519};

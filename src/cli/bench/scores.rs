@@ -2,14 +2,13 @@
 //! at least 5,000 on SQLite, without "database is locked").
 //!
 //! A real platform (SQLite, `synchronous=FULL`, WAL) with a section whose
-//! committee is seated and scoring. The state *before* scoring — the opening
-//! record's bids, the committee, the qualification — is written straight to
-//! the database (the opening and the draw have their own benchmarks and
-//! tests); every score then goes through the real endpoint over HTTP: the
-//! expert's Ed25519 signature checked, the item's range, the cell written
-//! once, and the answer sent only after the commit. The baseline in the same
-//! run is one single-row commit per write with the same pragmas on the same
-//! disk.
+//! committee is seated and scoring, brought there through the platform like
+//! any other section (bids submitted, opened, the committee drawn, admitted,
+//! the bids qualified; nothing written to the database directly). Every
+//! score then goes through the real endpoint over HTTP: the expert's
+//! Ed25519 signature checked, the item's range, the cell written once, and
+//! the answer sent only after the commit. The baseline in the same run is
+//! one single-row commit per write with the same pragmas on the same disk.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,19 +16,21 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
+use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 
-use super::bench::{platform_with, work_dir};
+use super::measure::work_dir;
+use super::platform::{platform_with, seal_for, Bench};
 use crate::client::Client;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{AcceleratedClock, Clock};
 use crate::crypto::sign;
-use crate::db::evaluation::{self as repo, EvaluationRow, ExpertRow, SeatRow};
-use crate::db::{opening as opening_repo, sections as sections_repo};
+use crate::db::evaluation as repo;
 use crate::domain::decimal::Points;
-use crate::domain::ids::ExpertId;
-use crate::domain::section::SectionState;
-use crate::domain::states::{EvaluationPhase, SeatStatus};
-use crate::service::evaluation::{sign_statement, ScoreStatement, Signed, SCORE_LABEL};
+use crate::domain::identity::Role;
+use crate::evaluation::pass::{self, PassBody};
+use crate::service::evaluation::{
+    sign_statement, ScoreStatement, Signed, VoteStatement, SCORE_LABEL, VOTE_LABEL,
+};
 
 fn spec(items: usize) -> Value {
     // A price item of 40 points and `items` technical items sharing 60.
@@ -50,94 +51,114 @@ fn spec(items: usize) -> Value {
            "price": {"benchmark": "lowest", "deduct_above_per_pct": "1", "deduct_below_per_pct": "0"}})
 }
 
-/// Puts the section straight into `scoring`: `bids` announced bids, all
-/// qualified, and `experts` admitted members with their keys.
-async fn seat_panel(
-    b: &super::bench::Bench,
+/// Brings the section to `scoring` through the platform, as its parties
+/// would: `bids` bids sealed and submitted, the opening run, a pool of
+/// `experts` imported, the committee drawn, every member answering its
+/// call and admitted with a pass from this centre, and every bid reviewed
+/// and qualified. Returns the bids (envelope hashes) and the members' keys.
+async fn scoring_panel(
+    b: &Bench,
+    clock: &AcceleratedClock,
+    dir: &std::path::Path,
     experts: usize,
     bids: usize,
-) -> anyhow::Result<(Vec<String>, Vec<(String, ed25519_dalek::SigningKey)>)> {
-    let sid = crate::domain::ids::SectionId::from_db(b.section.clone());
-    let keys: Vec<(String, ed25519_dalek::SigningKey)> = (0..experts)
-        .map(|i| (format!("BENCH-X{i}"), sign::generate()))
+) -> anyhow::Result<(Vec<String>, Vec<(String, SigningKey)>)> {
+    let (s, sid) = (&b.sandbox, b.section.as_str());
+    let plain = dir.join("bid-documents");
+    std::fs::write(&plain, b"bench bid documents")?;
+    for i in 0..bids {
+        let out = dir.join(format!("bid-{i}"));
+        seal_for(b, i, &plain, &out)?;
+        b.bidders[i].0.submit(&out, &mut |_, _| {}).await?;
+    }
+    b.open(clock).await?;
+
+    let (_, admin) = s.user(None, Role::Admin, "bench-admin").await?;
+    let admin = s.signin(&admin).await?;
+    let centre = s.services.config.evaluation.centre_code.clone();
+    let employer = s.credit_code();
+    let mut csv = crate::service::evaluation::CSV_COLUMNS.join(",") + "\n";
+    for i in 0..experts {
+        csv.push_str(&format!(
+            "BENCH-X{i},{centre},bench expert {i},bench-x{i}@bench.example.cn,civil,{employer},,,yes\n"
+        ));
+    }
+    let _: Value = admin.put_csv("/api/experts.csv", csv).await?;
+    let _: Value = b
+        .host
+        .post(
+            &format!("/api/sections/{sid}/evaluation/draw"),
+            &json!({"requirements": [{"specialty": "civil", "count": experts, "reserves": 0}],
+                    "centres": [centre]}),
+        )
+        .await?;
+    let anon = Client::new(&s.base);
+    let now = clock.now().millis();
+    let mut keys = Vec::new();
+    for (email, token) in s.wait_expert_calls(experts).await? {
+        let _: Value = anon
+            .post(
+                "/api/evaluation/answer",
+                &json!({"token": token, "accept": true}),
+            )
+            .await?;
+        let id = email.split('@').next().unwrap_or_default().to_uppercase();
+        let k = sign::generate();
+        let key = hex::encode(k.verifying_key().as_bytes());
+        let p = pass::issue(
+            &s.services.platform_key,
+            PassBody::new(&centre, &id, &key, sid, now, 8 * 60),
+        );
+        let _: Value = anon
+            .post(&format!("/api/sections/{sid}/evaluation/admit"), &p)
+            .await?;
+        keys.push((id, k));
+    }
+
+    let record: Value = anon
+        .get(&format!("/api/public/sections/{sid}/opening-record"))
+        .await?;
+    let bid_ids: Vec<String> = record["record"]["bids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["envelope_hash"].as_str().map(str::to_string))
         .collect();
-    let bid_ids: Vec<String> = (0..bids).map(|i| format!("{:064x}", i + 1)).collect();
-    let now = SystemClock.now().millis();
-    let (k2, ids2) = (keys.clone(), bid_ids.clone());
-    b.sandbox
-        .services
-        .db
-        .write(move |c| {
-            sections_repo::cas_state(c, &sid, SectionState::Published, SectionState::Evaluating, now)?;
-            let mut o = opening_repo::get_or_create(c, &sid)?;
-            let record = json!({"bids": ids2.iter().enumerate().map(|(i, h)| json!({
-                "envelope_hash": h, "bidder": format!("org_bench_{i}"), "status": "decrypted",
-                "summary": {"price": format!("{}.00", 1_000_000 + i)}})).collect::<Vec<_>>()});
-            o.record_json = Some(record.to_string());
-            opening_repo::save(c, &o)?;
-            let mut seats = Vec::new();
-            let mut rows = Vec::new();
-            for (i, (id, k)) in k2.iter().enumerate() {
-                rows.push(ExpertRow {
-                    id: ExpertId::from_db(id.clone()),
-                    centre: "HOST".into(),
-                    name: format!("bench expert {i}"),
-                    email: format!("x{i}@bench.example.cn"),
-                    specialties: "[\"civil\"]".into(),
-                    employer: "91110000000000001X".into(),
-                    related_orgs: "[]".into(),
-                    related_people: "[]".into(),
-                    available: true,
-                    updated_at: now,
-                });
-                seats.push(SeatRow {
-                    section_id: sid.clone(),
-                    expert_id: ExpertId::from_db(id.clone()),
-                    specialty: "civil".into(),
-                    position: i as i32,
-                    status: SeatStatus::Confirmed,
-                    token_hash: None,
-                    expert_key: Some(hex::encode(k.verifying_key().as_bytes())),
-                    pass_json: None,
-                    called_at: Some(now),
-                    responded_at: Some(now),
-                });
-            }
-            repo::upsert_experts(c, &rows)?;
-            let q: Vec<Value> = ids2
-                .iter()
-                .map(|h| json!({"bid": h, "passes": k2.len(), "fails": 0, "qualified": true, "reasons": []}))
-                .collect();
-            repo::insert(
-                c,
-                &EvaluationRow {
-                    section_id: sid.clone(),
-                    phase: EvaluationPhase::Scoring,
-                    request_json: "{}".into(),
-                    parties_json: "{}".into(),
-                    snapshot_json: "{}".into(),
-                    snapshot_hash: String::new(),
-                    seed_commitment: String::new(),
-                    sealed_seed: String::new(),
-                    draw_json: "{}".into(),
-                    k_coefficient: None,
-                    outcome_json: Some(json!({"qualification": q}).to_string()),
-                    report_json: None,
-                report_hash: None,
-                signing_ends_at: None,
-                published_at: None,
-                publicity_ends_at: None,
-                paused_since: None,
-                awarded_at: None,
-                created_at: now,
-                    updated_at: now,
-                },
-            )?;
-            repo::insert_seats(c, &seats)?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    anyhow::ensure!(
+        bid_ids.len() == bids,
+        "{} bids opened of {bids}",
+        bid_ids.len()
+    );
+    for (id, k) in &keys {
+        for bid in &bid_ids {
+            let st = VoteStatement {
+                section_id: sid.into(),
+                expert_id: id.clone(),
+                bid: bid.clone(),
+                pass: true,
+                reason: None,
+            };
+            let sig = sign_statement(k, VOTE_LABEL, &st);
+            let _: Value = anon
+                .post(
+                    &format!("/api/sections/{sid}/evaluation/votes"),
+                    &Signed {
+                        statement: st,
+                        signature: sig,
+                    },
+                )
+                .await?;
+        }
+    }
+    let status: Value = b
+        .host
+        .get(&format!("/api/sections/{sid}/evaluation"))
+        .await?;
+    anyhow::ensure!(
+        status["phase"] == "scoring",
+        "the evaluation is {} rather than scoring",
+        status["phase"]
+    );
     Ok((bid_ids, keys))
 }
 
@@ -167,21 +188,26 @@ pub fn bench_scores(
     dir: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
-        (5..=51).contains(&experts) && bids >= 1 && (1..=200).contains(&items) && concurrency >= 1,
-        "--experts 5 to 51, --bids at least 1, --items 1 to 200, --concurrency at least 1"
+        (5..=51).contains(&experts)
+            && experts % 2 == 1
+            && bids >= 1
+            && (1..=200).contains(&items)
+            && concurrency >= 1,
+        "--experts an odd number from 5 to 51, --bids at least 1, --items 1 to 200, --concurrency at least 1"
     );
     let (_t, dir) = work_dir(dir)?;
     actix_web::rt::System::new().block_on(async move {
+        let clock = AcceleratedClock::starting_now(1.0);
         let b = platform_with(
             &dir,
-            0,
-            chrono::Duration::days(30),
+            bids,
+            chrono::Duration::hours(1),
             1 << 20,
-            Arc::new(SystemClock),
+            Arc::new(clock.clone()),
             spec(items),
         )
         .await?;
-        let (bid_ids, keys) = seat_panel(&b, experts, bids).await?;
+        let (bid_ids, keys) = scoring_panel(&b, &clock, &dir, experts, bids).await?;
         let total = experts * bids * items;
         println!(
             "scores: {experts} experts × {bids} bids × {items} items = {total} writes, \

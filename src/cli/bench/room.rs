@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::bench::{platform, rss, work_dir};
+use super::measure::{rss, work_dir};
+use super::platform::platform;
 use crate::clock::{SharedClock, SystemClock};
 
 fn now_us() -> i64 {

@@ -10,9 +10,11 @@ use std::path::Path;
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 
-use super::sandbox::Sandbox;
+use super::cast::Cast;
+use super::Demo;
+use crate::cli::sandbox::Sandbox;
 use crate::client::Client;
-use crate::clock::{AcceleratedClock, Clock};
+use crate::clock::Clock;
 use crate::crypto::sign;
 use crate::domain::decimal::Points;
 use crate::domain::identity::{OrgKind, Role};
@@ -46,17 +48,6 @@ pub fn partner_keys(trust_dir: &Path) -> anyhow::Result<BTreeMap<&'static str, S
     Ok(keys)
 }
 
-pub struct Ctx<'a> {
-    pub sandbox: &'a Sandbox,
-    pub clock: &'a AcceleratedClock,
-    pub speed: f64,
-    pub sid: &'a str,
-    pub host: &'a Client,
-    /// (name, org id, client) of every bidder that bid.
-    pub bidders: Vec<(&'a str, String, &'a Client)>,
-    pub partner_keys: &'a BTreeMap<&'static str, SigningKey>,
-}
-
 async fn credit_code(s: &Sandbox, org: &str) -> anyhow::Result<String> {
     let org = org.to_string();
     s.services
@@ -72,59 +63,24 @@ async fn credit_code(s: &Sandbox, org: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("{}", e.message))
 }
 
-/// Call mails so far: (expert e-mail, answer token).
-async fn calls(s: &Sandbox) -> anyhow::Result<Vec<(String, String)>> {
-    let rows = s
-        .services
-        .db
-        .run(|c| Ok(crate::db::outbox::all(c)?))
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    Ok(rows
-        .into_iter()
-        .filter(|m| m.kind == "expert_called")
-        .filter_map(|m| {
-            let i = m.body.find("kbx_")?;
-            let token: String = m.body[i..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-                .collect();
-            Some((m.to_addr, token))
-        })
-        .collect())
-}
-
-async fn wait_calls(s: &Sandbox, n: usize) -> anyhow::Result<Vec<(String, String)>> {
-    for _ in 0..400 {
-        let c = calls(s).await?;
-        if c.len() >= n {
-            return Ok(c);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    anyhow::bail!("expected {n} call mails")
-}
-
 fn expert_id(email: &str) -> String {
     email.split('@').next().unwrap_or_default().to_uppercase()
 }
 
+/// The evaluation of section `sid`; returns its published result.
 pub async fn run(
-    x: &Ctx<'_>,
-    n: &mut u32,
-    step: fn(&mut u32, &str),
-    check: fn(bool, &str) -> anyhow::Result<()>,
+    d: &mut Demo<'_>,
+    cast: &Cast,
+    sid: &str,
+    partner_keys: &BTreeMap<&'static str, SigningKey>,
 ) -> anyhow::Result<Value> {
-    let s = x.sandbox;
-    let sid = x.sid;
+    let s = d.sandbox;
+    let host = &cast.host.client;
 
-    step(
-        n,
-        "the expert pool: 12 experts of 3 centres, imported as CSV by an administrator",
-    );
+    d.step("the expert pool: 12 experts of 3 centres, imported as CSV by an administrator");
     let (_, admin_name) = s.user(None, Role::Admin, "demo-admin").await?;
     let admin = s.signin(&admin_name).await?;
-    let conflicted = credit_code(s, &x.bidders[0].1).await?;
+    let conflicted = credit_code(s, &cast.bidders[0].org_id).await?;
     let employer = s.org(OrgKind::Agent, "示范市工程咨询有限公司").await?;
     let clean = credit_code(s, &employer).await?;
     let centres = [HOST_CENTRE, PARTNERS[0].0, PARTNERS[1].0];
@@ -138,14 +94,13 @@ pub async fn run(
         ));
     }
     let imported: Value = admin.put_csv("/api/experts.csv", csv).await?;
-    check(
+    d.check(
         imported["imported"] == 12,
         "12 experts imported; E03 works for a bidder",
     )?;
 
-    step(n, "the host draws 7 experts (4 civil, 3 water) and a reserve of each; the seed is committed first");
-    let drawn: Value = x
-        .host
+    d.step("the host draws 7 experts (4 civil, 3 water) and a reserve of each; the seed is committed first");
+    let drawn: Value = host
         .post(
             &format!("/api/sections/{sid}/evaluation/draw"),
             &json!({"requirements": [{"specialty": "civil", "count": 4, "reserves": 1},
@@ -158,20 +113,17 @@ pub async fn run(
         &drawn["seed_commitment"].as_str().unwrap_or_default()[..16],
         &drawn["snapshot_hash"].as_str().unwrap_or_default()[..16]
     );
-    check(
+    d.check(
         drawn["committee_size"] == 7 && drawn["skipped_for_conflict"] == 1,
         "a committee of 7; the expert employed by a bidder was skipped (回避)",
     )?;
-    let called = wait_calls(s, 7).await?;
-    check(
+    let called = s.wait_expert_calls(7).await?;
+    d.check(
         called.iter().all(|(m, _)| !m.starts_with("e03@")),
         "7 drawn experts e-mailed; the committee stays confidential",
     )?;
 
-    step(
-        n,
-        "one expert declines; the next reserve of the specialty is called; the others confirm",
-    );
+    d.step("one expert declines; the next reserve of the specialty is called; the others confirm");
     let anon = Client::new(&s.base);
     let (decliner, token) = called[0].clone();
     let r: Value = anon
@@ -180,11 +132,11 @@ pub async fn run(
             &json!({"token": token, "accept": false, "reason": "出差"}),
         )
         .await?;
-    check(
+    d.check(
         r["reserve_called"] == true,
         &format!("{} declined; a reserve was called", expert_id(&decliner)),
     )?;
-    let called = wait_calls(s, 8).await?;
+    let called = s.wait_expert_calls(8).await?;
     let mut members = Vec::new();
     for (email, token) in &called {
         if *email == decliner {
@@ -198,30 +150,23 @@ pub async fn run(
             .await?;
         members.push(expert_id(email));
     }
-    check(members.len() == 7, "7 experts confirmed")?;
+    d.check(members.len() == 7, "7 experts confirmed")?;
 
-    step(n, "each expert signs in at the home centre and gets a pass; the room admits trusted centres only");
-    let now = x.clock.now().millis();
+    d.step("each expert signs in at the home centre and gets a pass; the room admits trusted centres only");
+    let now = d.clock.now().millis();
     let mut keys = BTreeMap::new();
     for m in &members {
         let i: usize = m[1..].parse().unwrap_or_default();
         let centre = centres[i % 3];
         let centre_key = match centre {
             HOST_CENTRE => s.services.platform_key.as_ref().clone(),
-            other => x.partner_keys[other].clone(),
+            other => partner_keys[other].clone(),
         };
         let ek = sign::generate();
+        let key = hex::encode(ek.verifying_key().as_bytes());
         let p = pass::issue(
             &centre_key,
-            PassBody {
-                format: pass::PASS_FORMAT.into(),
-                centre: centre.into(),
-                expert_id: m.clone(),
-                expert_key: hex::encode(ek.verifying_key().as_bytes()),
-                section_id: sid.into(),
-                issued_at_ms: now,
-                expires_at_ms: now + 8 * 3_600_000,
-            },
+            PassBody::new(centre, m, &key, sid, now, 8 * 60),
         );
         let _: Value = anon
             .post(&format!("/api/sections/{sid}/evaluation/admit"), &p)
@@ -229,30 +174,20 @@ pub async fn run(
         keys.insert(m.clone(), ek);
     }
     let stranger = sign::generate();
+    let stranger_key = hex::encode(stranger.verifying_key().as_bytes());
     let forged = pass::issue(
         &stranger,
-        PassBody {
-            format: pass::PASS_FORMAT.into(),
-            centre: "XX-GGZY".into(),
-            expert_id: members[0].clone(),
-            expert_key: hex::encode(stranger.verifying_key().as_bytes()),
-            section_id: sid.into(),
-            issued_at_ms: now,
-            expires_at_ms: now + 3_600_000,
-        },
+        PassBody::new("XX-GGZY", &members[0], &stranger_key, sid, now, 60),
     );
     let refused = anon
         .post::<Value>(&format!("/api/sections/{sid}/evaluation/admit"), &forged)
         .await;
-    check(
+    d.check(
         refused.is_err(),
         "7 passes from 3 centres admitted; a pass from an untrusted centre refused",
     )?;
 
-    step(
-        n,
-        "qualification review (资格审查): every expert reviews every bid, signed",
-    );
+    d.step("qualification review (资格审查): every expert reviews every bid, signed");
     let record: Value = anon
         .get(&format!("/api/public/sections/{sid}/opening-record"))
         .await?;
@@ -285,7 +220,7 @@ pub async fn run(
                 .await?;
         }
     }
-    check(
+    d.check(
         true,
         &format!(
             "{} reviews; every bid qualified by majority",
@@ -293,7 +228,7 @@ pub async fn run(
         ),
     )?;
 
-    step(n, "scoring: each expert signs a sheet per bid (technical, commercial); the price score is computed");
+    d.step("scoring: each expert signs a sheet per bid (technical, commercial); the price score is computed");
     for (e, (m, k)) in keys.iter().enumerate() {
         for (j, (b, _)) in bids.iter().enumerate() {
             let tech = 30 + ((j * 4 + e) % 12) as i64;
@@ -319,15 +254,14 @@ pub async fn run(
                 .await?;
         }
     }
-    let done: Value = x
-        .host
+    let done: Value = host
         .post(
             &format!("/api/sections/{sid}/evaluation/finish"),
             &json!({}),
         )
         .await?;
     let hash = done["report_hash"].as_str().unwrap_or_default().to_string();
-    check(
+    d.check(
         !hash.is_empty(),
         &format!(
             "the result computed; report {}…",
@@ -335,10 +269,7 @@ pub async fn run(
         ),
     )?;
 
-    step(
-        n,
-        "every expert signs the report's hash; one records a dissent",
-    );
+    d.step("every expert signs the report's hash; one records a dissent");
     for (e, (m, k)) in keys.iter().enumerate() {
         let st = ReportStatement {
             section_id: sid.into(),
@@ -355,27 +286,25 @@ pub async fn run(
             )
             .await?;
     }
-    let published: Value = x
-        .host
+    let published: Value = host
         .post(
             &format!("/api/sections/{sid}/evaluation/publish"),
             &json!({}),
         )
         .await?;
-    check(
+    d.check(
         published["phase"] == "publicity",
         "the candidates are publicised (公示) for 3 days; the seed is revealed",
     )?;
 
-    step(
-        n,
+    d.step(
         "the clock jumps to the end of publicity; the section is awarded and the notices go out",
     );
     let ends = crate::domain::time::Timestamp::from_millis(
         published["publicity_ends_at_ms"].as_i64().unwrap_or(0),
     );
-    x.clock
-        .set(ends.minus(chrono::Duration::seconds(2)), x.speed);
+    d.clock
+        .set(ends.minus(chrono::Duration::seconds(2)), d.speed);
     let mut result = Value::Null;
     for _ in 0..400 {
         result = anon
@@ -386,19 +315,14 @@ pub async fn run(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    check(result["phase"] == "awarded", "awarded (中标)")?;
+    d.check(result["phase"] == "awarded", "awarded (中标)")?;
     println!("     rank  bidder          price (yuan)     price pts  panel   total");
     for r in result["ranking"].as_array().into_iter().flatten() {
-        let name = x
-            .bidders
-            .iter()
-            .find(|b| r["bidder"] == b.1.as_str())
-            .map(|b| b.0)
-            .unwrap_or("?");
+        let name = cast.bidder_named(&r["bidder"]);
         println!(
             "     {:>4}  {} {:>16} {:>10} {:>7} {:>7}",
             r["rank"],
-            super::demo::pad(name, 14),
+            super::pad(name, 14),
             r["price"].as_str().unwrap_or(""),
             r["price_score"].as_str().unwrap_or(""),
             r["panel_score"].as_str().unwrap_or(""),
@@ -413,7 +337,7 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let awards = mails.iter().filter(|m| m.kind == "award_notice").count();
     let results = mails.iter().filter(|m| m.kind == "result_notice").count();
-    check(
+    d.check(
         awards >= 1 && results >= 2,
         &format!("{awards} award notice(s) to the winner, {results} result notices to the others (file outbox)"),
     )?;

@@ -1,0 +1,107 @@
+//! The transcript proves the opening offline — the released keys, every
+//! re-decrypted price, every confirmation, the close — and any alteration
+//! of it is caught and named.
+
+use kaibiao::domain::states::RecordOutcome;
+use kaibiao::transcript::Transcript;
+use serde_json::{json, Value};
+
+use super::PRICES;
+use crate::fixture::{Fixture, Phase};
+
+/// `t` altered by `change` no longer verifies, and the reason names `why`.
+fn rejects(t: &Transcript, why: &str, change: impl FnOnce(&mut Transcript)) {
+    let mut bad = t.clone();
+    change(&mut bad);
+    let e = kaibiao::transcript::verify(&bad).expect_err(why);
+    assert!(e.contains(why), "expected {why:?}, got {e:?}");
+}
+
+/// The log entry of the first leaf of type `ty`.
+fn entry<'a>(t: &'a mut Transcript, ty: &str) -> &'a mut Value {
+    &mut t
+        .log
+        .entries
+        .iter_mut()
+        .find(|e| e.leaf["type"] == ty)
+        .unwrap_or_else(|| panic!("no {ty} in the log"))
+        .leaf
+}
+
+#[actix_web::test]
+async fn the_transcript_proves_the_opening_and_any_alteration_is_named() {
+    let fx = Fixture::new()
+        .min_bidders(3)
+        .prices(&PRICES)
+        .at(Phase::Evaluating)
+        .await;
+    let record = fx.bidder(0).opening_record(&fx.section).await.unwrap();
+    let (t, summary) = fx.verified().await;
+    let o = summary.opening.expect("the opening is in the transcript");
+    assert_eq!(
+        (o.outcome, o.key_releases, o.decrypted, o.revoked),
+        (RecordOutcome::Announced, 3, 3, 0)
+    );
+    assert!(o.closed && o.countersigned && o.objections == 1, "{o:?}");
+    assert_eq!(o.record_hash, record["record_hash"].as_str().unwrap());
+    rejects(&t, "not in the signed log", |t| {
+        let leaf = entry(t, "opening.announced");
+        leaf["record"]["bids"][0]["summary"]["price"] = json!("1.00");
+    });
+    rejects(&t, "the summary ciphertext is not the one", |t| {
+        let o = t.opening.as_mut().unwrap();
+        let ct = &mut o.bids[0].summary_ciphertext;
+        let flipped = if ct.starts_with('0') { "1" } else { "0" };
+        ct.replace_range(0..1, flipped);
+    });
+    rejects(&t, "not the one the released keys rebuild", |t| {
+        t.opening.as_mut().unwrap().bids[1].bmk = "22".repeat(32);
+    });
+    rejects(&t, "key release of custodian", |t| {
+        let r = &mut t.opening.as_mut().unwrap().key_releases[0];
+        r.release.released_at_ms += 1;
+    });
+    rejects(
+        &t,
+        "the log records 3 key releases, the transcript carries 2",
+        |t| {
+            t.opening.as_mut().unwrap().key_releases.pop();
+        },
+    );
+    rejects(&t, "not in the signed log", |t| {
+        let leaf = entry(t, "opening.confirmed");
+        leaf["signature"] = json!("00".repeat(64));
+    });
+    rejects(&t, "not in the signed log", |t| {
+        // The first settlement and the announcement trade places in the log.
+        let position = |t: &Transcript, ty: &str| {
+            t.log
+                .entries
+                .iter()
+                .position(|e| e.leaf["type"] == ty)
+                .unwrap()
+        };
+        let (i, j) = (
+            position(t, "opening.bid_settled"),
+            position(t, "opening.announced"),
+        );
+        let (a, b) = (t.log.entries[i].leaf.clone(), t.log.entries[j].leaf.clone());
+        t.log.entries[i].leaf = b;
+        t.log.entries[j].leaf = a;
+    });
+    rejects(&t, "decrypted, but its key is not published", |t| {
+        t.opening.as_mut().unwrap().bids.remove(2);
+    });
+    rejects(&t, "which the transcript lacks", |t| {
+        // A bid dropped from the transcript.
+        t.bids.remove(0);
+    });
+    rejects(&t, "the transcript omits it", |t| {
+        t.opening = None;
+    });
+    rejects(&t, "the closing statement is not the one in the log", |t| {
+        let c = t.opening.as_mut().unwrap().closing.as_mut().unwrap();
+        c.no_response.push("org_someone".into());
+    });
+    fx.app.stop().await;
+}
