@@ -10,48 +10,40 @@
 
 use zeroize::Zeroizing;
 
-struct Tables {
-    exp: [u8; 512],
-    log: [u8; 256],
-}
-
-const fn tables() -> Tables {
-    let mut exp = [0u8; 512];
-    let mut log = [0u8; 256];
-    let mut v: u16 = 1;
-    let mut i = 0;
-    while i < 255 {
-        exp[i] = v as u8;
-        exp[i + 255] = v as u8;
-        log[v as usize] = i as u8;
-        v <<= 1;
-        if v & 0x100 != 0 {
-            v ^= 0x11d;
-        }
-        i += 1;
-    }
-    exp[510] = exp[0];
-    exp[511] = exp[1];
-    Tables { exp, log }
-}
-
-static T: Tables = tables();
-
+/// Multiplication in GF(2^8) mod x^8 + x^4 + x^3 + x^2 + 1 (0x11d), in
+/// constant time: a fixed eight rounds of shift-and-add with masks instead
+/// of branches or table look-ups, so neither the time taken nor the memory
+/// touched depends on the bytes of a secret or a share.
 fn mul(a: u8, b: u8) -> u8 {
-    if a == 0 || b == 0 {
-        0
-    } else {
-        T.exp[T.log[a as usize] as usize + T.log[b as usize] as usize]
+    let (mut a, mut b, mut p) = (a, b, 0u8);
+    for _ in 0..8 {
+        p ^= a & 0u8.wrapping_sub(b & 1);
+        let carry = 0u8.wrapping_sub(a >> 7);
+        a = (a << 1) ^ (0x1d & carry);
+        b >>= 1;
     }
+    p
+}
+
+/// The multiplicative inverse, as `a^254` by a fixed chain of squarings and
+/// multiplications (constant time; 0 for 0).
+fn inv(a: u8) -> u8 {
+    let a2 = mul(a, a);
+    let a3 = mul(a2, a);
+    let a6 = mul(a3, a3);
+    let a12 = mul(a6, a6);
+    let a15 = mul(a12, a3);
+    let a30 = mul(a15, a15);
+    let a60 = mul(a30, a30);
+    let a120 = mul(a60, a60);
+    let a127 = mul(a120, mul(a6, a));
+    mul(a127, a127)
 }
 
 fn div(a: u8, b: u8) -> u8 {
+    // Only ever divided by differences of the shares' x, which are public.
     assert!(b != 0, "division by zero in GF(256)");
-    if a == 0 {
-        0
-    } else {
-        T.exp[T.log[a as usize] as usize + 255 - T.log[b as usize] as usize]
-    }
+    mul(a, inv(b))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -178,16 +170,45 @@ pub fn recover_checked(t: usize, shares: &[&[u8]]) -> Result<Zeroizing<Vec<u8>>,
 mod tests {
     use super::*;
 
+    /// The log/exp tables blahaj multiplies with (generator 2, 0x11d).
+    fn tables() -> ([u8; 512], [u8; 256]) {
+        let (mut exp, mut log) = ([0u8; 512], [0u8; 256]);
+        let mut v: u16 = 1;
+        for i in 0..255 {
+            exp[i] = v as u8;
+            exp[i + 255] = v as u8;
+            log[v as usize] = i as u8;
+            v <<= 1;
+            if v & 0x100 != 0 {
+                v ^= 0x11d;
+            }
+        }
+        (exp, log)
+    }
+
     #[test]
-    fn field_matches_blahaj_tables() {
+    fn constant_time_arithmetic_matches_blahajs_tables_everywhere() {
+        let (exp, log) = tables();
         // blahaj's EXP_TABLE starts 01 02 04 08 10 20 40 80 1d 3a …
         assert_eq!(
-            &T.exp[..10],
+            &exp[..10],
             &[0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1d, 0x3a]
         );
-        for a in 1..=255u8 {
-            assert_eq!(mul(a, div(1, a)), 1, "inverse of {a}");
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let want = if a == 0 || b == 0 {
+                    0
+                } else {
+                    exp[log[a as usize] as usize + log[b as usize] as usize]
+                };
+                assert_eq!(mul(a, b), want, "{a} · {b}");
+            }
+            if a != 0 {
+                assert_eq!(mul(a, inv(a)), 1, "inverse of {a}");
+                assert_eq!(div(1, a), exp[255 - log[a as usize] as usize], "1 / {a}");
+            }
         }
+        assert_eq!(inv(0), 0);
     }
 
     #[test]
