@@ -63,7 +63,10 @@ fn read_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    anyhow::bail!("{} does not hold a key (64 hex digits)", path.display())
+    anyhow::bail!(
+        "{} does not hold a key (64 lower-case hex digits)",
+        path.display()
+    )
 }
 
 #[cfg(test)]

@@ -459,7 +459,7 @@ pub fn parse_signed(signed: &SignedEnvelope) -> Result<(Envelope, String), Envel
         return Err(EnvelopeError::NotCanonical);
     }
     let key = sign::parse_public(&env.signer_key).map_err(|_| EnvelopeError::Signature)?;
-    let sig = hex::decode(&signed.signature).map_err(|_| EnvelopeError::Signature)?;
+    let sig = super::from_hex(&signed.signature).ok_or(EnvelopeError::Signature)?;
     sign::verify(&key, label::ENVELOPE, &canonical, &sig).map_err(|_| EnvelopeError::Signature)?;
     Ok((env, super::sha256_hex(&canonical)))
 }
@@ -595,7 +595,7 @@ pub fn open_share(
         .find(|r| r.kind == "custodian" && r.position == position)
         .ok_or(OpenError::Unwrap)?;
     let enc: [u8; 32] = super::hex_array(&r.enc).ok_or(OpenError::Unwrap)?;
-    let ct = hex::decode(&r.ct).map_err(|_| OpenError::Unwrap)?;
+    let ct = super::from_hex(&r.ct).ok_or(OpenError::Unwrap)?;
     hpke::open_base(
         &enc,
         sk,
@@ -617,7 +617,7 @@ pub fn open_bidder_copy(
         .find(|r| r.kind == "bidder")
         .ok_or(OpenError::Unwrap)?;
     let enc: [u8; 32] = super::hex_array(&r.enc).ok_or(OpenError::Unwrap)?;
-    let ct = hex::decode(&r.ct).map_err(|_| OpenError::Unwrap)?;
+    let ct = super::from_hex(&r.ct).ok_or(OpenError::Unwrap)?;
     let bmk = hpke::open_base(
         &enc,
         sk,
@@ -721,7 +721,7 @@ impl SignedWithdrawal {
         }
     }
     pub fn verify(&self, key: &VerifyingKey) -> bool {
-        let Ok(sig) = hex::decode(&self.signature) else {
+        let Some(sig) = super::from_hex(&self.signature) else {
             return false;
         };
         sign::verify(

@@ -160,10 +160,12 @@ pub fn read(
             if p.kdf != "argon2id" || p.m_kib > 4 * 1024 * 1024 || p.t > 100 || p.p > 64 {
                 return Err(KeyFileError::Format("unsupported key protection".into()));
             }
-            let salt = hex::decode(&p.salt).map_err(|_| KeyFileError::Format("salt".into()))?;
-            let nonce = hex::decode(&p.nonce).map_err(|_| KeyFileError::Format("nonce".into()))?;
-            let ct = hex::decode(&p.ciphertext)
-                .map_err(|_| KeyFileError::Format("ciphertext".into()))?;
+            let salt =
+                super::from_hex(&p.salt).ok_or_else(|| KeyFileError::Format("salt".into()))?;
+            let nonce =
+                super::from_hex(&p.nonce).ok_or_else(|| KeyFileError::Format("nonce".into()))?;
+            let ct = super::from_hex(&p.ciphertext)
+                .ok_or_else(|| KeyFileError::Format("ciphertext".into()))?;
             if ct.len() != 48 || nonce.len() != 12 {
                 return Err(KeyFileError::Format("ciphertext".into()));
             }

@@ -43,7 +43,7 @@ impl Statement<'_> {
     }
 
     pub fn verify_ed25519(&self, key: &ed25519_dalek::VerifyingKey, proof_hex: &str) -> bool {
-        hex::decode(proof_hex).ok().is_some_and(|sig| {
+        super::from_hex(proof_hex).is_some_and(|sig| {
             sign::verify(key, sign::domain::KEY_PROOF, &self.canonical(), &sig).is_ok()
         })
     }
@@ -68,7 +68,7 @@ impl Statement<'_> {
             return false;
         };
         let expected = super::hmac_sha256(shared.as_slice(), &self.framed());
-        hex::decode(proof_hex).is_ok_and(|p| super::ct_eq(&p, &expected))
+        super::from_hex(proof_hex).is_some_and(|p| super::ct_eq(&p, &expected))
     }
 }
 

@@ -67,10 +67,20 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && openssl::memcmp::eq(a, b)
 }
 
-/// Decodes exactly `N` bytes of lower- or upper-case hex.
+/// Decodes hex the way every kaibiao format writes it (PROTOCOL §1):
+/// lower-case digits only, an even number of them. Upper-case hex is
+/// refused, so that each value has exactly one spelling and a hash compared
+/// as text is the hash compared as bytes.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    hex::decode(s).ok()
+}
+
+/// Decodes exactly `N` bytes of lower-case hex ([`from_hex`]).
 pub fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
-    let v = hex::decode(s).ok()?;
-    v.try_into().ok()
+    from_hex(s)?.try_into().ok()
 }
 
 #[cfg(test)]
@@ -91,6 +101,18 @@ mod tests {
             hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn hex_has_one_spelling() {
+        assert_eq!(from_hex("00ff7a"), Some(vec![0, 255, 0x7a]));
+        assert_eq!(from_hex(""), Some(vec![]));
+        for bad in ["00FF7A", "00fF", "0", "0g", " 00", "00 ", "+0"] {
+            assert_eq!(from_hex(bad), None, "{bad:?}");
+        }
+        assert_eq!(hex_array::<2>("abcd"), Some([0xab, 0xcd]));
+        assert_eq!(hex_array::<2>("ABCD"), None);
+        assert_eq!(hex_array::<2>("abcdef"), None);
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl SignedKeyRelease {
         }
         let sk: [u8; 32] = super::hex_array(&r.secret_key).ok_or(ReleaseError::Encoding)?;
         let sk = x25519::SecretKey::from_bytes(sk);
-        if hex::encode(sk.public_key()) != r.public_key.to_ascii_lowercase() {
+        if hex::encode(sk.public_key()) != r.public_key {
             return Err(ReleaseError::KeyMismatch);
         }
         if !verify_json(&r.identity_key, label::KEY_RELEASE, r, &self.signature) {

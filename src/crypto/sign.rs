@@ -17,7 +17,7 @@ pub mod domain {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
-    #[error("a public key is 32 bytes written as 64 hex digits")]
+    #[error("a public key is 32 bytes written as 64 lower-case hex digits")]
     Encoding,
     #[error("not a valid Ed25519 point")]
     NotAPoint,
@@ -65,7 +65,7 @@ pub fn verify_hex(
     sig_hex: &str,
 ) -> Result<(), BadSignature> {
     let key = parse_public(public_hex).map_err(|_| BadSignature)?;
-    let sig = hex::decode(sig_hex).map_err(|_| BadSignature)?;
+    let sig = super::from_hex(sig_hex).ok_or(BadSignature)?;
     verify(&key, label, msg, &sig)
 }
 

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum X25519Error {
-    #[error("an X25519 key is 32 bytes written as 64 hex digits")]
+    #[error("an X25519 key is 32 bytes written as 64 lower-case hex digits")]
     Encoding,
     #[error("X25519 key refused (small-order point)")]
     LowOrder,

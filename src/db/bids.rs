@@ -232,7 +232,7 @@ pub fn late_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<LateRo
     late_attempts::table
         .filter(late_attempts::section_id.eq(section_id))
         .select(LateRow::as_select())
-        .order(late_attempts::at.asc())
+        .order(late_attempts::log_idx.asc())
         .load(c)
 }
 

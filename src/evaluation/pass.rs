@@ -239,7 +239,9 @@ pub fn admit<'a>(
         .centres
         .get(&b.centre)
         .ok_or_else(|| PassError::Untrusted(b.centre.clone()))?;
-    let sig = hex::decode(&p.signature).map_err(|_| PassError::Signature(b.centre.clone()))?;
+    let sig = crate::crypto::from_hex(&p.signature)
+        .ok_or(())
+        .map_err(|_| PassError::Signature(b.centre.clone()))?;
     sign::verify(key, PASS_LABEL, &body_bytes(b), &sig)
         .map_err(|_| PassError::Signature(b.centre.clone()))?;
     sign::parse_public(&b.expert_key).map_err(|e| PassError::Format(format!("expert_key: {e}")))?;

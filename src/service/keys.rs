@@ -80,7 +80,7 @@ impl From<KeyRow> for KeyView {
 
 /// First 16 hex digits of SHA-256 over the key bytes, grouped for reading aloud.
 pub fn fingerprint(public_hex: &str) -> String {
-    let bytes = hex::decode(public_hex).unwrap_or_default();
+    let bytes = crypto::from_hex(public_hex).unwrap_or_default();
     let h = crypto::sha256_hex(&bytes);
     h.as_bytes()[..16]
         .chunks(4)
@@ -164,7 +164,7 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
             }
             let purpose = ch.purpose;
             let owner = owner_for(&actor, purpose)?;
-            let public_key = req.public_key.trim().to_ascii_lowercase();
+            let public_key = req.public_key.trim().to_string();
             let statement = Statement {
                 challenge: &ch.nonce,
                 challenge_id: ch.id.as_str(),
@@ -318,7 +318,7 @@ pub async fn register_section_key(
                     "register your custodian identity key first",
                 )
             })?;
-        let public_key = req.public_key.trim().to_ascii_lowercase();
+        let public_key = req.public_key.trim().to_string();
         let client = x25519::parse_public(&public_key)
             .map_err(|e| AppError::new(ErrorCode::KeyRejected, e.to_string()))?;
         if x25519::SecretKey::generate()
@@ -347,7 +347,7 @@ pub async fn register_section_key(
             user_id: uid.clone(),
             public_key,
             identity_key_id: identity.id.clone(),
-            signature: req.signature.trim().to_ascii_lowercase(),
+            signature: req.signature.trim().to_string(),
             registered_at: tx.now,
         };
         repo::put_section_key(tx.c, &row)?;

@@ -189,6 +189,10 @@ pub(super) fn verify(
         .chain(&x.draw.reserves)
         .map(|s| s.expert_id.as_str())
         .collect();
+    super::distinct(&x.centres, |c| c.code.clone(), "centres")?;
+    super::distinct(&x.seats, |s| s.expert_id.clone(), "seats")?;
+    super::distinct(&x.votes, |v| v.statement.clone(), "reviews")?;
+    super::distinct(&x.scores, |v| v.statement.clone(), "scores")?;
     let mut keys: BTreeMap<&str, &str> = BTreeMap::new();
     let mut panel = Vec::new();
     for s in &x.seats {

@@ -155,6 +155,40 @@ macro_rules! ensure {
     };
 }
 
+/// The entries of a list are in strictly increasing order of `key`, so no
+/// entry is listed twice and there is one order to write them in.
+pub(crate) fn in_order<T, K: Ord + std::fmt::Display>(
+    items: &[T],
+    key: impl Fn(&T) -> K,
+    what: &str,
+) -> Result<(), String> {
+    for w in items.windows(2) {
+        let (a, b) = (key(&w[0]), key(&w[1]));
+        ensure!(
+            a < b,
+            "{what}: {b} after {a} (entries must be unique and in increasing order)"
+        );
+    }
+    Ok(())
+}
+
+/// No two entries of a list share `key`.
+pub(crate) fn distinct<T, K: Eq + std::hash::Hash + std::fmt::Display>(
+    items: &[T],
+    key: impl Fn(&T) -> K,
+    what: &str,
+) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for i in items {
+        let k = key(i);
+        if seen.contains(&k) {
+            return Err(format!("{what}: {k} is listed twice"));
+        }
+        seen.insert(k);
+    }
+    Ok(())
+}
+
 fn hash32(s: &str) -> Option<Hash> {
     crate::crypto::hex_array(s)
 }
@@ -167,6 +201,17 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         t.format
     );
     sign::parse_public(&t.platform_key).map_err(|e| format!("platform key: {e}"))?;
+
+    // 0. One way to write each list: entries in index order, none twice.
+    in_order(&t.log.entries, |e| e.index, "log entries")?;
+    in_order(&t.openings, |o| o.index, "openings")?;
+    in_order(&t.late_attempts, |l| l.index, "late attempts")?;
+    distinct(&t.bids, |b| b.envelope_hash.clone(), "bids")?;
+    distinct(
+        &t.bidder_keys,
+        |k| format!("{} {} {}", k.bidder, k.purpose, k.public_key),
+        "bidder keys",
+    )?;
 
     // 1. The log extract: one signed checkpoint, every entry provably in it.
     let cp = &t.log.checkpoint;

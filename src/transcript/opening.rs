@@ -161,6 +161,12 @@ pub(super) fn verify(
 
     // 3. Key releases: each logged one is here, signed by the identity key
     //    registered for its position, and its secret fits the section key.
+    super::in_order(
+        &extract.key_releases,
+        |s| s.release.position,
+        "key releases by position",
+    )?;
+    super::distinct(&extract.bids, |b| b.envelope_hash.clone(), "opened bids")?;
     let mut secrets: Vec<(u32, x25519::SecretKey)> = Vec::new();
     let logged_releases = of("opening.key_released");
     ensure!(
@@ -480,7 +486,9 @@ fn reopen(
         }
     }
     let keys = envelope::part_keys(env, &bmk).map_err(|e| e.to_string())?;
-    let ct = hex::decode(&m.summary_ciphertext).map_err(|_| "summary ciphertext is not hex")?;
+    let ct = crate::crypto::from_hex(&m.summary_ciphertext)
+        .ok_or(())
+        .map_err(|_| "summary ciphertext is not hex")?;
     let part = env
         .part(envelope::PART_SUMMARY)
         .ok_or("the envelope has no summary part")?;

@@ -171,6 +171,32 @@ async fn bad_proofs_replays_expiry_weak_keys_and_wrong_roles_are_refused() {
     .await
     .expect_error(422, "challenge_invalid");
 
+    // A good key and proof, with the key in upper-case hex: one spelling
+    // only (PROTOCOL §1).
+    let ch6 = challenge().await;
+    let k6 = sign::generate();
+    let pk6 = hex::encode(k6.verifying_key().to_bytes());
+    let upper = pk6.to_uppercase();
+    let st6 = Statement {
+        challenge: ch6["nonce"].as_str().unwrap(),
+        challenge_id: ch6["id"].as_str().unwrap(),
+        owner: ch6["owner"].as_str().unwrap(),
+        public_key: &upper,
+        purpose: "bidder_signing",
+    };
+    let e = app
+        .post(
+            "/api/keys",
+            Some(&b.token),
+            json!({"challenge_id": ch6["id"], "public_key": upper, "proof": st6.sign_ed25519(&k6)}),
+        )
+        .await
+        .expect_error(422, "key_rejected");
+    assert!(
+        e["message"].as_str().unwrap().contains("lower-case hex"),
+        "{e}"
+    );
+
     // Weak Ed25519 key (a small-order point) and a low-order X25519 key.
     let ch4 = challenge().await;
     let mut weak = [0u8; 32];

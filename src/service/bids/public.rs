@@ -82,7 +82,7 @@ pub async fn manifest_proof(
                 .ok_or_else(|| AppError::not_found("envelope in the manifest"))?;
             let leaves: Vec<merkle::Hash> = hashes
                 .iter()
-                .map(|h| merkle::leaf_hash(&hex::decode(h).unwrap_or_default()))
+                .map(|h| merkle::leaf_hash(&crate::crypto::from_hex(h).unwrap_or_default()))
                 .collect();
             let proof = merkle::inclusion_proof(
                 &mut merkle::InMemory(&leaves),

@@ -48,7 +48,7 @@ pub struct ManifestBid {
 pub fn manifest_root(hashes: &[String]) -> String {
     let leaves: Vec<merkle::Hash> = hashes
         .iter()
-        .map(|h| merkle::leaf_hash(&hex::decode(h).unwrap_or_default()))
+        .map(|h| merkle::leaf_hash(&crate::crypto::from_hex(h).unwrap_or_default()))
         .collect();
     hex::encode(merkle::root(&leaves))
 }

@@ -227,8 +227,9 @@ pub async fn submit_bmk(
 ) -> AppResult<BidDecrypted> {
     actor.require(&[Role::Bidder])?;
     let org = actor.org()?.clone();
-    let bmk: [u8; 32] = crate::crypto::hex_array(&req.bmk)
-        .ok_or_else(|| AppError::invalid_field("bmk", "must be 32 bytes as 64 hex digits"))?;
+    let bmk: [u8; 32] = crate::crypto::hex_array(&req.bmk).ok_or_else(|| {
+        AppError::invalid_field("bmk", "must be 32 bytes as 64 lower-case hex digits")
+    })?;
     let bmk = Zeroizing::new(bmk);
     // Check phase and ownership before the (possibly long) decryption.
     let (sid, hash, o2) = (section_id.clone(), req.envelope_hash.clone(), org.clone());

@@ -76,6 +76,30 @@ async fn the_transcript_recomputes_the_evaluation_and_names_any_alteration() {
         x.centres.retain(|c| c.code != home);
     });
     assert!(err.contains("does not trust"), "{err}");
+    // Every list is written one way: an entry listed twice is refused.
+    let err = broken(&|x| x.scores.push(x.scores[0].clone()));
+    assert!(
+        err.contains("scores:") && err.contains("listed twice"),
+        "{err}"
+    );
+    let err = broken(&|x| x.votes.push(x.votes[0].clone()));
+    assert!(
+        err.contains("reviews:") && err.contains("listed twice"),
+        "{err}"
+    );
+    let err = broken(&|x| x.seats.push(x.seats[0].clone()));
+    assert!(
+        err.contains("seats:") && err.contains("listed twice"),
+        "{err}"
+    );
+    let err = broken(&|x| x.centres.push(x.centres[0].clone()));
+    assert!(
+        err.contains("centres:") && err.contains("listed twice"),
+        "{err}"
+    );
+    // Hex has one spelling: the seed in upper case is not the seed.
+    let err = broken(&|x| x.seed = x.seed.to_uppercase());
+    assert!(err.contains("not 32 bytes of hex"), "{err}");
     // The evaluation withheld although the log publishes a result.
     let mut t = tr.clone();
     t.evaluation = None;

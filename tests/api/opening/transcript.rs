@@ -103,5 +103,57 @@ async fn the_transcript_proves_the_opening_and_any_alteration_is_named() {
         let c = t.opening.as_mut().unwrap().closing.as_mut().unwrap();
         c.no_response.push("org_someone".into());
     });
+    // One way to write it: nothing listed twice, everything in index
+    // order, hex in lower case only.
+    rejects(&t, "openings: ", |t| {
+        let first = t.openings[0].clone();
+        t.openings.insert(1, first);
+    });
+    rejects(&t, "openings: ", |t| t.openings.reverse());
+    rejects(&t, "log entries: ", |t| {
+        let first = t.log.entries[0].clone();
+        t.log.entries.insert(1, first);
+    });
+    rejects(&t, "log entries: ", |t| t.log.entries.swap(0, 1));
+    rejects(&t, "bids: ", |t| {
+        let first = t.bids[0].clone();
+        t.bids.push(first);
+    });
+    rejects(&t, "key releases by position: ", |t| {
+        let o = t.opening.as_mut().unwrap();
+        let first = o.key_releases[0].clone();
+        o.key_releases.push(first);
+    });
+    rejects(&t, "opened bids: ", |t| {
+        let o = t.opening.as_mut().unwrap();
+        let first = o.bids[0].clone();
+        o.bids.push(first);
+    });
+    rejects(&t, "signature does not verify", |t| {
+        let s = &mut t.log.checkpoint.signature;
+        *s = s.to_uppercase();
+    });
+    rejects(&t, "summary ciphertext is not hex", |t| {
+        let o = t.opening.as_mut().unwrap();
+        o.bids[0].summary_ciphertext = o.bids[0].summary_ciphertext.to_uppercase();
+    });
+    // Unknown fields are refused wherever they are, not ignored.
+    let doc = serde_json::to_value(&t).unwrap();
+    for path in [
+        "",
+        "/bids/0",
+        "/log",
+        "/log/checkpoint/checkpoint",
+        "/opening",
+        "/opening/bids/0",
+    ] {
+        let mut v = doc.clone();
+        v.pointer_mut(path).unwrap()["remark"] = json!("ignore me");
+        let e = serde_json::from_value::<Transcript>(v).expect_err(path);
+        assert!(
+            e.to_string().contains("unknown field `remark`"),
+            "{path}: {e}"
+        );
+    }
     fx.app.stop().await;
 }
