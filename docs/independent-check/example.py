@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""An independent implementation of sealed-bid/1, written from docs/PROTOCOL.md
-alone (Python and the `cryptography` package; no kaibiao code). It re-derives
-every value of the document's worked example and exits non-zero on any
-difference. .ci/run runs it.
+"""An independent implementation of sealed-bid/1 and of the log's section
+chains, written from docs/PROTOCOL.md alone (Python and the `cryptography`
+package; no kaibiao code). It re-derives every value of the document's worked
+examples (§11, §7.4) and exits non-zero on any difference. .ci/run runs it.
 """
 import hashlib, hmac, json, re, struct, sys
 from pathlib import Path
@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 doc = (Path(__file__).parent.parent / "PROTOCOL.md").read_text()
 example = doc[doc.index("## 11. Worked example"):]
 v = dict(re.findall(r"^([A-Za-z0-9_ ]+?) += (.+)$", example, re.M))
+chains = doc[doc.index("### 7.4 Section chains"):doc.index("## 8. Receipts")]
+v.update(re.findall(r"^(chain [0-9]|chain leaf [0-9][a-z ]*|leaf [0-9] hash) += (.+)$", chains, re.M))
 
 
 def seed(t):
@@ -134,4 +136,28 @@ if json.dumps(json.loads(canonical), sort_keys=True, separators=(",", ":"), ensu
     sys.exit("the canonical envelope is not canonical")
 check("envelope hash", hashlib.sha256(canonical).hexdigest())
 check("envelope signature", signing.sign(b"kaibiao/sealed-bid/1/envelope\x00" + canonical).hex())
-print("all values of the worked example recomputed independently")
+# §7.4: the section chain of two leaves.
+chain_key = seed("example chain key")
+
+
+def chain_tag(n, prev):
+    m = lp(b"kaibiao/log-chain/v1") + struct.pack(">Q", n) + prev
+    return hmac.new(chain_key, m, hashlib.sha256).hexdigest()
+
+
+def jcs(o):
+    # The leaves here hold ASCII strings and integers only: sorted keys and
+    # no whitespace are then exactly RFC 8785.
+    return json.dumps(o, sort_keys=True, separators=(",", ":")).encode()
+
+
+first = json.loads(v["chain leaf 1"])
+tag1 = first.pop("chain")
+check("chain 1", chain_tag(1, bytes(32)))
+if tag1 != v["chain 1"]:
+    sys.exit("the example leaf does not carry its chain tag")
+first["chain"] = tag1
+h1 = hashlib.sha256(b"\x00" + jcs(first)).digest()
+check("leaf 1 hash", h1.hex())
+check("chain 2", chain_tag(2, h1))
+print("all values of the worked examples recomputed independently")

@@ -19,6 +19,7 @@ use super::hkdf;
 pub struct AtRest {
     index_key: Zeroizing<Vec<u8>>,
     seal_key: Zeroizing<Vec<u8>>,
+    chain_key: Zeroizing<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,21 @@ impl AtRest {
         Self {
             index_key: hkdf::expand(prk.as_slice(), b"blind-index", 32),
             seal_key: hkdf::expand(prk.as_slice(), b"record-encryption", 32),
+            chain_key: hkdf::expand(prk.as_slice(), b"log-chain", 32),
         }
+    }
+
+    /// A section's log chain key (ADR 8): it keys the tags that chain the
+    /// section's leaves; secret until the section is sealed, when the
+    /// manifest publishes it. Revealing one section's key says nothing of
+    /// another's, or of the other keys derived here.
+    pub fn chain_key(&self, section_id: &str) -> [u8; 32] {
+        let label = b"kaibiao/log-chain-key/v1";
+        let mut m = Vec::new();
+        m.extend_from_slice(&(label.len() as u32).to_be_bytes());
+        m.extend_from_slice(label);
+        m.extend_from_slice(section_id.as_bytes());
+        super::hmac_sha256(&self.chain_key, &m)
     }
 
     /// A blind index: stable for the same inputs, meaningless without the key.

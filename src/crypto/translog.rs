@@ -11,6 +11,12 @@
 //!   in the section's transcript after the deadline.
 //! - A checkpoint `{"log":"kaibiao","size":n,"root":hex,"at_ms":t}` is signed
 //!   by the platform: `Ed25519("kaibiao/log-checkpoint/v1" || 0x00 || JCS)`.
+//! - Every leaf of a section carries `chain`, a tag that binds it to the
+//!   section's previous leaf, keyed by the section's chain key
+//!   ([`chain_tag`], ADR 8): once the manifest reveals the key, a transcript
+//!   missing any leaf of its section no longer verifies; until then nobody
+//!   can tell which leaves belong together. A section head signed by the
+//!   platform ([`SignedSectionHead`]) closes the chain at a checkpoint.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,7 +28,10 @@ pub const LOG_NAME: &str = "kaibiao";
 pub const CHECKPOINT_LABEL: &str = "kaibiao/log-checkpoint/v1";
 pub const RECEIPT_LABEL: &str = "kaibiao/receipt/v1";
 pub const COMMITMENT_LABEL: &str = "kaibiao/log-commitment/v1";
-pub const RECEIPT_FORMAT: &str = "kaibiao-receipt/1";
+pub const RECEIPT_FORMAT: &str = "kaibiao-receipt/2";
+pub const CHAIN_LABEL: &str = "kaibiao/log-chain/v1";
+pub const HEAD_LABEL: &str = "kaibiao/section-head/v1";
+pub const HEAD_FORMAT: &str = "kaibiao-section-head/1";
 
 pub fn leaf_bytes(leaf: &Value) -> Vec<u8> {
     jcs::canonicalize(leaf).expect("leaves are plain JSON")
@@ -41,8 +50,127 @@ pub fn commitment(salt: &[u8; 32], event: &Value) -> String {
     super::sha256_hex(&m)
 }
 
+/// A commitment leaf before its place in a chain is known: [`chain_tag`]
+/// is added by the log when it is appended.
 pub fn commitment_leaf(commitment: &str, at_ms: i64) -> Value {
     serde_json::json!({"type": "commitment", "commitment": commitment, "at_ms": at_ms})
+}
+
+/// `leaf` is exactly the commitment leaf for `commitment` at `at_ms`, with
+/// a well-formed chain tag (which only the chain key can check).
+pub fn is_commitment_leaf(leaf: &Value, commitment: &str, at_ms: i64) -> bool {
+    let Some(obj) = leaf.as_object() else {
+        return false;
+    };
+    obj.len() == 4
+        && leaf["type"] == "commitment"
+        && leaf["commitment"] == commitment
+        && leaf["at_ms"] == at_ms
+        && leaf["chain"]
+            .as_str()
+            .is_some_and(|t| super::hex_array::<32>(t).is_some())
+}
+
+/// The chain tag of the `seq`-th leaf of a section (from 1), whose previous
+/// leaf hashes to `prev` (32 zero bytes for the first):
+/// `HMAC-SHA256(K_s, lp("kaibiao/log-chain/v1") || u64_be(seq) || prev)`.
+pub fn chain_tag(key: &[u8; 32], seq: u64, prev: &Hash) -> String {
+    let mut m = Vec::with_capacity(4 + CHAIN_LABEL.len() + 8 + 32);
+    m.extend_from_slice(&(CHAIN_LABEL.len() as u32).to_be_bytes());
+    m.extend_from_slice(CHAIN_LABEL.as_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(prev);
+    hex::encode(super::hmac_sha256(key, &m))
+}
+
+/// Where a section's chain stands: how many leaves, the last one's hash and
+/// index (`seq == 0` before the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainState {
+    pub seq: u64,
+    pub prev: Hash,
+    pub index: u64,
+}
+
+impl ChainState {
+    /// Adds `chain` to `leaf` as the next leaf of the chain, at `index`.
+    pub fn extend(&mut self, key: &[u8; 32], leaf: &mut Value, index: u64) {
+        self.seq += 1;
+        leaf["chain"] = Value::from(chain_tag(key, self.seq, &self.prev));
+        self.prev = leaf_hash(leaf);
+        self.index = index;
+    }
+}
+
+/// Walks a section's leaves in log order and checks that they are its whole
+/// chain from the first leaf: each leaf's `chain` is the tag of its place
+/// after the one before. Returns where the chain ends.
+pub fn check_chain<'a>(
+    key: &[u8; 32],
+    leaves: impl IntoIterator<Item = (u64, &'a Value)>,
+) -> Result<ChainState, String> {
+    let mut at = ChainState::default();
+    for (index, leaf) in leaves {
+        let want = chain_tag(key, at.seq + 1, &at.prev);
+        if leaf["chain"].as_str() != Some(want.as_str()) {
+            return Err(format!(
+                "the section's log is not complete: the entry at index {index} is not leaf {} of the section's chain (a leaf before it is missing, or it is not the section's)",
+                at.seq + 1
+            ));
+        }
+        at = ChainState {
+            seq: at.seq + 1,
+            prev: leaf_hash(leaf),
+            index,
+        };
+    }
+    Ok(at)
+}
+
+/// The head of a section's chain at a checkpoint: how many leaves the
+/// section has, the last one's hash and index, and the log size they are
+/// counted in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SectionHead {
+    pub format: String,
+    pub section_id: String,
+    pub seq: u64,
+    /// The RFC 9162 leaf hash of the section's last leaf, hex.
+    pub head: String,
+    /// The last leaf's index in the log.
+    pub index: u64,
+    /// The checkpoint size the head is taken at.
+    pub log_size: u64,
+}
+
+/// A section head signed by the platform:
+/// `Ed25519("kaibiao/section-head/v1" || 0x00 || JCS(head))`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignedSectionHead {
+    pub head: SectionHead,
+    pub signature: String,
+}
+
+impl SignedSectionHead {
+    pub fn sign(h: SectionHead, key: &ed25519_dalek::SigningKey) -> Self {
+        let sig = sign::sign(key, HEAD_LABEL, &jcs::to_vec(&h).expect("head"));
+        Self {
+            head: h,
+            signature: hex::encode(sig),
+        }
+    }
+    pub fn verify(&self, platform_key_hex: &str) -> bool {
+        self.head.format == HEAD_FORMAT
+            && sign::verify_hex(
+                platform_key_hex,
+                HEAD_LABEL,
+                &jcs::to_vec(&self.head).expect("head"),
+                &self.signature,
+            )
+            .is_ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -217,7 +345,7 @@ impl SignedReceipt {
         }
         // The opening is the log's commitment, and names this bid.
         let c = r.opening.commitment().ok_or("malformed opening")?;
-        if r.log.leaf != commitment_leaf(&c, r.completed_at_ms) {
+        if !is_commitment_leaf(&r.log.leaf, &c, r.completed_at_ms) {
             return Err("the log leaf is not the commitment to this event".into());
         }
         let e = &r.opening.event;

@@ -195,6 +195,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    log_chains (tag) {
+        tag -> Text,
+        head -> Text,
+    }
+}
+
+diesel::table! {
     log_nodes (level, idx) {
         level -> Integer,
         idx -> BigInt,
@@ -360,6 +367,7 @@ diesel::joinable!(amendments -> sections (section_id));
 diesel::joinable!(events -> sections (section_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    log_chains,
     organisations,
     users,
     sessions,

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{log_checkpoints, log_leaves, log_nodes, log_state};
+use super::schema::{log_chains, log_checkpoints, log_leaves, log_nodes, log_state};
 use super::DbConn;
 use crate::crypto::merkle::{self, Hash, Subtrees};
 use crate::domain::ids::SectionId;
@@ -35,6 +35,27 @@ pub fn next_index(c: &mut DbConn) -> QueryResult<i64> {
         .execute(c)?;
     let size: i64 = log_state::table.find(1).select(log_state::size).first(c)?;
     Ok(size - 1)
+}
+
+/// The sealed head of the chain filed under the blind `tag` (ADR 8).
+pub fn chain_head(c: &mut DbConn, tag: &str) -> QueryResult<Option<String>> {
+    log_chains::table
+        .find(tag)
+        .select(log_chains::head)
+        .first(c)
+        .optional()
+}
+
+pub fn put_chain_head(c: &mut DbConn, tag: &str, sealed: &str) -> QueryResult<()> {
+    let n = diesel::update(log_chains::table.find(tag))
+        .set(log_chains::head.eq(sealed))
+        .execute(c)?;
+    if n == 0 {
+        diesel::insert_into(log_chains::table)
+            .values((log_chains::tag.eq(tag), log_chains::head.eq(sealed)))
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 pub fn size(c: &mut DbConn) -> QueryResult<i64> {

@@ -107,7 +107,14 @@ impl Change {
             leaf["type"] = json!(self.kind);
             leaf["section_id"] = json!(section);
             leaf["at_ms"] = json!(now);
-            translog::append(svc, c, &leaf, self.kind, Some(section), now)?;
+            translog::append(
+                svc,
+                c,
+                &leaf,
+                self.kind,
+                translog::Scope::Section(section),
+                now,
+            )?;
         }
         let seq = events::append(
             c,

@@ -362,7 +362,7 @@ pub async fn register_section_key(
             tx.c,
             &leaf,
             "custodian.key",
-            Some(&section_id),
+            super::translog::Scope::Section(&section_id),
             tx.now,
         )?;
         tx.record(

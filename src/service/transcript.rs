@@ -1,4 +1,4 @@
-//! Exports a sealed section's transcript (`kaibiao-transcript/1`, see
+//! Exports a sealed section's transcript (`kaibiao-transcript/2`, see
 //! `crate::transcript`): everything public about it, with the log proofs, the
 //! opening's keys and results once announced, and the evaluation's record
 //! once its result is published.
@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use super::Services;
 use crate::crypto::envelope::{self, SignedEnvelope};
-use crate::crypto::translog::{self as fmt, Checkpoint, SignedCheckpoint};
+use crate::crypto::translog::{
+    self as fmt, Checkpoint, SectionHead, SignedCheckpoint, SignedSectionHead,
+};
 use crate::db::{
     bids as bids_repo, evaluation as eval_repo, keys as keys_repo, opening as opening_repo,
     sections as sections_repo, translog as log_repo,
@@ -28,6 +30,7 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
     let now = svc.now().millis();
     let platform_key = svc.platform_public_hex();
     let (atrest, blobs, trust) = (svc.atrest.clone(), svc.blobs.clone(), svc.trust.clone());
+    let signer = svc.platform_key.clone();
     svc.db
         .run(move |c| {
             let manifest = bids_repo::manifest(c, &section_id)?
@@ -114,7 +117,7 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                 .collect();
             indices.extend(openings.iter().map(|o| o.index as i64));
             let mut entries = Vec::new();
-            for idx in indices {
+            for idx in indices.into_iter().filter(|i| *i < cp.size) {
                 let leaf = log_repo::leaf(c, idx)?
                     .ok_or_else(|| AppError::internal(anyhow::anyhow!("missing leaf {idx}")))?;
                 entries.push(LogEntry {
@@ -123,6 +126,25 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                     proof: super::translog::inclusion_in(c, idx as u64, cp.size as u64)?,
                 });
             }
+            // The head closes the chain at the checkpoint (ADR 8). The
+            // platform signs only a chain it has walked itself: a transcript
+            // that would miss a leaf is never exported.
+            let chain = fmt::check_chain(
+                &atrest.chain_key(section_id.as_str()),
+                entries.iter().map(|e| (e.index, &e.leaf)),
+            )
+            .map_err(|e| AppError::internal(anyhow::anyhow!("section {section_id}: {e}")))?;
+            let head = SignedSectionHead::sign(
+                SectionHead {
+                    format: fmt::HEAD_FORMAT.into(),
+                    section_id: section_id.to_string(),
+                    seq: chain.seq,
+                    head: hex::encode(chain.prev),
+                    index: chain.index,
+                    log_size: cp.size as u64,
+                },
+                &signer,
+            );
             let opening = opening_extract(c, &atrest, &blobs, &section_id)?;
             let evaluation = evaluation_extract(c, &atrest, &trust, &section_id)?;
             Ok(Transcript {
@@ -148,6 +170,7 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                         },
                         signature: cp.signature,
                     },
+                    head,
                     entries,
                 },
             })

@@ -25,17 +25,84 @@ fn to_signed(row: CheckpointRow) -> SignedCheckpoint {
     }
 }
 
-/// Appends `leaf` inside the caller's transaction and returns its signed
-/// position. `section_id` is recorded only for leaves that are public now.
+/// Whose leaf it is, and whether the log may say so now.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Public now: the leaf names its section, and the section's leaves are
+    /// found by it.
+    Section(&'a SectionId),
+    /// In the section's chain, but secret until the deadline (a
+    /// commitment): stored under no section.
+    Sealed(&'a SectionId),
+}
+
+impl Scope<'_> {
+    fn section(&self) -> &SectionId {
+        match self {
+            Scope::Section(s) | Scope::Sealed(s) => s,
+        }
+    }
+}
+
+/// The head of a section's chain as stored: sealed at rest under a blind
+/// tag, so the table counts no section's leaves (ADR 8).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredHead {
+    seq: u64,
+    prev: String,
+    index: u64,
+}
+
+fn chain_state(svc: &Services, c: &mut DbConn, tag: &str) -> AppResult<fmt::ChainState> {
+    let Some(sealed) = repo::chain_head(c, tag)? else {
+        return Ok(fmt::ChainState::default());
+    };
+    let h: StoredHead = svc
+        .atrest
+        .open_json(tag, &sealed)
+        .map_err(AppError::internal)?;
+    Ok(fmt::ChainState {
+        seq: h.seq,
+        prev: crate::crypto::hex_array(&h.prev)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("malformed chain head")))?,
+        index: h.index,
+    })
+}
+
+/// Appends `leaf` inside the caller's transaction, as the next leaf of its
+/// section's chain (the log adds its `chain` tag), and returns its signed
+/// position.
 pub fn append(
     svc: &Services,
     c: &mut DbConn,
     leaf: &Value,
     kind: &str,
-    section_id: Option<&SectionId>,
+    scope: Scope<'_>,
     at: i64,
 ) -> AppResult<LogPosition> {
     let idx = repo::next_index(c)?;
+    let section = scope.section();
+    let tag = svc.atrest.tag("log-chain", &[section.as_str()]);
+    let mut chain = chain_state(svc, c, &tag)?;
+    let mut leaf = leaf.clone();
+    chain.extend(
+        &svc.atrest.chain_key(section.as_str()),
+        &mut leaf,
+        idx as u64,
+    );
+    repo::put_chain_head(
+        c,
+        &tag,
+        &svc.atrest.seal_json(
+            &tag,
+            &StoredHead {
+                seq: chain.seq,
+                prev: hex::encode(chain.prev),
+                index: chain.index,
+            },
+        ),
+    )?;
+    let leaf = &leaf;
     let hash = fmt::leaf_hash(leaf);
     repo::append(
         c,
@@ -43,7 +110,10 @@ pub fn append(
             idx,
             leaf: String::from_utf8(fmt::leaf_bytes(leaf)).expect("JCS is UTF-8"),
             kind: kind.into(),
-            section_id: section_id.cloned(),
+            section_id: match scope {
+                Scope::Section(s) => Some(s.clone()),
+                Scope::Sealed(_) => None,
+            },
             at,
         },
         &hash,
@@ -77,6 +147,25 @@ pub fn append(
         inclusion_proof: proof.iter().map(hex::encode).collect(),
         checkpoint: signed,
     })
+}
+
+/// Logs a bid event of `section` as a salted commitment (PROTOCOL §7.2):
+/// the leaf names no section; the opening goes into the bidder's receipt
+/// and, at the deadline, into the transcript.
+pub fn commit(
+    svc: &Services,
+    c: &mut DbConn,
+    section: &SectionId,
+    event: Value,
+    at: i64,
+) -> AppResult<(fmt::Opening, LogPosition)> {
+    let opening = fmt::Opening {
+        salt: hex::encode(crate::crypto::random_bytes::<32>()),
+        event,
+    };
+    let leaf = fmt::commitment_leaf(&opening.commitment().expect("own salt"), at);
+    let pos = append(svc, c, &leaf, "commitment", Scope::Sealed(section), at)?;
+    Ok((opening, pos))
 }
 
 pub async fn checkpoint(svc: &Services, size: Option<u64>) -> AppResult<SignedCheckpoint> {

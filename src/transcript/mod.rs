@@ -1,4 +1,4 @@
-//! The section transcript (`kaibiao-transcript/1`): one self-contained JSON
+//! The section transcript (`kaibiao-transcript/2`): one self-contained JSON
 //! file with everything needed to check a section offline — the published
 //! parameters, the bidders' keys, every envelope with its receipt, the
 //! opened commitments, the late attempts, the manifest, and the log entries
@@ -22,11 +22,13 @@ use serde_json::Value;
 use crate::crypto::envelope::{self, Expectations, SectionKeys, SignedEnvelope, SignedWithdrawal};
 use crate::crypto::keyproof::SectionKeyStatement;
 use crate::crypto::merkle::{self, Hash};
-use crate::crypto::translog::{self as fmt, Opening, SignedCheckpoint, SignedReceipt};
+use crate::crypto::translog::{
+    self as fmt, Opening, SignedCheckpoint, SignedReceipt, SignedSectionHead,
+};
 use crate::crypto::{jcs, sha256_hex, sign};
 use crate::service::sections::SectionParams;
 
-pub const FORMAT: &str = "kaibiao-transcript/1";
+pub const FORMAT: &str = "kaibiao-transcript/2";
 
 // The API describes the transcript as the self-contained document it is;
 // docs/PROTOCOL.md specifies its members.
@@ -122,6 +124,8 @@ pub struct LateEntry {
 #[serde(deny_unknown_fields)]
 pub struct LogExtract {
     pub checkpoint: SignedCheckpoint,
+    /// Where the section's chain ends at that checkpoint (ADR 8).
+    pub head: SignedSectionHead,
     pub entries: Vec<LogEntry>,
 }
 
@@ -337,6 +341,35 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         logged("section.manifest").iter().any(|(_, l)| *l == m),
         "the manifest is not in the log"
     );
+
+    // 4a. Nothing of the section is missing (ADR 8): with the chain key the
+    //     manifest reveals, every entry is the next leaf of the section's
+    //     chain, and the chain ends where the platform's signed head says,
+    //     at the extract's checkpoint.
+    let chain_key: [u8; 32] = m["chain_key"]
+        .as_str()
+        .and_then(hash32)
+        .ok_or("the manifest has no chain key")?;
+    let chain = fmt::check_chain(&chain_key, log.iter().map(|(i, l)| (*i, *l)))?;
+    let head = &t.log.head;
+    ensure!(
+        head.verify(&t.platform_key),
+        "the section head's signature does not verify"
+    );
+    ensure!(
+        head.head.section_id == t.section_id && head.head.log_size == cp.checkpoint.size,
+        "the section head is for another section or another checkpoint"
+    );
+    ensure!(
+        head.head.seq == chain.seq
+            && head.head.index == chain.index
+            && head.head.head == hex::encode(chain.prev),
+        "the section's log is not complete: the transcript ends at leaf {} (index {}), the signed head at leaf {} (index {})",
+        chain.seq,
+        chain.index,
+        head.head.seq,
+        head.head.index
+    );
     ensure!(
         m["deadline_ms"] == deadline && m["grace_ms"] == grace,
         "the manifest's deadline differs from the published one"
@@ -359,7 +392,7 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
             .ok_or("an opened event has no time")?;
         ensure!(
             log.get(&o.index)
-                .is_some_and(|l| **l == fmt::commitment_leaf(&c, at)),
+                .is_some_and(|l| fmt::is_commitment_leaf(l, &c, at)),
             "opening at log index {} does not match the logged commitment",
             o.index
         );

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn, Resp, TestApp, TestStore};
 use crate::world::{seal, BidderKeys, Person, World};
 
-async fn deadline(app: &TestApp, s: &str) -> Timestamp {
+pub(crate) async fn deadline(app: &TestApp, s: &str) -> Timestamp {
     Timestamp::parse_rfc3339(
         app.get(&format!("/api/public/sections/{s}"), None)
             .await
@@ -25,7 +25,7 @@ async fn deadline(app: &TestApp, s: &str) -> Timestamp {
     .unwrap()
 }
 
-async fn submit(
+pub(crate) async fn submit(
     app: &TestApp,
     w: &World,
     who: &Person,
@@ -34,7 +34,7 @@ async fn submit(
     w.client(app, who).submit(dir, &mut |_, _| {}).await
 }
 
-async fn sealed(app: &TestApp, s: &str) {
+pub(crate) async fn sealed(app: &TestApp, s: &str) {
     app.eventually("the manifest is logged", || async {
         app.get(&format!("/api/public/sections/{s}/manifest"), None)
             .await
@@ -49,7 +49,7 @@ fn signed(dir: &Path) -> SignedEnvelope {
 }
 
 /// Posts the sealed envelope in `dir` (the first step of a submission).
-async fn post_envelope(app: &TestApp, token: &str, dir: &Path) -> Resp {
+pub(crate) async fn post_envelope(app: &TestApp, token: &str, dir: &Path) -> Resp {
     app.post(
         "/api/bids",
         Some(token),
@@ -59,7 +59,7 @@ async fn post_envelope(app: &TestApp, token: &str, dir: &Path) -> Resp {
 }
 
 /// Uploads `bytes` of part `part` of bid `hash`, from `offset`.
-async fn put_part(
+pub(crate) async fn put_part(
     app: &TestApp,
     token: &str,
     hash: &str,
@@ -77,18 +77,23 @@ async fn put_part(
     .await
 }
 
-struct Setup {
-    app: TestApp,
-    w: World,
-    section: String,
-    keys: Vec<BidderKeys>,
-    root: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub w: World,
+    pub section: String,
+    pub keys: Vec<BidderKeys>,
+    pub root: tempfile::TempDir,
     _store: TestStore,
 }
 
 impl Setup {
     /// Bidder `i` seals a bid at `price` with `documents` (a first revision).
-    async fn seal(&self, i: usize, price: &str, documents: &[u8]) -> (std::path::PathBuf, String) {
+    pub async fn seal(
+        &self,
+        i: usize,
+        price: &str,
+        documents: &[u8],
+    ) -> (std::path::PathBuf, String) {
         seal(
             &self.app,
             self.root.path(),
@@ -103,7 +108,7 @@ impl Setup {
     }
 }
 
-async fn setup(tweak: impl FnOnce(&mut kaibiao::config::Config) + 'static) -> Setup {
+pub(crate) async fn setup(tweak: impl FnOnce(&mut kaibiao::config::Config) + 'static) -> Setup {
     let store = TestStore::new();
     let app = spawn(&store).config(tweak).start().await;
     let w = World::build(&app).await;

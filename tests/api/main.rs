@@ -14,6 +14,7 @@ mod bids;
 mod chronograph;
 mod cli;
 mod client_cli;
+mod completeness;
 mod confidentiality;
 mod evaluation;
 mod frontend;

@@ -183,3 +183,43 @@ fn envelope_context(l: &str, section_id: &str, bid_id: &str, revision: u32) -> V
     c.extend_from_slice(&revision.to_be_bytes());
     c
 }
+
+/// §7.4's worked example: two leaves of a section's chain, tagged by the
+/// platform's code and checked by the verifier's walk.
+#[test]
+fn the_worked_example_of_the_section_chain() {
+    use kaibiao::crypto::translog::{self as fmt, ChainState};
+    let key = seed("example chain key");
+    let mut chain = ChainState::default();
+    let mut first = json!({
+        "type": "section.published", "section_id": "sec_00000000000000000000000000000001",
+        "params_version": 1, "params_hash": "ab".repeat(32),
+        "deadline_ms": 1798761600000i64, "at_ms": 1798700000000i64,
+    });
+    chain.extend(&key, &mut first, 0);
+    let leaf1_hash = hex::encode(fmt::leaf_hash(&first));
+    let mut second = fmt::commitment_leaf(&"cd".repeat(32), 1798750000000);
+    chain.extend(&key, &mut second, 1);
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
+    for (k, v) in [
+        (
+            "chain leaf 1",
+            String::from_utf8(jcs::canonicalize(&first).unwrap()).unwrap(),
+        ),
+        ("chain 1", first["chain"].as_str().unwrap().to_string()),
+        ("leaf 1 hash", leaf1_hash),
+        ("chain 2", second["chain"].as_str().unwrap().to_string()),
+    ] {
+        assert!(
+            doc.contains(&format!("{k} = {v}")),
+            "docs/PROTOCOL.md does not show the {k}: {v}"
+        );
+    }
+    let end = fmt::check_chain(&key, [(0, &first), (1, &second)]).unwrap();
+    assert_eq!((end.seq, end.index), (2, 1));
+    // Either leaf alone is not the section's chain.
+    assert!(fmt::check_chain(&key, [(1, &second)]).is_err());
+    assert!(fmt::check_chain(&key, [(1, &second), (0, &first)]).is_err());
+    assert!(fmt::check_chain(&seed("another key"), [(0, &first)]).is_err());
+}

@@ -252,7 +252,7 @@ async fn record_late(
                 "type": "bid.late", "section_id": section_id, "bidder": bidder,
                 "envelope_hash": envelope_hash, "stage": stage, "deadline_ms": deadline, "at_ms": now,
             });
-            let pos = translog::append(&s, c, &leaf, "bid.late", Some(&section_id), now)?;
+            let pos = translog::append(&s, c, &leaf, "bid.late", translog::Scope::Section(&section_id), now)?;
             repo::insert_late(
                 c,
                 &LateRow {

@@ -34,6 +34,10 @@ pub struct Manifest {
     pub count: usize,
     /// The Merkle root over the accepted envelope hashes, in this order.
     pub root: String,
+    /// The section's chain key, hex, published now that the bids are
+    /// (ADR 8): with it anyone checks that the section's leaves are all
+    /// there.
+    pub chain_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -148,14 +152,22 @@ pub fn seal_section(tx: &mut Tx<'_>, section_id: &SectionId) -> AppResult<Vec<st
         bids: accepted,
         count: hashes.len(),
         root: root.clone(),
+        chain_key: hex::encode(svc.atrest.chain_key(section_id.as_str())),
     };
     let leaf = serde_json::to_value(&manifest).map_err(AppError::internal)?;
-    let pos = translog::append(svc, tx.c, &leaf, "section.manifest", Some(section_id), now)?;
+    let pos = translog::append(
+        svc,
+        tx.c,
+        &leaf,
+        "section.manifest",
+        translog::Scope::Section(section_id),
+        now,
+    )?;
     repo::insert_manifest(
         tx.c,
         &ManifestRow {
             section_id: section_id.clone(),
-            manifest: leaf.to_string(),
+            manifest: pos.leaf.to_string(),
             root: root.clone(),
             bid_count: hashes.len() as i32,
             log_idx: pos.index as i64,

@@ -21,7 +21,7 @@ use super::{
     record_late, view, PartProgress, Record, SubmissionView,
 };
 use crate::crypto::envelope;
-use crate::crypto::translog::{self as fmt, Opening, Receipt, ReceiptPart, SignedReceipt};
+use crate::crypto::translog::{self as fmt, Receipt, ReceiptPart, SignedReceipt};
 use crate::db::audit;
 use crate::db::bids::{self as repo, SubmissionRow};
 use crate::domain::identity::Role;
@@ -338,12 +338,7 @@ async fn complete(
                 "bid_id": env.bid_id, "revision": env.revision, "envelope_hash": hash,
                 "supersedes": superseded, "received_at_ms": row.received_at, "completed_at_ms": now,
             });
-            let opening = Opening {
-                salt: hex::encode(crate::crypto::random_bytes::<32>()),
-                event,
-            };
-            let leaf = fmt::commitment_leaf(&opening.commitment().expect("own salt"), now);
-            let pos = translog::append(&s, c, &leaf, "commitment", None, now)?;
+            let (opening, pos) = translog::commit(&s, c, &rec.section_id, event, now)?;
             let receipt = SignedReceipt::sign(
                 Receipt {
                     format: fmt::RECEIPT_FORMAT.into(),

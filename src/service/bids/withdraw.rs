@@ -9,7 +9,7 @@ use super::{
     SubmissionView,
 };
 use crate::crypto::envelope::{self, SignedWithdrawal};
-use crate::crypto::translog::{self as fmt, Opening, Receipt, SignedReceipt};
+use crate::crypto::translog::{self as fmt, Receipt, SignedReceipt};
 use crate::db::bids as repo;
 use crate::db::{audit, keys as keys_repo};
 use crate::domain::identity::KeyPurpose;
@@ -101,12 +101,7 @@ pub async fn withdraw(
                 "bid_id": rec.bid_id, "revision": row.revision, "envelope_hash": row.envelope_hash,
                 "statement_signature": statement.signature, "withdrawn_at_ms": now,
             });
-            let opening = Opening {
-                salt: hex::encode(crate::crypto::random_bytes::<32>()),
-                event,
-            };
-            let leaf = fmt::commitment_leaf(&opening.commitment().expect("own salt"), now);
-            let pos = translog::append(&s, c, &leaf, "commitment", None, now)?;
+            let (opening, pos) = translog::commit(&s, c, &rec.section_id, event, now)?;
             let first = rec.receipt.as_ref().map(|r| r.receipt.clone());
             let receipt = SignedReceipt::sign(
                 Receipt {
