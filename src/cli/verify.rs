@@ -77,11 +77,14 @@ pub fn verify(path: &Path) -> anyhow::Result<()> {
     }
     match &s.evaluation {
         Some(e) => println!(
-            "VALID: evaluation — a committee of {} drawn again from the revealed seed and the pool snapshot ({} skipped for a conflict); {} review(s) and {} score(s) checked against the members' passes; the result recomputed, {} candidate(s); {} dissent(s), {} deemed agreeing; {}",
+            "VALID: evaluation — a committee of {} drawn again from the revealed seed and the pool snapshot ({} skipped for a conflict); {} review(s) and {} score(s) checked against the members' passes; {} recusal(s), {} outlier confirmation(s) and {} clarification(s) re-checked; the result recomputed, {} candidate(s); {} dissent(s), {} deemed agreeing; {}",
             e.committee,
             e.skipped_for_conflict,
             e.reviews,
             e.scores,
+            e.recusals,
+            e.outlier_confirmations,
+            e.clarifications,
             e.candidates.len(),
             e.dissents,
             e.deemed_agreed,

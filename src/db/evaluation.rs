@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     clarifications, eval_scores, eval_votes, evaluations, experts, outlier_flags,
-    publicity_objections, report_signatures, seats,
+    publicity_objections, recusals, report_signatures, seats,
 };
 use super::DbConn;
 use crate::domain::ids::{
@@ -360,7 +360,34 @@ pub fn answer_objection(
     .execute(c)
 }
 
-// ------------------------------------------------- outliers, clarifications
+// ------------------------------------------ outliers, recusals, clarifications
+
+/// A member's signed recusal (回避), whole.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = recusals)]
+pub struct RecusalRow {
+    pub section_id: SectionId,
+    pub expert_id: ExpertId,
+    /// The statement's canonical JSON text, as signed.
+    pub statement: String,
+    pub signature: String,
+    pub recused_at: i64,
+}
+
+pub fn insert_recusal(c: &mut DbConn, row: &RecusalRow) -> QueryResult<()> {
+    diesel::insert_into(recusals::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn recusals_of(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Vec<RecusalRow>> {
+    recusals::table
+        .filter(recusals::section_id.eq(section_id))
+        .order(recusals::expert_id)
+        .select(RecusalRow::as_select())
+        .load(c)
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = outlier_flags, treat_none_as_null = true)]

@@ -412,6 +412,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_signatures,
     publicity_objections,
     outlier_flags,
+    recusals,
     clarifications,
 );
 
@@ -631,6 +632,16 @@ diesel::table! {
         answer -> Nullable<Text>,
         answered_by -> Nullable<Text>,
         answered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recusals (section_id, expert_id) {
+        section_id -> Text,
+        expert_id -> Text,
+        statement -> Text,
+        signature -> Text,
+        recused_at -> BigInt,
     }
 }
 

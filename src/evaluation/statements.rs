@@ -121,6 +121,37 @@ pub struct EvaluationReport {
     pub finished_at_ms: i64,
 }
 
+/// What every statement an expert signs has: its section, its expert, and
+/// the label its signature is made under.
+pub trait ExpertStatement: Serialize {
+    const LABEL: &'static str;
+    fn section_id(&self) -> &str;
+    fn expert_id(&self) -> &str;
+}
+
+macro_rules! expert_statements {
+    ($($t:ident => $label:ident),+ $(,)?) => {$(
+        impl ExpertStatement for $t {
+            const LABEL: &'static str = $label;
+            fn section_id(&self) -> &str {
+                &self.section_id
+            }
+            fn expert_id(&self) -> &str {
+                &self.expert_id
+            }
+        }
+    )+};
+}
+
+expert_statements! {
+    VoteStatement => VOTE_LABEL,
+    ScoreStatement => SCORE_LABEL,
+    ReportStatement => REPORT_LABEL,
+    OutlierStatement => OUTLIER_LABEL,
+    RecusalStatement => RECUSAL_LABEL,
+    ClarificationStatement => CLARIFICATION_LABEL,
+}
+
 /// Signs a statement the way the room checks it (the expert's client side).
 pub fn sign_statement<T: Serialize>(key: &SigningKey, label: &str, st: &T) -> String {
     hex::encode(sign::sign(

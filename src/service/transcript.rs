@@ -254,7 +254,7 @@ fn evaluation_extract(
     section_id: &SectionId,
 ) -> AppResult<Option<crate::transcript::evaluation::EvaluationExtract>> {
     use crate::transcript::evaluation::{
-        EvaluationExtract, ReportSignatureEntry, SeatEntry, SignedText,
+        ClarificationEntry, EvaluationExtract, ReportSignatureEntry, SeatEntry, SignedText,
     };
     let Some(ev) = eval_repo::find(c, section_id)?.filter(|e| e.published_at.is_some()) else {
         return Ok(None);
@@ -308,6 +308,39 @@ fn evaluation_extract(
                 deemed: r.deemed,
                 statement: r.statement,
                 signature: r.signature,
+            })
+            .collect(),
+        recusals: eval_repo::recusals_of(c, section_id)?
+            .into_iter()
+            .map(|r| SignedText {
+                statement: r.statement,
+                signature: r.signature,
+            })
+            .collect(),
+        outlier_confirmations: eval_repo::outliers_of(c, section_id)?
+            .into_iter()
+            .filter_map(|o| {
+                Some(SignedText {
+                    statement: o.statement?,
+                    signature: o.signature?,
+                })
+            })
+            .collect(),
+        clarifications: eval_repo::clarifications_of(c, section_id)?
+            .into_iter()
+            .map(|q| ClarificationEntry {
+                id: q.id.to_string(),
+                question: SignedText {
+                    statement: q.statement,
+                    signature: q.signature,
+                },
+                answer: q
+                    .answer_statement
+                    .zip(q.answer_signature)
+                    .map(|(statement, signature)| SignedText {
+                        statement,
+                        signature,
+                    }),
             })
             .collect(),
     }))

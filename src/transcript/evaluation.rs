@@ -20,6 +20,10 @@ use crate::domain::decimal::Money;
 use crate::evaluation::draw::{self, DrawRequest, DrawResult, Parties, Snapshot};
 use crate::evaluation::pass::{self, Centre, Pass, Trust};
 use crate::evaluation::scoring::{self, BidIn, EvalInput, EvalOutcome, ItemScore, Vote};
+use crate::evaluation::statements::{
+    ClarificationAnswerStatement, ClarificationStatement, ExpertStatement, OutlierStatement,
+    RecusalStatement, CLARIFICATION_ANSWER_LABEL,
+};
 use crate::service::evaluation::{
     ReportStatement, ScoreStatement, VoteStatement, REPORT_LABEL, SCORE_LABEL, VOTE_LABEL,
 };
@@ -42,6 +46,22 @@ pub struct EvaluationExtract {
     /// The report exactly as hashed and signed (canonical JSON text).
     pub report: String,
     pub report_signatures: Vec<ReportSignatureEntry>,
+    /// Members' signed recusals (回避), whole (the log holds their hashes).
+    pub recusals: Vec<SignedText>,
+    /// Flagged members' signed confirmations of a score far from the median.
+    pub outlier_confirmations: Vec<SignedText>,
+    /// Clarifications (澄清): the expert's signed question and the bidder's
+    /// signed answer.
+    pub clarifications: Vec<ClarificationEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClarificationEntry {
+    pub id: String,
+    pub question: SignedText,
+    /// Signed with the bidder's registered signing key; none if unanswered.
+    pub answer: Option<SignedText>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +95,9 @@ pub struct ReportSignatureEntry {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EvaluationSummary {
+    pub recusals: usize,
+    pub outlier_confirmations: usize,
+    pub clarifications: usize,
     pub committee: usize,
     pub skipped_for_conflict: usize,
     pub reviews: usize,
@@ -121,6 +144,7 @@ pub(super) fn verify(
     section_id: &str,
     params: &SectionParams,
     log: &BTreeMap<u64, &Value>,
+    bidder_keys: &std::collections::HashSet<(&str, &str, &str)>,
     extract: Option<&EvaluationExtract>,
 ) -> Result<Option<EvaluationSummary>, String> {
     let of = |ty: &str| -> Vec<&Value> {
@@ -193,6 +217,13 @@ pub(super) fn verify(
     super::distinct(&x.seats, |s| s.expert_id.clone(), "seats")?;
     super::distinct(&x.votes, |v| v.statement.clone(), "reviews")?;
     super::distinct(&x.scores, |v| v.statement.clone(), "scores")?;
+    super::distinct(&x.recusals, |v| v.statement.clone(), "recusals")?;
+    super::distinct(
+        &x.outlier_confirmations,
+        |v| v.statement.clone(),
+        "outlier confirmations",
+    )?;
+    super::distinct(&x.clarifications, |c| c.id.clone(), "clarifications")?;
     let mut keys: BTreeMap<&str, &str> = BTreeMap::new();
     let mut panel = Vec::new();
     for s in &x.seats {
@@ -413,7 +444,11 @@ pub(super) fn verify(
         "the log and the transcript disagree on who was silent"
     );
 
-    // 6. The award, if any, went to the first of the ranking.
+    // 6. The panel's own record: recusals, outlier confirmations and
+    //    clarifications, each signed, each the one the log holds by hash.
+    panel_record(section_id, x, &keys, &of, &outcome, bidder_keys)?;
+
+    // 7. The award, if any, went to the first of the ranking.
     let awarded = of("evaluation.awarded");
     let winner = match awarded.first() {
         Some(a) => {
@@ -428,6 +463,9 @@ pub(super) fn verify(
         None => None,
     };
     Ok(Some(EvaluationSummary {
+        recusals: x.recusals.len(),
+        outlier_confirmations: x.outlier_confirmations.len(),
+        clarifications: x.clarifications.len(),
         committee: panel.len(),
         skipped_for_conflict: x.draw.skipped.len(),
         reviews: x.votes.len(),
@@ -437,4 +475,163 @@ pub(super) fn verify(
         deemed_agreed: deemed,
         awarded: winner,
     }))
+}
+
+/// A statement signed by an admitted member (recused ones included): parsed,
+/// canonical, for this section, and signed with the key of the member's pass
+/// under its label.
+fn member_statement<T: ExpertStatement + serde::de::DeserializeOwned>(
+    s: &SignedText,
+    keys: &BTreeMap<&str, &str>,
+    section_id: &str,
+    what: &str,
+) -> Result<T, String> {
+    let probe: T = serde_json::from_str(&s.statement).map_err(|e| format!("{what}: {e}"))?;
+    let key = keys.get(probe.expert_id()).ok_or_else(|| {
+        format!(
+            "{what}: {} was not admitted to the panel",
+            probe.expert_id()
+        )
+    })?;
+    let st: T = statement(s, key, T::LABEL, what)?;
+    ensure!(st.section_id() == section_id, "{what}: another section");
+    Ok(st)
+}
+
+/// A statement the log holds by `statement_hash` in exactly one leaf of
+/// `leaves` that also satisfies `names`.
+fn logged_once(leaves: &[&Value], text: &str, names: impl Fn(&Value) -> bool) -> bool {
+    let h = sha256_hex(text.as_bytes());
+    leaves
+        .iter()
+        .filter(|l| l["statement_hash"] == h.as_str() && names(l))
+        .count()
+        == 1
+}
+
+/// Recusals, outlier confirmations and clarifications (PROTOCOL §14.6).
+fn panel_record<'a>(
+    section_id: &str,
+    x: &EvaluationExtract,
+    keys: &BTreeMap<&str, &str>,
+    of: &impl Fn(&str) -> Vec<&'a Value>,
+    outcome: &EvalOutcome,
+    bidder_keys: &std::collections::HashSet<(&str, &str, &str)>,
+) -> Result<(), String> {
+    // Recusals: one per recused seat, signed, logged.
+    let leaves = of("evaluation.expert_recused");
+    ensure!(
+        leaves.len() == x.recusals.len(),
+        "the log records {} recusals, the transcript carries {}",
+        leaves.len(),
+        x.recusals.len()
+    );
+    let mut recused = BTreeSet::new();
+    for (i, r) in x.recusals.iter().enumerate() {
+        let what = format!("recusal {i}");
+        let st: RecusalStatement = member_statement(r, keys, section_id, &what)?;
+        ensure!(
+            logged_once(&leaves, &r.statement, |l| l["reason_hash"]
+                == sha256_hex(st.reason.as_bytes()).as_str()),
+            "{what}: not the recusal the log holds"
+        );
+        recused.insert(st.expert_id);
+    }
+    let seats: BTreeSet<String> = x
+        .seats
+        .iter()
+        .filter(|s| s.status == "recused")
+        .map(|s| s.expert_id.clone())
+        .collect();
+    ensure!(
+        seats == recused,
+        "the recused seats and the signed recusals differ"
+    );
+    // Outlier confirmations: every outlier of the result confirmed by its
+    // expert, every confirmation signed and logged.
+    let leaves = of("evaluation.outlier_confirmed");
+    ensure!(
+        leaves.len() == x.outlier_confirmations.len(),
+        "the log records {} outlier confirmations, the transcript carries {}",
+        leaves.len(),
+        x.outlier_confirmations.len()
+    );
+    let mut confirmed = BTreeSet::new();
+    for (i, o) in x.outlier_confirmations.iter().enumerate() {
+        let what = format!("outlier confirmation {i}");
+        let st: OutlierStatement = member_statement(o, keys, section_id, &what)?;
+        ensure!(
+            logged_once(&leaves, &o.statement, |l| l["bid"] == st.bid.as_str()),
+            "{what}: not the confirmation the log holds"
+        );
+        confirmed.insert((st.expert_id, st.bid));
+    }
+    for o in &outcome.outliers {
+        ensure!(
+            confirmed.contains(&(o.expert.clone(), o.bid.clone())),
+            "{}'s total for bid {} is an outlier without a signed confirmation",
+            o.expert,
+            o.bid
+        );
+    }
+    // Clarifications: the question by a member, the answer by the bidder.
+    let asked = of("evaluation.clarification_asked");
+    let answered = of("evaluation.clarification_answered");
+    ensure!(
+        asked.len() == x.clarifications.len()
+            && answered.len()
+                == x.clarifications
+                    .iter()
+                    .filter(|c| c.answer.is_some())
+                    .count(),
+        "the log and the transcript disagree on the clarifications"
+    );
+    let announced = of("opening.announced");
+    let bidder_of = |bid: &str| -> Option<String> {
+        announced.first()?["record"]["bids"]
+            .as_array()?
+            .iter()
+            .find(|b| b["envelope_hash"] == bid)
+            .and_then(|b| b["bidder"].as_str().map(str::to_string))
+    };
+    for c in &x.clarifications {
+        let what = format!("clarification {}", c.id);
+        let q: ClarificationStatement = member_statement(&c.question, keys, section_id, &what)?;
+        ensure!(
+            logged_once(&asked, &c.question.statement, |l| l["clarification"]
+                == c.id.as_str()
+                && l["bid"] == q.bid.as_str()),
+            "{what}: not the question the log holds"
+        );
+        let Some(a) = &c.answer else { continue };
+        let st: ClarificationAnswerStatement =
+            serde_json::from_str(&a.statement).map_err(|e| format!("{what} answer: {e}"))?;
+        ensure!(
+            jcs::to_vec(&st).map_err(|e| e.to_string())? == a.statement.as_bytes(),
+            "{what} answer: the statement is not in canonical form"
+        );
+        ensure!(
+            st.section_id == section_id && st.clarification_id == c.id && st.bid == q.bid,
+            "{what}: the answer is to another question"
+        );
+        let bidder = bidder_of(&q.bid).ok_or_else(|| format!("{what}: not an announced bid"))?;
+        ensure!(
+            bidder_keys.iter().any(|(b, purpose, k)| *b == bidder
+                && *purpose == "bidder_signing"
+                && sign::verify_hex(
+                    k,
+                    CLARIFICATION_ANSWER_LABEL,
+                    a.statement.as_bytes(),
+                    &a.signature
+                )
+                .is_ok()),
+            "{what}: the answer is not signed by the bidder's registered signing key"
+        );
+        ensure!(
+            logged_once(&answered, &a.statement, |l| l["clarification"]
+                == c.id.as_str()),
+            "{what}: not the answer the log holds"
+        );
+    }
+    Ok(())
 }

@@ -634,7 +634,7 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
 
     // 10. The evaluation: the draw, the passes, the signed scores, the
     //     result and the report.
-    let evaluated = evaluation::verify(&t.section_id, latest, &log, t.evaluation.as_ref())?;
+    let evaluated = evaluation::verify(&t.section_id, latest, &log, &keys, t.evaluation.as_ref())?;
 
     Ok(Summary {
         section_id: t.section_id.clone(),

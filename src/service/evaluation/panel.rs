@@ -142,9 +142,13 @@ pub async fn confirm_outlier(
         if repo::confirm_outlier(tx.c, &flag)? != 1 {
             return Err(confirmed_already());
         }
+        // Logged by the statement's hash and the bid only: who sits on the
+        // committee is named at publication, not before.
         tx.record(
             Change::new(&section_id, "evaluation.outlier_confirmed")
-                .data(json!({"expert_id": st.expert_id, "bid": st.bid})),
+                .data(json!({"expert_id": st.expert_id, "bid": st.bid}))
+                .logged(json!({"bid": st.bid,
+                               "statement_hash": crypto::sha256_hex(flag.statement.as_deref().unwrap_or_default().as_bytes())})),
         )?;
         Ok(OutlierConfirmed { confirmed: true })
     })
@@ -168,7 +172,7 @@ pub async fn recuse(
 ) -> AppResult<Recused> {
     transact(svc, by_expert(), move |tx| {
         let st = &v.statement;
-        let (mut seat, _) = signed_by_member(tx.c, &section_id, &v)?;
+        let (mut seat, text) = signed_by_member(tx.c, &section_id, &v)?;
         let reason = bounded_text("statement.reason", &st.reason)?;
         let ev = drawn(tx.c, &section_id)?;
         if !ev.phase.is_sitting() {
@@ -182,13 +186,24 @@ pub async fn recuse(
         }
         seat.responded_at = Some(tx.now);
         transition::seat(tx.c, &mut seat, SeatStatus::Recused)?;
+        repo::insert_recusal(
+            tx.c,
+            &repo::RecusalRow {
+                section_id: section_id.clone(),
+                expert_id: seat.expert_id.clone(),
+                statement: text.clone(),
+                signature: v.signature.clone(),
+                recused_at: tx.now,
+            },
+        )?;
         let x = load(tx.c, &section_id)?;
         let called = call_reserve(tx, &x, &seat.specialty)?;
         tx.record(
             Change::new(&section_id, "evaluation.expert_recused")
                 .data(json!({"specialty": seat.specialty, "reserve_called": called}))
-                .logged(json!({"expert_id": st.expert_id,
-                               "reason_hash": crypto::sha256_hex(reason.as_bytes())})),
+                // By hashes only: the committee is named at publication.
+                .logged(json!({"reason_hash": crypto::sha256_hex(reason.as_bytes()),
+                               "statement_hash": crypto::sha256_hex(text.as_bytes())})),
         )?;
         Ok(Recused {
             recused: true,
@@ -248,7 +263,7 @@ pub async fn ask_clarification(
                 bid: bid.bid.clone(),
                 bidder: bidder.clone(),
                 question: question.clone(),
-                statement: text,
+                statement: text.clone(),
                 signature: v.signature.clone(),
                 asked_at: now,
                 due_at: due,
@@ -281,6 +296,7 @@ pub async fn ask_clarification(
                 .data(json!({"id": id, "bid": bid.bid, "due_at_ms": due}))
                 .logged(json!({"clarification": id, "bid": bid.bid,
                                "question_hash": crypto::sha256_hex(question.as_bytes()),
+                               "statement_hash": crypto::sha256_hex(text.as_bytes()),
                                "due_at_ms": due})),
         )?;
         Ok(ClarificationAsked { id, due_at_ms: due })
@@ -380,7 +396,8 @@ pub async fn answer_clarification(
                 Change::new(&section_id, "evaluation.clarification_answered")
                     .data(json!({"id": id, "bid": row.bid}))
                     .logged(json!({"clarification": id,
-                                   "answer_hash": crypto::sha256_hex(answer.as_bytes())})),
+                                   "answer_hash": crypto::sha256_hex(answer.as_bytes()),
+                                   "statement_hash": crypto::sha256_hex(row.answer_statement.as_deref().unwrap_or_default().as_bytes())})),
             )?;
             Ok(ClarificationAnswered { id, answered: true })
         })

@@ -10,11 +10,7 @@ use crate::db::DbConn;
 use crate::domain::ids::{ExpertId, SectionId};
 use crate::domain::states::SeatStatus;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::evaluation::statements::{
-    verify_statement, ClarificationStatement, OutlierStatement, RecusalStatement, ReportStatement,
-    ScoreStatement, VoteStatement, CLARIFICATION_LABEL, OUTLIER_LABEL, RECUSAL_LABEL, REPORT_LABEL,
-    SCORE_LABEL, VOTE_LABEL,
-};
+use crate::evaluation::statements::{verify_statement, ExpertStatement};
 
 /// A statement signed by an admitted expert.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,37 +53,6 @@ impl<T: ToSchema> ToSchema for Signed<T> {
         schemas.push((T::name().into(), T::schema()));
         T::schemas(schemas);
     }
-}
-
-/// What every statement an expert signs has: its section, its expert, and
-/// the label its signature is made under.
-pub(super) trait ExpertStatement: Serialize {
-    const LABEL: &'static str;
-    fn section_id(&self) -> &str;
-    fn expert_id(&self) -> &str;
-}
-
-macro_rules! expert_statements {
-    ($($t:ident => $label:ident),+ $(,)?) => {$(
-        impl ExpertStatement for $t {
-            const LABEL: &'static str = $label;
-            fn section_id(&self) -> &str {
-                &self.section_id
-            }
-            fn expert_id(&self) -> &str {
-                &self.expert_id
-            }
-        }
-    )+};
-}
-
-expert_statements! {
-    VoteStatement => VOTE_LABEL,
-    ScoreStatement => SCORE_LABEL,
-    ReportStatement => REPORT_LABEL,
-    OutlierStatement => OUTLIER_LABEL,
-    RecusalStatement => RECUSAL_LABEL,
-    ClarificationStatement => CLARIFICATION_LABEL,
 }
 
 pub(super) fn bad_signature() -> AppError {

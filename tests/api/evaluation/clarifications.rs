@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::{signed, Panel, Stage};
 
 impl Panel {
-    fn ask(&self, m: &str, minutes: u32) -> Value {
+    pub(super) fn ask(&self, m: &str, minutes: u32) -> Value {
         let st = ClarificationStatement {
             section_id: self.fx.section.clone(),
             expert_id: m.into(),
@@ -23,7 +23,7 @@ impl Panel {
     }
 
     /// Bidder 0's answer to `id`, signed with bidder `signer`'s key.
-    fn clarify(&self, signer: usize, id: &str, text: &str) -> Value {
+    pub(super) fn clarify(&self, signer: usize, id: &str, text: &str) -> Value {
         let st = ClarificationAnswerStatement {
             section_id: self.fx.section.clone(),
             clarification_id: id.into(),
@@ -38,7 +38,12 @@ impl Panel {
         json!({"answer": text, "signature": sig})
     }
 
-    async fn send_answer(&self, bidder: usize, id: &str, body: Value) -> crate::helpers::Resp {
+    pub(super) async fn send_answer(
+        &self,
+        bidder: usize,
+        id: &str,
+        body: Value,
+    ) -> crate::helpers::Resp {
         self.app()
             .post(
                 &format!(

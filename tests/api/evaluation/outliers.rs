@@ -10,7 +10,7 @@ use super::{signed, Panel, Stage};
 use crate::fixture::events_until;
 
 impl Panel {
-    fn confirm_outlier(&self, m: &str, reason: &str) -> Value {
+    pub(super) fn confirm_outlier(&self, m: &str, reason: &str) -> Value {
         let st = OutlierStatement {
             section_id: self.fx.section.clone(),
             expert_id: m.into(),

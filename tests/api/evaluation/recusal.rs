@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::{signed, Panel, Stage};
 
 impl Panel {
-    fn recusal(&self, m: &str, reason: &str) -> Value {
+    pub(super) fn recusal(&self, m: &str, reason: &str) -> Value {
         let st = RecusalStatement {
             section_id: self.fx.section.clone(),
             expert_id: m.into(),
@@ -20,7 +20,7 @@ impl Panel {
 
     /// Member `m` recuses; the reserve it calls is admitted in its place.
     /// Returns the reserve.
-    async fn recuse(&mut self, m: &str, reason: &str) -> String {
+    pub(super) async fn recuse(&mut self, m: &str, reason: &str) -> String {
         let r = self
             .post("recusals", self.recusal(m, reason))
             .await

@@ -108,3 +108,117 @@ async fn the_transcript_recomputes_the_evaluation_and_names_any_alteration() {
         .contains("omits the evaluation"));
     p.stop().await;
 }
+
+/// The panel's own record — a recusal, an outlier confirmation, a question
+/// answered and one not — is in the transcript whole, each statement signed
+/// and held by the log; `kaibiao verify` re-checks them, and names any one
+/// altered, dropped or missing.
+#[actix_web::test]
+async fn the_panels_record_is_in_the_transcript_and_re_checked() {
+    let mut p = Panel::at(Stage::Reviewing).await;
+    let (m0, m1) = (p.members[0].clone(), p.members[1].clone());
+    let unanswered = p.post("clarifications", p.ask(&m0, 10)).await.expect(200);
+    let asked = p.post("clarifications", p.ask(&m1, 10)).await.expect(200);
+    let id = asked["id"].as_str().unwrap().to_string();
+    p.send_answer(0, &id, p.clarify(0, &id, "按省定额计取。"))
+        .await
+        .expect(200);
+    // A member recuses before reviewing; the reserve takes the seat.
+    let gone = p.members[4].clone();
+    p.recuse(&gone, "与投标人存在利害关系").await;
+    p.members.retain(|m| *m != gone);
+    p.keys.remove(&gone);
+    p.qualify_all().await;
+    // Member 0 scores bid 0 far below the others, and confirms it.
+    for m in p.members.clone() {
+        for (i, b) in p.bids.clone().iter().enumerate() {
+            let tech = if m == m0 && i == 0 { "10" } else { "40" };
+            p.post("scores", p.sheet(&m, b, tech)).await.expect(200);
+        }
+    }
+    assert_eq!(p.host_post("finish").await.expect(200)["phase"], "scoring");
+    p.post(
+        "outliers",
+        p.confirm_outlier(&m0, "技术方案未响应主要参数。"),
+    )
+    .await
+    .expect(200);
+    let done = p.host_post("finish").await.expect(200);
+    assert_eq!(done["phase"], "signing", "{done}");
+    let hash = done["report_hash"].as_str().unwrap().to_string();
+    for m in p.members.clone() {
+        p.post("report/signatures", p.report(&m, &hash, true, None))
+            .await
+            .expect(200);
+    }
+    p.host_post("publish").await.expect(200);
+
+    let tr = p.transcript().await;
+    let e = kaibiao::transcript::verify(&tr)
+        .unwrap()
+        .evaluation
+        .unwrap();
+    assert_eq!(
+        (e.recusals, e.outlier_confirmations, e.clarifications),
+        (1, 1, 2)
+    );
+    let x = tr.evaluation.as_ref().unwrap();
+    assert!(x
+        .clarifications
+        .iter()
+        .any(|c| c.id == unanswered["id"].as_str().unwrap() && c.answer.is_none()));
+    let broken = |f: &dyn Fn(&mut EvaluationExtract)| {
+        let mut t = tr.clone();
+        f(t.evaluation.as_mut().unwrap());
+        kaibiao::transcript::verify(&t).unwrap_err()
+    };
+    let reworded = |text: &str, key: &str, to: &str| {
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        v[key] = json!(to);
+        String::from_utf8(kaibiao::crypto::jcs::canonicalize(&v).unwrap()).unwrap()
+    };
+    // A recusal's reason rewritten, or the recusal dropped.
+    let err = broken(&|x| {
+        x.recusals[0].statement = reworded(&x.recusals[0].statement, "reason", "个人原因")
+    });
+    assert!(
+        err.contains("recusal 0") && err.contains("signature"),
+        "{err}"
+    );
+    let err = broken(&|x| x.recusals.clear());
+    assert!(err.contains("the log records 1 recusals"), "{err}");
+    // The outlier's confirmation reworded, or dropped.
+    let err = broken(&|x| {
+        let o = &mut x.outlier_confirmations[0];
+        o.statement = reworded(&o.statement, "reason", "无");
+    });
+    assert!(err.contains("outlier confirmation 0"), "{err}");
+    let err = broken(&|x| x.outlier_confirmations.clear());
+    assert!(err.contains("outlier confirmations"), "{err}");
+    // A question or an answer altered, an answer withheld.
+    let err = broken(&|x| {
+        let c = &mut x.clarifications[0];
+        c.question.statement = reworded(&c.question.statement, "question", "别的问题");
+    });
+    assert!(
+        err.contains("clarification") && err.contains("signature"),
+        "{err}"
+    );
+    let err = broken(&|x| {
+        let c = x
+            .clarifications
+            .iter_mut()
+            .find(|c| c.answer.is_some())
+            .unwrap();
+        let a = c.answer.as_mut().unwrap();
+        a.statement = reworded(&a.statement, "answer", "不按定额计取。");
+    });
+    assert!(err.contains("not signed by the bidder"), "{err}");
+    let err = broken(&|x| {
+        for c in &mut x.clarifications {
+            c.answer = None;
+        }
+    });
+    assert!(err.contains("disagree on the clarifications"), "{err}");
+    p.stop().await;
+}
