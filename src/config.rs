@@ -172,6 +172,10 @@ pub struct EvaluationConfig {
     pub trust_dir: PathBuf,
     /// How long a drawn expert has to confirm or decline, in hours.
     pub answer_hours: u32,
+    /// How long the contributors to the draw's seed have to reveal their
+    /// values once the draw is asked for; a value not revealed by then is
+    /// recorded as withheld and the committee is drawn without it.
+    pub reveal_minutes: u32,
     /// How long the experts have to sign the report; whoever has not signed
     /// by then is recorded as agreeing.
     pub signing_minutes: u32,
@@ -188,6 +192,7 @@ impl Default for EvaluationConfig {
             centre_name: "本地交易中心".into(),
             trust_dir: PathBuf::from("keys/centres"),
             answer_hours: 24,
+            reveal_minutes: 30,
             signing_minutes: 60,
             publicity_days: 3,
             objection_answer_days: 3,
@@ -592,6 +597,10 @@ impl Config {
         check(
             (1..=720).contains(&self.evaluation.answer_hours),
             "evaluation.answer_hours: 1 to 720".into(),
+        );
+        check(
+            (1..=1440).contains(&self.evaluation.reveal_minutes),
+            "evaluation.reveal_minutes: 1 to 1440".into(),
         );
         check(
             (1..=1440).contains(&self.evaluation.signing_minutes),

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""An independent implementation of sealed-bid/1 and of the log's section
-chains, written from docs/PROTOCOL.md alone (Python and the `cryptography`
+"""An independent implementation of sealed-bid/1, of the log's section
+chains and of the draw's seed, written from docs/PROTOCOL.md alone (Python and the `cryptography`
 package; no kaibiao code). It re-derives every value of the document's worked
-examples (§11, §7.4) and exits non-zero on any difference. .ci/run runs it.
+examples (§11, §7.4, §14.2) and exits non-zero on any difference. .ci/run runs it.
 """
 import hashlib, hmac, json, re, struct, sys
 from pathlib import Path
@@ -17,6 +17,8 @@ example = doc[doc.index("## 11. Worked example"):]
 v = dict(re.findall(r"^([A-Za-z0-9_ ]+?) += (.+)$", example, re.M))
 chains = doc[doc.index("### 7.4 Section chains"):doc.index("## 8. Receipts")]
 v.update(re.findall(r"^(chain [0-9]|chain leaf [0-9][a-z ]*|leaf [0-9] hash) += (.+)$", chains, re.M))
+draw_doc = doc[doc.index("#### The seed nobody steers"):doc.index("### 14.3 Signed statements")]
+v.update(re.findall(r"^((?:supervisor|centre|platform seed|draw seed)[a-z ]*?) += ([0-9a-f]+)$", draw_doc, re.M))
 
 
 def seed(t):
@@ -160,4 +162,24 @@ first["chain"] = tag1
 h1 = hashlib.sha256(b"\x00" + jcs(first)).digest()
 check("leaf 1 hash", h1.hex())
 check("chain 2", chain_tag(2, h1))
+# §14.2: the draw's seed from the platform's and two contributors' values.
+section = "sec_00000000000000000000000000000001"
+values = []
+for who, party, name in [("supervisor", "supervisor", "example supervisor"),
+                         ("centre", "centre:GZ-GGZY", "example centre GZ-GGZY")]:
+    k = Ed25519PrivateKey.from_private_bytes(seed(name))
+    check(f"{who} key", raw(k.public_key()).hex())
+    secret = b"kaibiao/draw-contribution-secret/v1\x00"
+    value = hashlib.sha256(secret + k.sign(secret + section.encode())).digest()
+    check(f"{who} value", value.hex())
+    commitment = hashlib.sha256(b"kaibiao/draw-contribution-value/v1\x00" + value).hexdigest()
+    check(f"{who} commitment", commitment)
+    statement = jcs({"section_id": section, "party": party, "commitment": commitment})
+    check(f"{who} signature", k.sign(b"kaibiao/draw-contribution/v1\x00" + statement).hex())
+    values.append(value)
+platform = seed("example platform seed")
+check("platform seed commitment", hashlib.sha256(b"kaibiao/draw-seed/v1\x00" + platform).hexdigest())
+mix = b"kaibiao/draw-seed-mix/v1\x00" + platform
+check("draw seed", hashlib.sha256(mix + values[0] + values[1]).hexdigest())
+check("draw seed centre withheld", hashlib.sha256(mix + values[0] + bytes(32)).hexdigest())
 print("all values of the worked examples recomputed independently")

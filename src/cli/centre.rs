@@ -59,6 +59,26 @@ pub enum CentreCommand {
         #[command(flatten)]
         passphrase: Passphrase,
     },
+    /// Commit to this centre's value for the draw's seed of a section of
+    /// the host centre (before the host asks for the draw), or with
+    /// `--reveal` reveal it (after). The value is derived from the key, so
+    /// nothing is kept in between.
+    Contribute {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        code: String,
+        /// The host centre's section id.
+        #[arg(long)]
+        section: String,
+        /// The host centre's platform, e.g. https://ggzy.example.cn
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        passphrase: Passphrase,
+    },
 }
 
 fn load(key: &std::path::Path, passphrase: &Passphrase) -> anyhow::Result<SigningKey> {
@@ -127,6 +147,25 @@ pub fn run(cmd: CentreCommand) -> anyhow::Result<()> {
             );
             println!("{}", serde_json::to_string_pretty(&p)?);
             Ok(())
+        }
+        CentreCommand::Contribute {
+            key,
+            code,
+            section,
+            server,
+            reveal,
+            passphrase,
+        } => {
+            anyhow::ensure!(
+                Centre::valid_code(&code),
+                "--code: 2-32 characters of A-Z, 0-9 and '-'"
+            );
+            let k = load(&key, &passphrase)?;
+            let party = crate::evaluation::seed::centre_party(&code);
+            super::client::runtime(async move {
+                let c = crate::client::Client::new(&server);
+                super::client::print_contribution(&c, &section, &party, &k, reveal).await
+            })
         }
     }
 }

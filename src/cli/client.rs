@@ -230,6 +230,40 @@ pub enum CustodianCommand {
     },
 }
 
+/// Commits to (or with `reveal`, reveals) `party`'s value for the draw of
+/// `section` and says what happened.
+pub(super) async fn print_contribution(
+    c: &crate::client::Client,
+    section: &str,
+    party: &str,
+    key: &ed25519_dalek::SigningKey,
+    reveal: bool,
+) -> anyhow::Result<()> {
+    if reveal {
+        let v = c.reveal_to_draw(section, party, key).await?;
+        match v["waiting_for"].as_array().filter(|w| !w.is_empty()) {
+            _ if v["drawn"].is_object() => {
+                println!("revealed {party}'s value; it was the last: the committee is drawn")
+            }
+            Some(w) => println!(
+                "revealed {party}'s value; still to come: {}",
+                w.iter()
+                    .filter_map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => println!("revealed {party}'s value (already revealed)"),
+        }
+    } else {
+        let v = c.commit_to_draw(section, party, key).await?;
+        println!(
+            "committed {party} to a value for the draw of {section}: {}",
+            v["commitment"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn runtime<F: std::future::Future<Output = anyhow::Result<()>>>(
     f: F,
 ) -> anyhow::Result<()> {

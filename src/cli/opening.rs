@@ -146,6 +146,22 @@ pub enum SupervisorCommand {
         #[command(flatten)]
         passphrase: Passphrase,
     },
+    /// Commit to the supervisor's value for the draw's seed (before the
+    /// host asks for the draw), or with `--reveal` reveal it (after); the
+    /// commitment is signed with the identity key that countersigned the
+    /// opening record.
+    Contribute {
+        #[arg(long)]
+        section: String,
+        #[arg(long)]
+        keys: PathBuf,
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        session: SessionArgs,
+        #[command(flatten)]
+        passphrase: Passphrase,
+    },
     /// Uphold a platform fault the host declared.
     CountersignIncident {
         #[arg(long)]
@@ -181,6 +197,26 @@ pub fn supervisor(cmd: SupervisorCommand) -> anyhow::Result<()> {
                 c.countersign(&section, &key).await?;
                 println!("countersigned the opening record of {section}");
                 Ok(())
+            })
+        }
+        SupervisorCommand::Contribute {
+            section,
+            keys,
+            reveal,
+            session,
+            passphrase,
+        } => {
+            let key = signing_key(&keys, IDENTITY_KEY, &passphrase)?;
+            let (c, _) = load_session(&session)?;
+            runtime(async move {
+                super::client::print_contribution(
+                    &c,
+                    &section,
+                    crate::evaluation::seed::SUPERVISOR,
+                    &key,
+                    reveal,
+                )
+                .await
             })
         }
         SupervisorCommand::CountersignIncident {

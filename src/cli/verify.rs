@@ -77,7 +77,14 @@ pub fn verify(path: &Path) -> anyhow::Result<()> {
     }
     match &s.evaluation {
         Some(e) => println!(
-            "VALID: evaluation — a committee of {} drawn again from the revealed seed and the pool snapshot ({} skipped for a conflict); {} review(s) and {} score(s) checked against the members' passes; {} recusal(s), {} outlier confirmation(s) and {} clarification(s) re-checked; the result recomputed, {} candidate(s); {} dissent(s), {} deemed agreeing; {}",
+            "VALID: evaluation — the seed mixed from the platform's and {} committed value(s) ({}{}); a committee of {} drawn again from it and the pool snapshot ({} skipped for a conflict); {} review(s) and {} score(s) checked against the members' passes; {} recusal(s), {} outlier confirmation(s) and {} clarification(s) re-checked; the result recomputed, {} candidate(s); {} dissent(s), {} deemed agreeing; {}",
+            e.contributors.len(),
+            e.contributors.join(", "),
+            if e.withheld.is_empty() {
+                String::new()
+            } else {
+                format!("; withheld: {}", e.withheld.join(", "))
+            },
             e.committee,
             e.skipped_for_conflict,
             e.reviews,

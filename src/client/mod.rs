@@ -21,6 +21,7 @@ use crate::service::sections::SectionParams;
 use actix_web::error::ParseError;
 use awc::error::{ConnectError, SendRequestError};
 
+mod draw;
 pub mod opening;
 
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,8 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    clarifications, eval_scores, eval_votes, evaluations, experts, outlier_flags,
-    publicity_objections, recusals, report_signatures, seats,
+    clarifications, draw_contributions, draw_requests, eval_scores, eval_votes, evaluations,
+    experts, outlier_flags, publicity_objections, recusals, report_signatures, seats,
 };
 use super::DbConn;
 use crate::domain::ids::{
@@ -489,4 +489,92 @@ pub fn answer_clarification(c: &mut DbConn, row: &ClarificationRow) -> QueryResu
     )
     .set(row)
     .execute(c)
+}
+
+// ------------------------------------------------- the seed's contributions
+
+/// A contributor's commitment to a value for the draw's seed, and the value
+/// once revealed.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = draw_contributions, treat_none_as_null = true)]
+pub struct ContributionRow {
+    pub section_id: SectionId,
+    /// `supervisor` or `centre:{code}`.
+    pub party: String,
+    /// The Ed25519 key the statement is signed with, hex.
+    pub public_key: String,
+    /// The statement's canonical JSON text, as signed.
+    pub statement: String,
+    pub signature: String,
+    pub committed_at: i64,
+    /// The value, hex, once revealed.
+    pub value: Option<String>,
+    pub revealed_at: Option<i64>,
+    /// When the time to reveal ended without it.
+    pub withheld_at: Option<i64>,
+}
+
+impl ContributionRow {
+    /// Revealed or withheld: nothing more can happen to it.
+    pub fn settled(&self) -> bool {
+        self.revealed_at.is_some() || self.withheld_at.is_some()
+    }
+}
+
+pub fn insert_contribution(c: &mut DbConn, row: &ContributionRow) -> QueryResult<()> {
+    diesel::insert_into(draw_contributions::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn save_contribution(c: &mut DbConn, row: &ContributionRow) -> QueryResult<()> {
+    diesel::update(draw_contributions::table.find((&row.section_id, &row.party)))
+        .set(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn contributions_of(
+    c: &mut DbConn,
+    section_id: &SectionId,
+) -> QueryResult<Vec<ContributionRow>> {
+    draw_contributions::table
+        .filter(draw_contributions::section_id.eq(section_id))
+        .order(draw_contributions::party)
+        .select(ContributionRow::as_select())
+        .load(c)
+}
+
+/// The host's request for a draw while its contributors reveal.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = draw_requests)]
+pub struct DrawRequestRow {
+    pub section_id: SectionId,
+    pub request_json: String,
+    pub parties_json: String,
+    pub snapshot_json: String,
+    /// The commitment to the platform's seed, logged with the request.
+    pub seed_commitment: String,
+    /// The platform's seed, sealed at rest until the result is published.
+    pub sealed_seed: String,
+    /// JSON array of the contributors' parties, in the order they are mixed.
+    pub contributors: String,
+    pub reveals_due_at: i64,
+    pub created_at: i64,
+}
+
+pub fn insert_draw_request(c: &mut DbConn, row: &DrawRequestRow) -> QueryResult<()> {
+    diesel::insert_into(draw_requests::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+pub fn draw_request(c: &mut DbConn, section_id: &SectionId) -> QueryResult<Option<DrawRequestRow>> {
+    draw_requests::table
+        .find(section_id)
+        .select(DrawRequestRow::as_select())
+        .first(c)
+        .optional()
 }

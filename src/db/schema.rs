@@ -414,6 +414,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     outlier_flags,
     recusals,
     clarifications,
+    draw_contributions,
+    draw_requests,
 );
 
 diesel::table! {
@@ -677,5 +679,33 @@ diesel::table! {
         answer_signature -> Nullable<Text>,
         answered_by -> Nullable<Text>,
         answered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    draw_contributions (section_id, party) {
+        section_id -> Text,
+        party -> Text,
+        public_key -> Text,
+        statement -> Text,
+        signature -> Text,
+        committed_at -> BigInt,
+        value -> Nullable<Text>,
+        revealed_at -> Nullable<BigInt>,
+        withheld_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    draw_requests (section_id) {
+        section_id -> Text,
+        request_json -> Text,
+        parties_json -> Text,
+        snapshot_json -> Text,
+        seed_commitment -> Text,
+        sealed_seed -> Text,
+        contributors -> Text,
+        reveals_due_at -> BigInt,
+        created_at -> BigInt,
     }
 }

@@ -204,6 +204,9 @@ text_enum! {
         OpeningDecrypt = "opening.decrypt",
         /// Called experts who have not answered in time are replaced.
         EvaluationAnswerDue = "evaluation.answer_due",
+        /// The time to reveal the seed's contributions ends: the committee
+        /// is drawn with what was revealed.
+        EvaluationRevealsDue = "evaluation.reveals_due",
         /// The end of the candidates' publicity.
         EvaluationPublicityEnd = "evaluation.publicity_end",
     }

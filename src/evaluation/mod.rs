@@ -12,4 +12,5 @@
 pub mod draw;
 pub mod pass;
 pub mod scoring;
+pub mod seed;
 pub mod statements;

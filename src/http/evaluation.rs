@@ -7,19 +7,22 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::extract::{
-    Admins, As, Bidders, CsvBody, Experts, Hosts, Idempotency, Signed, Tenderers,
+    Admins, As, Bidders, CsvBody, Experts, Hosts, HostsAndSupervisors, Idempotency, Signed,
+    Tenderers,
 };
 use super::respond::{Csv, Json, Text};
 use crate::domain::ids::{ClarificationId, PublicityObjectionId, SectionId};
 use crate::error::AppResult;
 use crate::evaluation::draw::DrawRequest;
 use crate::evaluation::pass::Pass;
+use crate::evaluation::seed::ContributionStatement;
 use crate::service::evaluation::{
     self as ev, AnswerRequest, CandidatesPublished, ClarificationAnswer, ClarificationAnswered,
-    ClarificationAsked, ClarificationStatement, CommitteeDrawn, DrawAnswered, EvaluationStatus,
-    ExpertAdmitted, Finished, ObjectionText, OutlierConfirmed, OutlierStatement, PassRequest,
-    PoolImported, PublicResult, RecusalStatement, Recused, ReportSigned, ReportStatement,
-    ResultObjectionAnswered, ResultObjectionRaised, ReviewRecorded, ScoreStatement, ScoresRecorded,
+    ClarificationAsked, ClarificationStatement, ContributionCommitted, ContributionRevealed,
+    DrawAnswered, DrawRequested, DrawSeedView, EvaluationStatus, ExpertAdmitted, Finished,
+    ObjectionText, OutlierConfirmed, OutlierStatement, PassRequest, PoolImported, PublicResult,
+    RecusalStatement, Recused, ReportSigned, ReportStatement, ResultObjectionAnswered,
+    ResultObjectionRaised, RevealRequest, ReviewRecorded, ScoreStatement, ScoresRecorded,
     VoteStatement,
 };
 use crate::service::Services;
@@ -52,10 +55,38 @@ pub async fn draw(
     s: Signed<Hosts, DrawRequest>,
     id: Section,
     key: Idempotency,
-) -> AppResult<Json<CommitteeDrawn>> {
+) -> AppResult<Json<DrawRequested>> {
     Ok(Json(
         ev::draw_committee(&svc, &s.0, key.0, id.into_inner(), s.1).await?,
     ))
+}
+
+pub async fn commit_contribution(
+    svc: Svc,
+    id: Section,
+    body: web::Json<ev::Signed<ContributionStatement>>,
+) -> AppResult<Json<ContributionCommitted>> {
+    Ok(Json(
+        ev::commit_contribution(&svc, id.into_inner(), body.into_inner()).await?,
+    ))
+}
+
+pub async fn reveal_contribution(
+    svc: Svc,
+    id: Section,
+    body: web::Json<RevealRequest>,
+) -> AppResult<Json<ContributionRevealed>> {
+    Ok(Json(
+        ev::reveal_contribution(&svc, id.into_inner(), body.into_inner()).await?,
+    ))
+}
+
+pub async fn draw_seed(
+    svc: Svc,
+    a: As<HostsAndSupervisors>,
+    id: Section,
+) -> AppResult<Json<DrawSeedView>> {
+    Ok(Json(ev::draw_seed(&svc, &a.0, id.into_inner()).await?))
 }
 
 pub async fn status(svc: Svc, a: As<Hosts>, id: Section) -> AppResult<Json<EvaluationStatus>> {

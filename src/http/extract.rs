@@ -76,6 +76,7 @@ roles! {
     Bidders => [Bidder],
     Custodians => [Custodian],
     Supervisors => [Supervisor],
+    HostsAndSupervisors => [Host, Supervisor],
     Tenderers => [Tenderer],
     Experts => [Expert],
 }

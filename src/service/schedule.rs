@@ -101,6 +101,11 @@ pub async fn run_job(svc: &Services, job: JobRow, node: String) -> AppResult<Out
                     evaluation::AnswersDue::Idle => Outcome::Settled,
                     evaluation::AnswersDue::Moved => return Ok((Outcome::NotDue, leftovers)),
                 },
+                JobKind::EvaluationRevealsDue => match evaluation::reveals_due(&mut tx, &id)? {
+                    evaluation::RevealsDue::Drawn => Outcome::Performed,
+                    evaluation::RevealsDue::Idle => Outcome::Settled,
+                    evaluation::RevealsDue::Moved => return Ok((Outcome::NotDue, leftovers)),
+                },
                 JobKind::EvaluationPublicityEnd => match evaluation::end_publicity(&mut tx, &id)? {
                     evaluation::PublicityEnd::Awarded => Outcome::Performed,
                     evaluation::PublicityEnd::Idle => Outcome::Settled,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::Services;
+use super::{evaluation, Services};
 use crate::crypto::envelope::{self, SignedEnvelope};
 use crate::crypto::translog::{
     self as fmt, Checkpoint, SectionHead, SignedCheckpoint, SignedSectionHead,
@@ -254,7 +254,8 @@ fn evaluation_extract(
     section_id: &SectionId,
 ) -> AppResult<Option<crate::transcript::evaluation::EvaluationExtract>> {
     use crate::transcript::evaluation::{
-        ClarificationEntry, EvaluationExtract, ReportSignatureEntry, SeatEntry, SignedText,
+        ClarificationEntry, ContributionEntry, EvaluationExtract, ReportSignatureEntry, SeatEntry,
+        SignedText,
     };
     let Some(ev) = eval_repo::find(c, section_id)?.filter(|e| e.published_at.is_some()) else {
         return Ok(None);
@@ -263,7 +264,15 @@ fn evaluation_extract(
         serde_json::from_str(s).map_err(AppError::internal)
     }
     let seed = atrest
-        .open(&format!("draw-seed/{section_id}"), &ev.sealed_seed)
+        .open(&evaluation::seed_label(section_id), &ev.sealed_seed)
+        .map_err(AppError::internal)?;
+    let req = eval_repo::draw_request(c, section_id)?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("drawn without a request")))?;
+    let platform_seed = atrest
+        .open(
+            &evaluation::platform_seed_label(section_id),
+            &req.sealed_seed,
+        )
         .map_err(AppError::internal)?;
     let seats = eval_repo::seats_of(c, section_id)?
         .into_iter()
@@ -281,6 +290,18 @@ fn evaluation_extract(
         parties: parse(&ev.parties_json)?,
         snapshot: parse(&ev.snapshot_json)?,
         seed: hex::encode(&seed[..]),
+        platform_seed: hex::encode(&platform_seed[..]),
+        contributions: eval_repo::contributions_of(c, section_id)?
+            .into_iter()
+            .map(|r| ContributionEntry {
+                party: r.party,
+                key: r.public_key,
+                commitment: SignedText {
+                    statement: r.statement,
+                    signature: r.signature,
+                },
+            })
+            .collect(),
         draw: parse(&ev.draw_json)?,
         centres: trust.centres(),
         seats,

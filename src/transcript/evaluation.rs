@@ -20,6 +20,7 @@ use crate::domain::decimal::Money;
 use crate::evaluation::draw::{self, DrawRequest, DrawResult, Parties, Snapshot};
 use crate::evaluation::pass::{self, Centre, Pass, Trust};
 use crate::evaluation::scoring::{self, BidIn, EvalInput, EvalOutcome, ItemScore, Vote};
+use crate::evaluation::seed;
 use crate::evaluation::statements::{
     ClarificationAnswerStatement, ClarificationStatement, ExpertStatement, OutlierStatement,
     RecusalStatement, CLARIFICATION_ANSWER_LABEL,
@@ -35,8 +36,13 @@ pub struct EvaluationExtract {
     pub request: DrawRequest,
     pub parties: Parties,
     pub snapshot: Snapshot,
-    /// The draw's seed, hex (revealed at publication).
+    /// The draw's seed, hex (revealed at publication): the mix of the
+    /// platform's seed and the contributors' values.
     pub seed: String,
+    /// The platform's own seed, hex (revealed at publication).
+    pub platform_seed: String,
+    /// Every commitment to a value for the seed, signed by its party.
+    pub contributions: Vec<ContributionEntry>,
     pub draw: DrawResult,
     /// The centres this centre trusted (its own included).
     pub centres: Vec<Centre>,
@@ -53,6 +59,17 @@ pub struct EvaluationExtract {
     /// Clarifications (澄清): the expert's signed question and the bidder's
     /// signed answer.
     pub clarifications: Vec<ClarificationEntry>,
+}
+
+/// A contributor's signed commitment to its value for the draw's seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContributionEntry {
+    pub party: String,
+    /// The key it is signed with: the supervisor's that countersigned the
+    /// opening record, or the centre's.
+    pub key: String,
+    pub commitment: SignedText,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +112,10 @@ pub struct ReportSignatureEntry {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EvaluationSummary {
+    /// The parties whose values were mixed into the seed, and those among
+    /// them that withheld theirs.
+    pub contributors: Vec<String>,
+    pub withheld: Vec<String>,
     pub recusals: usize,
     pub outlier_confirmations: usize,
     pub clarifications: usize,
@@ -128,13 +149,217 @@ fn statement<T: serde::de::DeserializeOwned + Serialize>(
     label: &str,
     what: &str,
 ) -> Result<T, String> {
+    let v: T = parsed(s, what)?;
+    sign::verify_hex(key, label, s.statement.as_bytes(), &s.signature)
+        .map_err(|_| format!("{what}: the signature does not verify with the expert's key"))?;
+    Ok(v)
+}
+
+/// What the transcript claims about the seed.
+struct SeedClaim<'a> {
+    request_centres: &'a [String],
+    platform_seed: &'a str,
+    seed: &'a str,
+    contributions: &'a [ContributionEntry],
+    centres: &'a [Centre],
+}
+
+/// What [`check_seed`] found: the seed, who contributed, who withheld.
+#[derive(Debug)]
+struct SeedCheck {
+    seed: [u8; 32],
+    contributors: Vec<String>,
+    withheld: Vec<String>,
+}
+
+/// The draw's seed (PROTOCOL §14.2): every commitment in the log is in the
+/// transcript, signed by its party's anchored key (the supervisor's that
+/// countersigned the opening record, or the centre's), made before the draw
+/// was asked for; the contributors are the supervisor and every partner
+/// centre drawn from; each revealed a value matching its commitment before
+/// the time ended, or is logged as withheld after it; and the seed is the
+/// mix of the platform's committed seed and those values.
+fn check_seed<'a>(
+    section_id: &str,
+    of: &dyn Fn(&str) -> Vec<(u64, &'a Value)>,
+    requested: (u64, &Value),
+    drawn: (u64, &Value),
+    x: &SeedClaim<'_>,
+    supervisor_key: Option<&str>,
+) -> Result<SeedCheck, String> {
+    let (req_at, req) = requested;
+    let platform_seed: [u8; 32] = crate::crypto::hex_array(x.platform_seed)
+        .ok_or("the platform's seed is not 32 bytes of lower-case hex")?;
+    ensure!(
+        req["seed_commitment"] == draw::seed_commitment(&platform_seed).as_str(),
+        "the platform's seed does not match the commitment logged before the draw"
+    );
+    let contributors: Vec<String> = serde_json::from_value(req["contributors"].clone())
+        .map_err(|e| format!("the draw's contributors: {e}"))?;
+    let host = req["host_centre"]
+        .as_str()
+        .ok_or("the draw's request does not name the host centre")?;
+    ensure!(
+        contributors.first().map(String::as_str) == Some(seed::SUPERVISOR),
+        "the draw's seed has no contribution from the supervisor: the platform alone could have picked it"
+    );
+    ensure!(
+        contributors == seed::contributors(x.request_centres, host),
+        "the draw's contributors are not the supervisor and every partner centre drawn from"
+    );
+    let due = req["reveals_due_at_ms"]
+        .as_i64()
+        .ok_or("the draw's request has no time to reveal")?;
+
+    // Every commitment in the log, and only those, is in the transcript.
+    super::distinct(x.contributions, |c| c.party.clone(), "contributions")?;
+    let committed = of("evaluation.contribution_committed");
+    ensure!(
+        committed.len() == x.contributions.len(),
+        "the transcript has {} commitments to the seed, the log {}",
+        x.contributions.len(),
+        committed.len()
+    );
+    let mut commitments = BTreeMap::new();
+    for (at, leaf) in committed {
+        let party = leaf["party"].as_str().unwrap_or_default();
+        let what = format!("the commitment of {party}");
+        let e = x
+            .contributions
+            .iter()
+            .find(|c| c.party == party)
+            .ok_or_else(|| format!("{what} is logged but not in the transcript"))?;
+        ensure!(
+            leaf["key"] == e.key.as_str(),
+            "{what}: another key than the logged one"
+        );
+        let anchored = match seed::party_centre(party) {
+            None if party == seed::SUPERVISOR => supervisor_key
+                .ok_or("a supervisor's commitment but no countersigned opening record")?
+                .to_string(),
+            None => return Err(format!("{what}: an unknown party")),
+            Some(code) => x
+                .centres
+                .iter()
+                .find(|c| c.code == code)
+                .map(|c| c.public_key.clone())
+                .ok_or_else(|| format!("{what}: centre {code} is not among the trusted centres"))?,
+        };
+        ensure!(
+            e.key == anchored,
+            "{what}: not signed with the party's key (the supervisor's that countersigned the record, or the centre's)"
+        );
+        let st: seed::ContributionStatement = parsed(&e.commitment, &what)?;
+        sign::verify_hex(
+            &e.key,
+            seed::CONTRIBUTION_LABEL,
+            e.commitment.statement.as_bytes(),
+            &e.commitment.signature,
+        )
+        .map_err(|_| format!("{what}: the signature does not verify"))?;
+        ensure!(
+            st.section_id == section_id && st.party == party,
+            "{what}: another section or party"
+        );
+        ensure!(
+            leaf["commitment"] == st.commitment.as_str()
+                && leaf["statement_hash"] == sha256_hex(e.commitment.statement.as_bytes()).as_str(),
+            "{what}: differs from the logged one"
+        );
+        ensure!(at < req_at, "{what}: made after the draw was asked for");
+        commitments.insert(party.to_string(), st.commitment);
+    }
+
+    // Each contributor revealed in time or is logged as withheld after it.
+    let revealed = of("evaluation.contribution_revealed");
+    let withheld_leaves = of("evaluation.contribution_withheld");
+    let mut values = Vec::new();
+    let mut withheld = Vec::new();
+    for party in &contributors {
+        let what = format!("the contribution of {party}");
+        let commitment = commitments
+            .get(party)
+            .ok_or_else(|| format!("{what}: no commitment before the draw was asked for"))?;
+        let r: Vec<_> = revealed
+            .iter()
+            .filter(|(_, l)| l["party"] == party.as_str())
+            .collect();
+        let w: Vec<_> = withheld_leaves
+            .iter()
+            .filter(|(_, l)| l["party"] == party.as_str())
+            .collect();
+        match (r.as_slice(), w.as_slice()) {
+            ([(at, l)], []) => {
+                ensure!(
+                    *at > req_at && *at < drawn.0,
+                    "{what}: revealed out of order"
+                );
+                ensure!(
+                    l["at_ms"].as_i64().is_some_and(|t| t < due),
+                    "{what}: revealed after the time to reveal ended"
+                );
+                let v: [u8; 32] = l["value"]
+                    .as_str()
+                    .and_then(crate::crypto::hex_array)
+                    .ok_or_else(|| {
+                        format!("{what}: the value is not 32 bytes of lower-case hex")
+                    })?;
+                ensure!(
+                    seed::value_commitment(&v) == *commitment,
+                    "{what}: the revealed value does not match its commitment"
+                );
+                values.push(Some(v));
+            }
+            ([], [(at, l)]) => {
+                ensure!(
+                    *at > req_at && *at < drawn.0,
+                    "{what}: withheld out of order"
+                );
+                ensure!(
+                    l["at_ms"].as_i64().is_some_and(|t| t >= due),
+                    "{what}: recorded as withheld before the time to reveal ended"
+                );
+                withheld.push(party.clone());
+                values.push(None);
+            }
+            _ => return Err(format!("{what}: must be revealed or withheld exactly once")),
+        }
+    }
+    let extra = revealed
+        .iter()
+        .chain(&withheld_leaves)
+        .filter(|(_, l)| !contributors.iter().any(|p| l["party"] == p.as_str()))
+        .count();
+    ensure!(
+        extra == 0,
+        "a value revealed or withheld by a party that does not contribute"
+    );
+    ensure!(
+        drawn.1["withheld"] == serde_json::to_value(&withheld).map_err(|e| e.to_string())?,
+        "the draw names other withheld contributions than the log"
+    );
+    let seed = seed::mix(&platform_seed, &values);
+    ensure!(
+        x.seed == hex::encode(seed),
+        "the seed is not the mix of the platform's seed and the contributors' values"
+    );
+    Ok(SeedCheck {
+        seed,
+        contributors,
+        withheld,
+    })
+}
+
+/// A signed text's statement, parsed, and in canonical form.
+fn parsed<T: serde::de::DeserializeOwned + Serialize>(
+    s: &SignedText,
+    what: &str,
+) -> Result<T, String> {
     let v: T = serde_json::from_str(&s.statement).map_err(|e| format!("{what}: {e}"))?;
     ensure!(
         jcs::to_vec(&v).map_err(|e| e.to_string())? == s.statement.as_bytes(),
         "{what}: the statement is not in canonical form"
     );
-    sign::verify_hex(key, label, s.statement.as_bytes(), &s.signature)
-        .map_err(|_| format!("{what}: the signature does not verify with the expert's key"))?;
     Ok(v)
 }
 
@@ -163,32 +388,65 @@ pub(super) fn verify(
     };
     let x = extract.ok_or("the log publishes a result but the transcript omits the evaluation")?;
 
-    // 1. The draw: the seed matches its commitment, the snapshot, parties
-    //    and request match what was logged before the draw, and the draw
-    //    recomputes exactly.
-    let drawn = of("evaluation.committee_drawn");
+    // 1. The draw: the seed is the mix of the platform's committed seed and
+    //    every contributor's committed value; the snapshot, parties and
+    //    request match what was logged before any value was revealed, and
+    //    the draw recomputes exactly.
+    let of_idx = |ty: &str| -> Vec<(u64, &Value)> {
+        log.iter()
+            .filter(|(_, l)| l["section_id"] == section_id && l["type"] == ty)
+            .map(|(i, l)| (*i, *l))
+            .collect()
+    };
+    let requested = of_idx("evaluation.draw_requested");
+    ensure!(
+        requested.len() == 1,
+        "the log must record exactly one request for the draw"
+    );
+    let requested = requested[0];
+    let drawn = of_idx("evaluation.committee_drawn");
     ensure!(drawn.len() == 1, "the log must record exactly one draw");
     let drawn = drawn[0];
-    let seed: [u8; 32] =
-        crate::crypto::hex_array(&x.seed).ok_or("the seed is not 32 bytes of hex")?;
     ensure!(
-        drawn["seed_commitment"] == draw::seed_commitment(&seed).as_str(),
-        "the seed does not match the commitment logged before the draw"
+        drawn.0 > requested.0,
+        "the committee was drawn before the draw was asked for"
     );
+    let countersigned = of("opening.countersigned");
+    let supervisor_key = countersigned
+        .first()
+        .and_then(|l| l["supervisor_key"].as_str());
+    let claim = SeedClaim {
+        request_centres: &x.request.centres,
+        platform_seed: &x.platform_seed,
+        seed: &x.seed,
+        contributions: &x.contributions,
+        centres: &x.centres,
+    };
+    let seed_check = check_seed(
+        section_id,
+        &of_idx,
+        requested,
+        drawn,
+        &claim,
+        supervisor_key,
+    )?;
+    let seed = seed_check.seed;
     ensure!(
-        published["seed"] == x.seed.as_str(),
+        published["seed"] == x.seed.as_str()
+            && published["platform_seed"] == x.platform_seed.as_str(),
         "the seed differs from the one revealed in the log"
     );
+    let requested = requested.1;
     ensure!(
-        drawn["snapshot_hash"] == x.snapshot.hash().as_str(),
+        requested["snapshot_hash"] == x.snapshot.hash().as_str(),
         "the pool snapshot differs from the one logged before the draw"
     );
     ensure!(
-        drawn["parties_hash"] == json_hash(&x.parties)?.as_str(),
+        requested["parties_hash"] == json_hash(&x.parties)?.as_str(),
         "the parties to avoid differ from those logged before the draw"
     );
     ensure!(
-        drawn["request"] == serde_json::to_value(&x.request).map_err(|e| e.to_string())?,
+        requested["request"] == serde_json::to_value(&x.request).map_err(|e| e.to_string())?,
         "the draw's request differs from the logged one"
     );
     let recomputed = draw::draw(&x.request, &x.parties, &x.snapshot, &seed)
@@ -463,6 +721,8 @@ pub(super) fn verify(
         None => None,
     };
     Ok(Some(EvaluationSummary {
+        contributors: seed_check.contributors,
+        withheld: seed_check.withheld,
         recusals: x.recusals.len(),
         outlier_confirmations: x.outlier_confirmations.len(),
         clarifications: x.clarifications.len(),
@@ -634,4 +894,232 @@ fn panel_record<'a>(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The seed's check on logs a test writes by hand — including ones an
+    //! honest platform never writes (a draw with no contributor), which an
+    //! integration test cannot produce without the platform's key.
+    use super::*;
+    use crate::evaluation::statements::sign_statement;
+    use serde_json::json;
+
+    const S: &str = "sec_a";
+
+    #[derive(Clone)]
+    struct Case {
+        supervisor: ed25519_dalek::SigningKey,
+        platform: [u8; 32],
+        values: [[u8; 32]; 2],
+        log: BTreeMap<u64, Value>,
+        contributions: Vec<ContributionEntry>,
+        centres: Vec<Centre>,
+    }
+
+    fn leaf(ty: &str, at_ms: i64, mut v: Value) -> Value {
+        v["type"] = json!(ty);
+        v["section_id"] = json!(S);
+        v["at_ms"] = json!(at_ms);
+        v
+    }
+
+    /// An honest log: the supervisor and GZ commit, the draw is asked for
+    /// (due at 1000), both reveal, the committee is drawn.
+    fn honest() -> Case {
+        let supervisor = sign::generate();
+        let centre = sign::generate();
+        let platform = [9u8; 32];
+        let values = [[1u8; 32], [2u8; 32]];
+        let mut log = BTreeMap::new();
+        let mut contributions = Vec::new();
+        for (i, (party, key)) in [("supervisor", &supervisor), ("centre:GZ", &centre)]
+            .into_iter()
+            .enumerate()
+        {
+            let st = seed::ContributionStatement {
+                section_id: S.into(),
+                party: party.into(),
+                commitment: seed::value_commitment(&values[i]),
+            };
+            let text = String::from_utf8(jcs::to_vec(&st).unwrap()).unwrap();
+            let pk = hex::encode(key.verifying_key().as_bytes());
+            log.insert(
+                i as u64 + 1,
+                leaf(
+                    "evaluation.contribution_committed",
+                    10,
+                    json!({"party": party, "key": pk, "commitment": st.commitment,
+                           "statement_hash": sha256_hex(text.as_bytes())}),
+                ),
+            );
+            contributions.push(ContributionEntry {
+                party: party.into(),
+                key: pk,
+                commitment: SignedText {
+                    signature: sign_statement(key, seed::CONTRIBUTION_LABEL, &st),
+                    statement: text,
+                },
+            });
+        }
+        log.insert(
+            3,
+            leaf(
+                "evaluation.draw_requested",
+                20,
+                json!({"seed_commitment": draw::seed_commitment(&platform),
+                       "host_centre": "HOST", "contributors": ["supervisor", "centre:GZ"],
+                       "reveals_due_at_ms": 1000}),
+            ),
+        );
+        for (i, party) in ["supervisor", "centre:GZ"].into_iter().enumerate() {
+            log.insert(
+                4 + i as u64,
+                leaf(
+                    "evaluation.contribution_revealed",
+                    500,
+                    json!({"party": party, "value": hex::encode(values[i])}),
+                ),
+            );
+        }
+        log.insert(
+            6,
+            leaf("evaluation.committee_drawn", 600, json!({"withheld": []})),
+        );
+        let centres = vec![Centre::new("GZ", "GZ centre", &centre.verifying_key())];
+        Case {
+            supervisor,
+            platform,
+            values,
+            log,
+            contributions,
+            centres,
+        }
+    }
+
+    fn check(c: &Case, seed_hex: &str) -> Result<SeedCheck, String> {
+        let of = |ty: &str| -> Vec<(u64, &Value)> {
+            c.log
+                .iter()
+                .filter(|(_, l)| l["type"] == ty)
+                .map(|(i, l)| (*i, l))
+                .collect()
+        };
+        let requested = of("evaluation.draw_requested")[0];
+        let drawn = of("evaluation.committee_drawn")[0];
+        let centres = ["HOST".to_string(), "GZ".to_string()];
+        let platform = hex::encode(c.platform);
+        let claim = SeedClaim {
+            request_centres: &centres,
+            platform_seed: &platform,
+            seed: seed_hex,
+            contributions: &c.contributions,
+            centres: &c.centres,
+        };
+        let key = hex::encode(c.supervisor.verifying_key().as_bytes());
+        check_seed(S, &of, requested, drawn, &claim, Some(&key))
+    }
+
+    fn mixed(c: &Case, values: &[Option<[u8; 32]>]) -> String {
+        hex::encode(seed::mix(&c.platform, values))
+    }
+
+    #[test]
+    fn an_honest_seed_checks_and_names_its_contributors() {
+        let c = honest();
+        let seed = mixed(&c, &[Some(c.values[0]), Some(c.values[1])]);
+        let r = check(&c, &seed).unwrap();
+        assert_eq!(r.contributors, ["supervisor", "centre:GZ"]);
+        assert!(r.withheld.is_empty());
+        assert_eq!(hex::encode(r.seed), seed);
+        // The platform's seed alone, or a mix without one value, is not it.
+        check(&c, &hex::encode(c.platform)).unwrap_err();
+        check(&c, &mixed(&c, &[Some(c.values[0]), None])).unwrap_err();
+    }
+
+    #[test]
+    fn a_seed_from_the_platform_alone_is_rejected() {
+        let mut c = honest();
+        // A request that names no contributor, or leaves out the supervisor.
+        for contributors in [json!([]), json!(["centre:GZ"])] {
+            c.log.get_mut(&3).unwrap()["contributors"] = contributors;
+            let err = check(&c, &hex::encode(c.platform)).unwrap_err();
+            assert!(err.contains("no contribution from the supervisor"), "{err}");
+        }
+        // A request that leaves out a centre drawn from.
+        c.log.get_mut(&3).unwrap()["contributors"] = json!(["supervisor"]);
+        let err = check(&c, &mixed(&c, &[Some(c.values[0])])).unwrap_err();
+        assert!(err.contains("every partner centre"), "{err}");
+    }
+
+    #[test]
+    fn withholding_is_accepted_only_after_the_time_and_only_as_logged() {
+        let mut c = honest();
+        c.log.insert(
+            5,
+            leaf(
+                "evaluation.contribution_withheld",
+                1000,
+                json!({"party": "centre:GZ"}),
+            ),
+        );
+        c.log.get_mut(&6).unwrap()["withheld"] = json!(["centre:GZ"]);
+        let seed = mixed(&c, &[Some(c.values[0]), None]);
+        let r = check(&c, &seed).unwrap();
+        assert_eq!(r.withheld, ["centre:GZ"]);
+        // Claiming the withheld value was in.
+        check(&c, &mixed(&c, &[Some(c.values[0]), Some(c.values[1])])).unwrap_err();
+        // Withheld before the time ended.
+        c.log.get_mut(&5).unwrap()["at_ms"] = json!(999);
+        let err = check(&c, &seed).unwrap_err();
+        assert!(err.contains("before the time to reveal ended"), "{err}");
+        // The draw naming nobody withheld.
+        c.log.get_mut(&5).unwrap()["at_ms"] = json!(1000);
+        c.log.get_mut(&6).unwrap()["withheld"] = json!([]);
+        check(&c, &seed).unwrap_err();
+    }
+
+    #[test]
+    fn late_reveals_late_commitments_repeats_and_foreign_keys_are_rejected() {
+        let base = honest();
+        let seed = mixed(&base, &[Some(base.values[0]), Some(base.values[1])]);
+        // Revealed at the due millisecond.
+        let mut c = base.clone();
+        c.log.get_mut(&5).unwrap()["at_ms"] = json!(1000);
+        let err = check(&c, &seed).unwrap_err();
+        assert!(err.contains("after the time to reveal ended"), "{err}");
+        // A commitment after the request.
+        let mut c = base.clone();
+        let late = c.log.remove(&2).unwrap();
+        c.log.insert(7, late);
+        let err = check(&c, &seed).unwrap_err();
+        assert!(err.contains("after the draw was asked for"), "{err}");
+        // Revealed twice.
+        let mut c = base.clone();
+        let again = c.log[&4].clone();
+        c.log.insert(5, again.clone());
+        c.log.insert(
+            7,
+            leaf(
+                "evaluation.contribution_revealed",
+                500,
+                json!({"party": "centre:GZ", "value": hex::encode(c.values[1])}),
+            ),
+        );
+        c.log.insert(
+            8,
+            leaf("evaluation.committee_drawn", 600, json!({"withheld": []})),
+        );
+        c.log.remove(&6);
+        check(&c, &seed).unwrap_err();
+        // The centre's commitment under a key that is not the centre's.
+        let mut c = base.clone();
+        c.centres = vec![Centre::new(
+            "GZ",
+            "GZ centre",
+            &c.supervisor.verifying_key(),
+        )];
+        let err = check(&c, &seed).unwrap_err();
+        assert!(err.contains("not signed with the party's key"), "{err}");
+    }
 }

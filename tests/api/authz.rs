@@ -508,10 +508,31 @@ fn table(w: &World) -> Vec<Row> {
         ),
         row(
             "POST",
+            "/api/sections/{id}/evaluation/draw/commitments",
+            &ALL,
+            Sealed,
+            Some(json!({})),
+        ),
+        row(
+            "POST",
             "/api/sections/{id}/evaluation/draw",
             &[R::Host],
             Sealed,
             Some(json!({"requirements": [], "centres": []})),
+        ),
+        row(
+            "POST",
+            "/api/sections/{id}/evaluation/draw/reveals",
+            &ALL,
+            Sealed,
+            Some(json!({})),
+        ),
+        row(
+            "GET",
+            "/api/sections/{id}/evaluation/draw",
+            &[R::Host, R::Supervisor],
+            Sealed,
+            None,
         ),
         row(
             "GET",

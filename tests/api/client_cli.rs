@@ -395,7 +395,7 @@ async fn the_demo_runs_a_section_through_its_opening_and_verifies_its_transcript
         "{out}"
     );
     assert!(
-        out.contains("VALID: evaluation — a committee of 7")
+        out.contains("VALID: evaluation — the seed mixed from the platform's and 3 committed value(s) (supervisor, centre:LS-GGZY, centre:YS-GGZY); a committee of 7")
             && out.contains("1 dissent(s)")
             && out.contains("awarded to org_"),
         "{out}"
@@ -752,6 +752,40 @@ async fn the_opening_from_the_command_line() {
     fx.wait_phase("evaluating").await;
     let r = fx.bidder(1).opening_record(s).await.unwrap();
     assert!(r["countersignature"].is_string(), "{r}");
+
+    // The supervisor's value for the draw's seed, committed from the
+    // command line with the countersigning key; a reveal before the draw
+    // is asked for is refused and says why.
+    let contribute = args(&[
+        "supervisor",
+        "contribute",
+        "--section",
+        s,
+        "--keys",
+        &p(&skeys),
+        "--session",
+        &p(&ss),
+    ]);
+    let out = with_pass(contribute.clone());
+    assert!(out.contains("committed supervisor to a value"), "{out}");
+    let view: serde_json::Value = fx
+        .client(&fx.w.host)
+        .get(&format!("/api/sections/{s}/evaluation/draw"))
+        .await
+        .unwrap();
+    let shown = view["committed"][0]["commitment"].as_str().unwrap();
+    assert!(out.trim_end().ends_with(shown), "{out} / {view}");
+    let mut reveal = contribute.clone();
+    reveal.extend(["--reveal", "--passphrase-env", "KEY_PASS"].map(String::from));
+    let (revealed, _, err) = kb(
+        &reveal.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+        &env,
+    );
+    assert!(
+        !revealed && err.contains("no draw has been asked for"),
+        "{err}"
+    );
     let mine = r["record"]["bids"]
         .as_array()
         .unwrap()

@@ -223,3 +223,60 @@ fn the_worked_example_of_the_section_chain() {
     assert!(fmt::check_chain(&key, [(1, &second), (0, &first)]).is_err());
     assert!(fmt::check_chain(&seed("another key"), [(0, &first)]).is_err());
 }
+
+/// §14.2's worked example: the draw's seed from the platform's seed and the
+/// supervisor's and one centre's values, computed with the platform's code.
+#[test]
+fn the_worked_example_of_the_draw_seed() {
+    use kaibiao::evaluation::draw::seed_commitment;
+    use kaibiao::evaluation::seed::{self, ContributionStatement, CONTRIBUTION_LABEL};
+    use kaibiao::evaluation::statements::sign_statement;
+    let section = "sec_00000000000000000000000000000001";
+    let mut shown = Vec::new();
+    let mut values = Vec::new();
+    for (who, party, name) in [
+        ("supervisor", "supervisor", "example supervisor"),
+        ("centre", "centre:GZ-GGZY", "example centre GZ-GGZY"),
+    ] {
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed(name));
+        let value = seed::derive_value(&key, section);
+        let st = ContributionStatement {
+            section_id: section.into(),
+            party: party.into(),
+            commitment: seed::value_commitment(&value),
+        };
+        shown.push((
+            format!("{who} key"),
+            hex::encode(key.verifying_key().as_bytes()),
+        ));
+        shown.push((format!("{who} value"), hex::encode(value)));
+        shown.push((format!("{who} commitment"), st.commitment.clone()));
+        shown.push((
+            format!("{who} signature"),
+            sign_statement(&key, CONTRIBUTION_LABEL, &st),
+        ));
+        values.push(Some(value));
+    }
+    let platform = seed("example platform seed");
+    shown.push((
+        "platform seed commitment".into(),
+        seed_commitment(&platform),
+    ));
+    shown.push((
+        "draw seed".into(),
+        hex::encode(seed::mix(&platform, &values)),
+    ));
+    shown.push((
+        "draw seed centre withheld".into(),
+        hex::encode(seed::mix(&platform, &[values[0], None])),
+    ));
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
+    for (k, v) in shown {
+        println!("{k} = {v}");
+        assert!(
+            doc.contains(&format!("{k} = {v}")),
+            "docs/PROTOCOL.md does not show the {k}: {v}"
+        );
+    }
+}

@@ -230,8 +230,11 @@ impl Bench {
     /// Runs the opening of the submitted bids as its parties would: the
     /// clock past the deadline, two custodians' keys released, the record
     /// closed by the host and countersigned by a supervisor, until the
-    /// section is `evaluating`.
-    pub async fn open(&self, clock: &AcceleratedClock) -> anyhow::Result<()> {
+    /// section is `evaluating`. Returns the supervisor's identity key.
+    pub async fn open(
+        &self,
+        clock: &AcceleratedClock,
+    ) -> anyhow::Result<ed25519_dalek::SigningKey> {
         let s = &self.section;
         let v: Value = Client::new(&self.sandbox.base)
             .get(&format!("/api/public/sections/{s}"))
@@ -255,6 +258,7 @@ impl Bench {
             .register_ed25519("supervisor_identity", &key)
             .await?;
         supervisor.countersign(s, &key).await?;
-        self.wait_phase("evaluating").await
+        self.wait_phase("evaluating").await?;
+        Ok(key)
     }
 }

@@ -71,7 +71,7 @@ async fn scoring_panel(
         seal_for(b, i, &plain, &out)?;
         b.bidders[i].0.submit(&out, &mut |_, _| {}).await?;
     }
-    b.open(clock).await?;
+    let supervisor_key = b.open(clock).await?;
 
     let (_, admin) = s.user(None, Role::Admin, "bench-admin").await?;
     let admin = s.signin(&admin).await?;
@@ -84,6 +84,12 @@ async fn scoring_panel(
         ));
     }
     let _: Value = admin.put_csv("/api/experts.csv", csv).await?;
+    // The draw from this centre alone: the supervisor is the one contributor.
+    let anon = Client::new(&s.base);
+    let supervisor = crate::evaluation::seed::SUPERVISOR;
+    let _: Value = anon
+        .commit_to_draw(sid, supervisor, &supervisor_key)
+        .await?;
     let _: Value = b
         .host
         .post(
@@ -92,7 +98,9 @@ async fn scoring_panel(
                     "centres": [centre]}),
         )
         .await?;
-    let anon = Client::new(&s.base);
+    let _: Value = anon
+        .reveal_to_draw(sid, supervisor, &supervisor_key)
+        .await?;
     let now = clock.now().millis();
     let mut keys = Vec::new();
     for (email, token) in s.wait_expert_calls(experts).await? {

@@ -99,8 +99,31 @@ pub async fn run(
         "12 experts imported; E03 works for a bidder",
     )?;
 
-    d.step("the host draws 7 experts (4 civil, 3 water) and a reserve of each; the seed is committed first");
-    let drawn: Value = host
+    d.step("the supervisor and both partner centres commit to a value for the draw's seed, each signed with its own key");
+    let contributors: Vec<(String, &SigningKey)> = std::iter::once((
+        crate::evaluation::seed::SUPERVISOR.to_string(),
+        &cast.supervisor_key,
+    ))
+    .chain(PARTNERS.iter().map(|(code, _)| {
+        (
+            crate::evaluation::seed::centre_party(code),
+            &partner_keys[code],
+        )
+    }))
+    .collect();
+    let anon = Client::new(&s.base);
+    let mut committed = 0;
+    for (party, key) in &contributors {
+        let r: Value = anon.commit_to_draw(sid, party, key).await?;
+        committed += usize::from(r["party"] == party.as_str() && r["repeat"] == false);
+    }
+    d.check(
+        committed == 3,
+        "3 commitments logged before the draw is asked for",
+    )?;
+
+    d.step("the host asks for 7 experts (4 civil, 3 water) and a reserve of each: the pool snapshot and the platform's seed are fixed");
+    let requested: Value = host
         .post(
             &format!("/api/sections/{sid}/evaluation/draw"),
             &json!({"requirements": [{"specialty": "civil", "count": 4, "reserves": 1},
@@ -109,10 +132,21 @@ pub async fn run(
         )
         .await?;
     println!(
-        "     seed commitment {}…, pool snapshot {}…",
-        &drawn["seed_commitment"].as_str().unwrap_or_default()[..16],
-        &drawn["snapshot_hash"].as_str().unwrap_or_default()[..16]
+        "     platform seed commitment {}…, pool snapshot {}…",
+        &requested["seed_commitment"].as_str().unwrap_or_default()[..16],
+        &requested["snapshot_hash"].as_str().unwrap_or_default()[..16]
     );
+    d.check(
+        requested["contributors"].as_array().map(Vec::len) == Some(3),
+        "the supervisor and 2 partner centres contribute to the seed",
+    )?;
+
+    d.step("the contributors reveal their values; the last one draws the committee");
+    let mut drawn = Value::Null;
+    for (party, key) in &contributors {
+        let r: Value = anon.reveal_to_draw(sid, party, key).await?;
+        drawn = r["drawn"].clone();
+    }
     d.check(
         drawn["committee_size"] == 7 && drawn["skipped_for_conflict"] == 1,
         "a committee of 7; the expert employed by a bidder was skipped (回避)",
@@ -124,7 +158,6 @@ pub async fn run(
     )?;
 
     d.step("one expert declines; the next reserve of the specialty is called; the others confirm");
-    let anon = Client::new(&s.base);
     let (decliner, token) = called[0].clone();
     let r: Value = anon
         .post(

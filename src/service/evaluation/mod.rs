@@ -6,13 +6,14 @@
 //! award.
 //!
 //! Confidentiality: the committee's identities never go into room events or
-//! log leaves before the result; the draw's seed is sealed at rest and only
-//! its commitment is logged.
+//! log leaves before the result; the platform's seed and the mixed seed are
+//! sealed at rest and only the platform seed's commitment is logged.
 //!
 //! | file            | owns                                                       |
 //! |-----------------|------------------------------------------------------------|
 //! | `mod.rs`        | the drawn evaluation, its panel, the announced bids        |
 //! | `pool.rs`       | the expert pool as CSV (import all-or-nothing, export)     |
+//! | `seed.rs`       | the seed's contributions: commitments, reveals, withheld   |
 //! | `seating.rs`    | the draw, answers, no-shows and reserves, the host's view  |
 //! | `passes.rs`     | admitting passes from trusted centres; home-centre passes  |
 //! | `statements.rs` | checking that a statement is signed by a sitting member    |
@@ -30,6 +31,7 @@ mod report;
 mod review;
 mod scores;
 mod seating;
+mod seed;
 mod statements;
 
 pub use crate::evaluation::statements::{
@@ -55,7 +57,12 @@ pub use review::{vote, ReviewRecorded};
 pub use scores::{score, ScoreWriter, ScoresRecorded, MAX_SHEET};
 pub use seating::{
     answer, answers_due, draw_committee, status, AnswerRequest, AnswersDue, CommitteeDrawn,
-    DrawAnswered, EvaluationStatus, OutcomeSoFar, SeatCounts,
+    DrawAnswered, DrawRequested, EvaluationStatus, OutcomeSoFar, SeatCounts,
+};
+pub(crate) use seating::{platform_seed_label, seed_label};
+pub use seed::{
+    commit_contribution, draw_seed, reveal_contribution, reveals_due, ContributionCommitted,
+    ContributionRevealed, ContributorView, DrawSeedView, RevealRequest, RevealsDue,
 };
 pub use statements::Signed;
 

@@ -185,7 +185,17 @@ pub async fn publish(
             let seed = tx
                 .svc
                 .atrest
-                .open(&format!("draw-seed/{section_id}"), &ev.sealed_seed)
+                .open(&super::seating::seed_label(&section_id), &ev.sealed_seed)
+                .map_err(AppError::internal)?;
+            let req = repo::draw_request(tx.c, &section_id)?
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("drawn without a request")))?;
+            let platform_seed = tx
+                .svc
+                .atrest
+                .open(
+                    &super::seating::platform_seed_label(&section_id),
+                    &req.sealed_seed,
+                )
                 .map_err(AppError::internal)?;
             let committee = committee_view(tx.c, &seats)?;
             tx.record(
@@ -195,6 +205,7 @@ pub async fn publish(
                                  "report_hash": ev.report_hash}))
                     .logged(
                         json!({"report_hash": ev.report_hash, "seed": hex::encode(&seed[..]),
+                                   "platform_seed": hex::encode(&platform_seed[..]),
                                    "snapshot_hash": ev.snapshot_hash,
                                    "candidates": outcome.candidates,
                                    "deemed_agreed": silent.len(),

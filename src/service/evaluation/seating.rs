@@ -14,7 +14,9 @@ use super::pool::entry;
 use super::{by_chronograph, committee_counts, drawn, seats_missing};
 use crate::crypto::{self, jcs};
 use crate::db::audit::Who;
-use crate::db::evaluation::{self as repo, EvaluationRow, ExpertRow, SeatRow};
+use crate::db::evaluation::{
+    self as repo, ContributionRow, DrawRequestRow, EvaluationRow, ExpertRow, SeatRow,
+};
 use crate::db::{identity as identity_repo, jobs, outbox, DbConn};
 use crate::domain::ids::{OrgId, SectionId};
 use crate::domain::section::SectionState;
@@ -22,6 +24,7 @@ use crate::domain::states::{EvaluationPhase, JobKind, JobState, SeatStatus};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::evaluation::draw::{self, DrawRequest, Parties, Snapshot};
 use crate::evaluation::scoring::{EvalOutcome, Qualification};
+use crate::evaluation::seed;
 use crate::service::action::{Action, Change, IdempotencyKey, Tx};
 use crate::service::opening::{hosted, load, wrong_phase, PublishedSection};
 use crate::service::{transition, Actor, Services};
@@ -147,7 +150,7 @@ pub(super) fn call_reserve(
 pub struct CommitteeDrawn {
     pub section_id: SectionId,
     pub phase: EvaluationPhase,
-    /// SHA-256 commitment to the seed, revealed at publication.
+    /// SHA-256 commitment to the platform's seed, revealed at publication.
     pub seed_commitment: String,
     pub snapshot_hash: String,
     /// Drawn members plus tenderer representatives.
@@ -155,16 +158,53 @@ pub struct CommitteeDrawn {
     pub seats: SeatCounts,
     /// Candidates passed over for a conflict of interest (回避).
     pub skipped_for_conflict: usize,
+    /// Contributors whose value was not revealed in time (counted as zero).
+    pub withheld: Vec<String>,
 }
 
-/// The host draws the committee (evaluating sections only, once).
+/// The draw asked for: the snapshot and the platform's seed are fixed, the
+/// contributors reveal their values until `reveals_due_at_ms`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DrawRequested {
+    pub section_id: SectionId,
+    /// SHA-256 commitment to the platform's seed, revealed at publication.
+    pub seed_commitment: String,
+    pub snapshot_hash: String,
+    pub pool_size: usize,
+    /// The parties whose values are mixed into the seed, in order.
+    pub contributors: Vec<String>,
+    pub reveals_due_at_ms: i64,
+}
+
+fn refused_centres(svc: &Services, request: &DrawRequest) -> AppResult<()> {
+    let unknown: Vec<&str> = request
+        .centres
+        .iter()
+        .map(String::as_str)
+        .filter(|code| svc.trust.get(code).is_none())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(AppError::invalid_field(
+            "centres",
+            format!("not trusted by this centre: {}", unknown.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// The host asks for the committee's draw (evaluating sections only, once):
+/// every contributor must have committed to its value; the pool snapshot,
+/// the parties to avoid and the platform's seed are fixed and logged by
+/// their hashes, and the contributors have `evaluation.reveal_minutes` to
+/// reveal. The committee is drawn when the last value is in
+/// ([`super::reveal_contribution`]) or the time ends ([`super::reveals_due`]).
 pub async fn draw_committee(
     svc: &Services,
     actor: &Actor,
     key: Option<IdempotencyKey>,
     section_id: SectionId,
     request: DrawRequest,
-) -> AppResult<CommitteeDrawn> {
+) -> AppResult<DrawRequested> {
     Action::new("evaluation.draw", &section_id)
         .with_request(&request)
         .idempotent(key)
@@ -174,26 +214,36 @@ pub async fn draw_committee(
             if x.state() != SectionState::Evaluating {
                 return Err(wrong_phase(x.state(), "drawing the committee"));
             }
-            if repo::find(tx.c, &section_id)?.is_some() {
+            if repo::find(tx.c, &section_id)?.is_some()
+                || repo::draw_request(tx.c, &section_id)?.is_some()
+            {
                 return Err(AppError::new(
                     ErrorCode::InvalidTransition,
                     "the committee of this section has been drawn already",
                 ));
             }
-            let unknown: Vec<&str> = request
-                .centres
-                .iter()
-                .map(String::as_str)
-                .filter(|code| svc.trust.get(code).is_none())
-                .collect();
-            if !unknown.is_empty() {
-                return Err(AppError::invalid_field(
-                    "centres",
-                    format!("not trusted by this centre: {}", unknown.join(", ")),
-                ));
-            }
+            refused_centres(svc, &request)?;
             draw::check_composition(&request)
                 .map_err(|e| AppError::invalid_field("requirements", e.to_string()))?;
+            let contributors = seed::contributors(&request.centres, &svc.config.evaluation.centre_code);
+            let committed: BTreeSet<String> = repo::contributions_of(tx.c, &section_id)?
+                .into_iter()
+                .map(|r| r.party)
+                .collect();
+            let waiting: Vec<&str> = contributors
+                .iter()
+                .map(String::as_str)
+                .filter(|p| !committed.contains(*p))
+                .collect();
+            if !waiting.is_empty() {
+                return Err(AppError::new(
+                    ErrorCode::InvalidTransition,
+                    format!(
+                        "the draw needs the commitment of every contributor to its seed first; waiting for: {}",
+                        waiting.join(", ")
+                    ),
+                ));
+            }
             let parties = parties(tx.c, &section_id, &x.p.tenderer_org_id)?;
             let centres: BTreeSet<&str> = request.centres.iter().map(String::as_str).collect();
             let pool = repo::all_experts(tx.c)?
@@ -202,91 +252,193 @@ pub async fn draw_committee(
                 .map(entry)
                 .collect::<AppResult<Vec<_>>>()?;
             let snapshot = Snapshot::new(pool);
-            let seed = crypto::random_bytes::<32>();
-            let result = draw::draw(&request, &parties, &snapshot, &seed)
+            // Whether there are enough eligible experts does not depend on
+            // the seed: a draw that cannot succeed is refused now.
+            draw::draw(&request, &parties, &snapshot, &[0u8; 32])
                 .map_err(|e| AppError::invalid_field("requirements", e.to_string()))?;
-            let spec = &x.params.evaluation;
-            let k = draw::k_for(
-                &seed,
-                spec.price
-                    .as_ref()
-                    .map(|f| f.k_coefficients.as_slice())
-                    .unwrap_or(&[]),
-            );
-            let commitment = draw::seed_commitment(&seed);
-            let mut seats = Vec::new();
-            for (i, s) in result.members.iter().chain(&result.reserves).enumerate() {
-                let mut seat = SeatRow {
-                    section_id: section_id.clone(),
-                    expert_id: crate::domain::ids::ExpertId::from_db(s.expert_id.clone()),
-                    specialty: s.specialty.clone(),
-                    position: i as i32,
-                    status: SeatStatus::Standby,
-                    token_hash: None,
-                    expert_key: None,
-                    pass_json: None,
-                    called_at: None,
-                    responded_at: None,
-                };
-                if i < result.members.len() {
-                    call(svc, tx.c, &x, &mut seat, now)?;
-                    seat.status = SeatStatus::Called;
-                }
-                seats.push(seat);
-            }
-            repo::insert(
+            let platform_seed = crypto::random_bytes::<32>();
+            let commitment = draw::seed_commitment(&platform_seed);
+            let snapshot_hash = snapshot.hash();
+            let parties_hash =
+                crypto::sha256_hex(&jcs::to_vec(&parties).map_err(AppError::internal)?);
+            let due = now + svc.config.evaluation.reveal_minutes as i64 * 60_000;
+            repo::insert_draw_request(
                 tx.c,
-                &EvaluationRow {
+                &DrawRequestRow {
                     section_id: section_id.clone(),
-                    phase: EvaluationPhase::Seating,
                     request_json: serde_json::to_string(&request).map_err(AppError::internal)?,
                     parties_json: serde_json::to_string(&parties).map_err(AppError::internal)?,
                     snapshot_json: serde_json::to_string(&snapshot).map_err(AppError::internal)?,
-                    snapshot_hash: result.snapshot_hash.clone(),
                     seed_commitment: commitment.clone(),
-                    sealed_seed: svc.atrest.seal(&format!("draw-seed/{section_id}"), &seed),
-                    draw_json: serde_json::to_string(&result).map_err(AppError::internal)?,
-                    k_coefficient: k.map(|k| k.to_string()),
-                    outcome_json: None,
-                    report_json: None,
-                    report_hash: None,
-                    signing_ends_at: None,
-                    published_at: None,
-                    publicity_ends_at: None,
-                    paused_since: None,
-                    awarded_at: None,
+                    sealed_seed: svc
+                        .atrest
+                        .seal(&platform_seed_label(&section_id), &platform_seed),
+                    contributors: serde_json::to_string(&contributors)
+                        .map_err(AppError::internal)?,
+                    reveals_due_at: due,
                     created_at: now,
-                    updated_at: now,
                 },
             )?;
-            repo::insert_seats(tx.c, &seats)?;
-            let members = result.members.len() as u32 + request.tenderer_representatives;
-            let parties_hash =
-                crypto::sha256_hex(&jcs::to_vec(&parties).map_err(AppError::internal)?);
-            // Logged now: the seed's commitment, the pool snapshot's hash and
-            // the request — never who was drawn.
+            jobs::schedule(tx.c, &section_id, JobKind::EvaluationRevealsDue, due, now)?;
+            // Logged now: the platform seed's commitment, the pool
+            // snapshot's and the parties' hashes, the request and who
+            // contributes — never who will be drawn.
             tx.record(
-                Change::new(&section_id, "evaluation.committee_drawn")
-                    .data(json!({"committee_size": members, "reserves": result.reserves.len()}))
+                Change::new(&section_id, "evaluation.draw_requested")
+                    .data(json!({"contributors": contributors, "reveals_due_at_ms": due}))
                     .logged(json!({
                         "seed_commitment": commitment,
-                        "snapshot_hash": result.snapshot_hash,
+                        "snapshot_hash": snapshot_hash,
                         "parties_hash": parties_hash,
                         "request": request,
                         "pool_size": snapshot.experts.len(),
+                        "host_centre": svc.config.evaluation.centre_code,
+                        "contributors": contributors,
+                        "reveals_due_at_ms": due,
                     })),
             )?;
-            Ok(CommitteeDrawn {
+            Ok(DrawRequested {
                 section_id,
-                phase: EvaluationPhase::Seating,
                 seed_commitment: commitment,
-                snapshot_hash: result.snapshot_hash,
-                committee_size: members,
-                seats: committee_counts(&seats),
-                skipped_for_conflict: result.skipped.len(),
+                snapshot_hash,
+                pool_size: snapshot.experts.len(),
+                contributors,
+                reveals_due_at_ms: due,
             })
         })
         .await
+}
+
+/// The at-rest label of the platform's seed for a section.
+pub(crate) fn platform_seed_label(section_id: &SectionId) -> String {
+    format!("draw-platform-seed/{section_id}")
+}
+
+/// The at-rest label of the mixed seed the draw used.
+pub(crate) fn seed_label(section_id: &SectionId) -> String {
+    format!("draw-seed/{section_id}")
+}
+
+/// Draws the committee from the request and the contributions as they
+/// stand (each revealed or withheld): seats, calls to the members, and the
+/// evaluation row holding the mixed seed sealed until publication.
+pub(super) fn draw_now(
+    tx: &mut Tx<'_>,
+    req: &DrawRequestRow,
+    contributions: &[ContributionRow],
+) -> AppResult<CommitteeDrawn> {
+    let (svc, now) = (tx.svc, tx.now);
+    let section_id = req.section_id.clone();
+    let x = load(tx.c, &section_id)?;
+    let request: DrawRequest =
+        serde_json::from_str(&req.request_json).map_err(AppError::internal)?;
+    let parties: Parties = serde_json::from_str(&req.parties_json).map_err(AppError::internal)?;
+    let snapshot: Snapshot =
+        serde_json::from_str(&req.snapshot_json).map_err(AppError::internal)?;
+    let contributors: Vec<String> =
+        serde_json::from_str(&req.contributors).map_err(AppError::internal)?;
+    let platform_seed = svc
+        .atrest
+        .open(&platform_seed_label(&section_id), &req.sealed_seed)
+        .map_err(AppError::internal)?;
+    let platform_seed: [u8; 32] = platform_seed[..]
+        .try_into()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("the platform seed is not 32 bytes")))?;
+    let mut values = Vec::new();
+    let mut withheld = Vec::new();
+    for party in &contributors {
+        let row = contributions
+            .iter()
+            .find(|r| &r.party == party)
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("a contributor without a commitment"))
+            })?;
+        match row.value.as_deref().and_then(crypto::hex_array::<32>) {
+            Some(v) => values.push(Some(v)),
+            None => {
+                withheld.push(party.clone());
+                values.push(None);
+            }
+        }
+    }
+    let seed = seed::mix(&platform_seed, &values);
+    let result = draw::draw(&request, &parties, &snapshot, &seed).map_err(AppError::internal)?;
+    let spec = &x.params.evaluation;
+    let k = draw::k_for(
+        &seed,
+        spec.price
+            .as_ref()
+            .map(|f| f.k_coefficients.as_slice())
+            .unwrap_or(&[]),
+    );
+    let mut seats = Vec::new();
+    for (i, s) in result.members.iter().chain(&result.reserves).enumerate() {
+        let mut seat = SeatRow {
+            section_id: section_id.clone(),
+            expert_id: crate::domain::ids::ExpertId::from_db(s.expert_id.clone()),
+            specialty: s.specialty.clone(),
+            position: i as i32,
+            status: SeatStatus::Standby,
+            token_hash: None,
+            expert_key: None,
+            pass_json: None,
+            called_at: None,
+            responded_at: None,
+        };
+        if i < result.members.len() {
+            call(svc, tx.c, &x, &mut seat, now)?;
+            seat.status = SeatStatus::Called;
+        }
+        seats.push(seat);
+    }
+    repo::insert(
+        tx.c,
+        &EvaluationRow {
+            section_id: section_id.clone(),
+            phase: EvaluationPhase::Seating,
+            request_json: req.request_json.clone(),
+            parties_json: req.parties_json.clone(),
+            snapshot_json: req.snapshot_json.clone(),
+            snapshot_hash: result.snapshot_hash.clone(),
+            seed_commitment: req.seed_commitment.clone(),
+            sealed_seed: svc.atrest.seal(&seed_label(&section_id), &seed),
+            draw_json: serde_json::to_string(&result).map_err(AppError::internal)?,
+            k_coefficient: k.map(|k| k.to_string()),
+            outcome_json: None,
+            report_json: None,
+            report_hash: None,
+            signing_ends_at: None,
+            published_at: None,
+            publicity_ends_at: None,
+            paused_since: None,
+            awarded_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    repo::insert_seats(tx.c, &seats)?;
+    let members = result.members.len() as u32 + request.tenderer_representatives;
+    tx.record(
+        Change::new(&section_id, "evaluation.committee_drawn")
+            .data(
+                json!({"committee_size": members, "reserves": result.reserves.len(),
+                         "withheld": withheld}),
+            )
+            .logged(
+                json!({"committee_size": members, "reserves": result.reserves.len(),
+                           "withheld": withheld}),
+            ),
+    )?;
+    Ok(CommitteeDrawn {
+        section_id,
+        phase: EvaluationPhase::Seating,
+        seed_commitment: req.seed_commitment.clone(),
+        snapshot_hash: result.snapshot_hash,
+        committee_size: members,
+        seats: committee_counts(&seats),
+        skipped_for_conflict: result.skipped.len(),
+        withheld,
+    })
 }
 
 /// A drawn expert's answer, with the token from the e-mail.

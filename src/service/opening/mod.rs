@@ -46,6 +46,7 @@ pub use confirm::{
 };
 pub use decrypt::{open_all, run_decrypt_job, submit_bmk, BidDecrypted, BmkRequest, Outcome};
 pub use notice::{notice, NoticePosted};
+pub(crate) use record::countersigning_key;
 pub use record::{record_of, RecordView};
 pub use release::{release_key, KeyReleased};
 pub use signin::{open_signin, sign_in, SignedIn, SigninOpened};

@@ -27,6 +27,29 @@ pub struct RecordView {
     pub supervisor_key: Option<String>,
 }
 
+/// The key of the supervisor of record: the registered identity key that
+/// made the countersignature on the closed record (keys rotate: the one
+/// that signed is found in the countersigner's history).
+pub(crate) fn countersigning_key(
+    c: &mut crate::db::DbConn,
+    o: &repo::OpeningRow,
+) -> AppResult<Option<String>> {
+    let closing: Option<Closing> = o
+        .closing_json
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(AppError::internal)?;
+    Ok(match (&o.countersigned_by, &o.countersignature, &closing) {
+        (Some(u), Some(sig), Some(closing)) => keys_repo::key_history(c, u.as_str())?
+            .into_iter()
+            .filter(|k| k.purpose == KeyPurpose::SupervisorIdentity)
+            .map(|k| k.public_key)
+            .find(|k| closing.verify_countersignature(k, sig)),
+        _ => None,
+    })
+}
+
 /// The opening record of a section, once announced.
 pub async fn record_of(svc: &Services, section_id: SectionId) -> AppResult<RecordView> {
     let platform_key = svc.platform_public_hex();
@@ -42,15 +65,7 @@ pub async fn record_of(svc: &Services, section_id: SectionId) -> AppResult<Recor
                 .map(serde_json::from_str)
                 .transpose()
                 .map_err(AppError::internal)?;
-            // The supervisor key that made the countersignature (keys rotate).
-            let supervisor_key = match (&o.countersigned_by, &o.countersignature, &closing) {
-                (Some(u), Some(sig), Some(closing)) => keys_repo::key_history(c, u.as_str())?
-                    .into_iter()
-                    .filter(|k| k.purpose == KeyPurpose::SupervisorIdentity)
-                    .map(|k| k.public_key)
-                    .find(|k| closing.verify_countersignature(k, sig)),
-                _ => None,
-            };
+            let supervisor_key = countersigning_key(c, &o)?;
             Ok(RecordView {
                 record: serde_json::from_str(o.record_json.as_deref().unwrap_or("{}"))
                     .map_err(AppError::internal)?,

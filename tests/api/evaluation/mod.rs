@@ -1,11 +1,12 @@
 //! Remote expert evaluation (远程异地评标) over real HTTP, one file per
 //! concern: the pool, the draw, seating (declines, no-shows), passes from
-//! trusted centres, the qualification review, signed scores, the report,
+//! trusted centres, the seed's contributions, the qualification review, signed scores, the report,
 //! the publicity and the award, clarifications, recusal, outliers, and the
 //! transcript that recomputes it all. A [`Panel`] starts each test at its
 //! [`Stage`], reached the way the parties reach it.
 
 mod clarifications;
+mod contributions;
 mod draw;
 mod outliers;
 mod passes;
@@ -23,6 +24,7 @@ use std::collections::BTreeMap;
 use ed25519_dalek::SigningKey;
 use kaibiao::crypto::sign;
 use kaibiao::evaluation::pass::{self, Centre, Pass, PassBody};
+use kaibiao::evaluation::seed;
 use kaibiao::service::evaluation::{
     sign_statement, ReportStatement, ScoreStatement, VoteStatement, REPORT_LABEL, SCORE_LABEL,
     VOTE_LABEL,
@@ -157,6 +159,22 @@ impl Panel {
             p.draw(draw_body(5, 2)).await.expect(200);
             p.members = p.calls(5).await.into_iter().map(|(id, _)| id).collect();
         }
+        p.reach(Stage::Drawn, stage).await;
+        p
+    }
+
+    /// Takes a panel drawn by hand (its five call mails sent) on from
+    /// [`Stage::Drawn`] to `stage`, the way [`Panel::at`] does.
+    pub async fn drawn_by_hand(mut self, stage: Stage) -> Panel {
+        self.members = self.calls(5).await.into_iter().map(|(id, _)| id).collect();
+        self.reach(Stage::Drawn, stage).await;
+        self
+    }
+
+    /// The steps after `from` up to `stage`.
+    async fn reach(&mut self, from: Stage, stage: Stage) {
+        let p = self;
+        let stage = if stage > from { stage } else { return };
         if stage >= Stage::Reviewing {
             for (id, mail) in p.calls(5).await {
                 let k = p.admit(&id, &mail).await;
@@ -194,7 +212,6 @@ impl Panel {
             p.fx.app.advance(chrono::Duration::days(3));
             p.eventually_awarded().await;
         }
-        p
     }
 
     pub fn app(&self) -> &TestApp {
@@ -227,9 +244,81 @@ impl Panel {
             .await
     }
 
+    /// The whole draw, the way its parties take it: the supervisor and
+    /// every partner centre named in `body` commit to a value (a repeat is
+    /// recognised), the host asks for the draw, and each contributor
+    /// reveals. A refused request is answered as it was; a taken one by the
+    /// committee the last value drew.
     pub async fn draw(&self, body: Value) -> Resp {
+        self.commit_all(&body).await;
+        let r = self.request_draw(body).await;
+        if r.status != 200 {
+            return r;
+        }
+        let mut drawn = Value::Null;
+        for party in r.json()["contributors"].as_array().unwrap() {
+            drawn = self.reveal(party.as_str().unwrap()).await.expect(200)["drawn"].clone();
+        }
+        assert!(drawn.is_object(), "the last value drew the committee");
+        Resp {
+            status: r.status,
+            headers: r.headers,
+            body: serde_json::to_vec(&drawn).unwrap(),
+        }
+    }
+
+    /// The host asks for the draw (nothing else).
+    pub async fn request_draw(&self, body: Value) -> Resp {
         self.app()
             .post(&self.path("draw"), Some(self.host()), body)
+            .await
+    }
+
+    /// The key a party signs its commitment with.
+    pub fn party_key(&self, party: &str) -> &SigningKey {
+        match seed::party_centre(party) {
+            Some(code) => &self.centre_keys[code],
+            None => &self.fx.supervisor_key,
+        }
+    }
+
+    /// The value a party commits to (derived from its key, as the tools do).
+    pub fn value_of(&self, party: &str) -> [u8; 32] {
+        seed::derive_value(self.party_key(party), &self.fx.section)
+    }
+
+    /// A party's signed commitment to [`Panel::value_of`].
+    pub fn commitment(&self, party: &str) -> Value {
+        let st = seed::ContributionStatement {
+            section_id: self.fx.section.clone(),
+            party: party.into(),
+            commitment: seed::value_commitment(&self.value_of(party)),
+        };
+        signed(self.party_key(party), seed::CONTRIBUTION_LABEL, &st)
+    }
+
+    pub async fn commit(&self, party: &str) -> Resp {
+        self.post("draw/commitments", self.commitment(party)).await
+    }
+
+    /// The supervisor and every trusted partner centre of `body` commit.
+    pub async fn commit_all(&self, body: &Value) {
+        let centres = body["centres"].as_array().cloned().unwrap_or_default();
+        let parties = std::iter::once(seed::SUPERVISOR.to_string()).chain(
+            centres
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|c| self.centre_keys.contains_key(c))
+                .map(seed::centre_party),
+        );
+        for party in parties {
+            self.commit(&party).await.expect(200);
+        }
+    }
+
+    pub async fn reveal(&self, party: &str) -> Resp {
+        let value = hex::encode(self.value_of(party));
+        self.post("draw/reveals", json!({"party": party, "value": value}))
             .await
     }
 

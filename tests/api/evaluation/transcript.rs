@@ -47,7 +47,7 @@ async fn the_transcript_recomputes_the_evaluation_and_names_any_alteration() {
     assert!(err.contains("does not recompute"), "{err}");
     // Another seed, another pool, another draw.
     let err = broken(&|x| x.seed = "00".repeat(32));
-    assert!(err.contains("commitment"), "{err}");
+    assert!(err.contains("not the mix"), "{err}");
     let err = broken(&|x| x.snapshot.experts[0].employer = credit_code(4242));
     assert!(err.contains("snapshot"), "{err}");
     let err = broken(&|x| x.draw.members.swap(0, 1));
@@ -75,7 +75,8 @@ async fn the_transcript_recomputes_the_evaluation_and_names_any_alteration() {
             .clone();
         x.centres.retain(|c| c.code != home);
     });
-    assert!(err.contains("does not trust"), "{err}");
+    // (Its commitment to the seed is the first thing that needs it.)
+    assert!(err.contains("not among the trusted centres"), "{err}");
     // Every list is written one way: an entry listed twice is refused.
     let err = broken(&|x| x.scores.push(x.scores[0].clone()));
     assert!(
@@ -98,8 +99,10 @@ async fn the_transcript_recomputes_the_evaluation_and_names_any_alteration() {
         "{err}"
     );
     // Hex has one spelling: the seed in upper case is not the seed.
+    let err = broken(&|x| x.platform_seed = x.platform_seed.to_uppercase());
+    assert!(err.contains("not 32 bytes of lower-case hex"), "{err}");
     let err = broken(&|x| x.seed = x.seed.to_uppercase());
-    assert!(err.contains("not 32 bytes of hex"), "{err}");
+    assert!(err.contains("not the mix"), "{err}");
     // The evaluation withheld although the log publishes a result.
     let mut t = tr.clone();
     t.evaluation = None;

@@ -1,0 +1,2 @@
+DROP TABLE draw_requests;
+DROP TABLE draw_contributions;
