@@ -350,6 +350,103 @@ fn check_seed<'a>(
     })
 }
 
+/// The leaves that move a seat, each naming it by its position in the draw
+/// (members, then reserves).
+const SEAT_EVENTS: [&str; 5] = [
+    "evaluation.expert_confirmed",
+    "evaluation.expert_declined",
+    "evaluation.expert_no_answer",
+    "evaluation.expert_admitted",
+    "evaluation.expert_recused",
+];
+
+/// Replays the seats' logged history from the draw — members called,
+/// reserves on standby — in log order: an answer only for a called seat, a
+/// recusal only for a confirmed one, each decline, no-show or recusal
+/// calling exactly the next reserve of the specialty still on standby (or
+/// none when none is left), an admission only of a confirmed seat; and the
+/// seats of the transcript must be what the replay ends with, each pass the
+/// one the seat's last admission logged.
+fn check_seat_history(
+    draw: &DrawResult,
+    seats: &[SeatEntry],
+    mut history: Vec<(u64, &Value)>,
+) -> Result<(), String> {
+    history.sort_by_key(|(i, _)| *i);
+    let drawn: Vec<&draw::Seat> = draw.members.iter().chain(&draw.reserves).collect();
+    let mut status: Vec<&str> = (0..drawn.len())
+        .map(|i| {
+            if i < draw.members.len() {
+                "called"
+            } else {
+                "standby"
+            }
+        })
+        .collect();
+    let mut passes: Vec<Option<&str>> = vec![None; drawn.len()];
+    for (at, leaf) in history {
+        let ty = leaf["type"].as_str().unwrap_or_default();
+        let what = format!("seat history at leaf {at} ({ty})");
+        let seat = leaf["seat"]
+            .as_u64()
+            .map(|p| p as usize)
+            .filter(|p| *p < drawn.len())
+            .ok_or_else(|| format!("{what}: no seat of the draw"))?;
+        let (from, to) = match ty {
+            "evaluation.expert_confirmed" => ("called", "confirmed"),
+            "evaluation.expert_declined" | "evaluation.expert_no_answer" => ("called", "declined"),
+            "evaluation.expert_recused" => ("confirmed", "recused"),
+            _ => ("confirmed", "confirmed"),
+        };
+        ensure!(
+            status[seat] == from,
+            "{what}: seat {seat} is {}, not {from}",
+            status[seat]
+        );
+        status[seat] = to;
+        if ty == "evaluation.expert_admitted" {
+            passes[seat] = leaf["pass_hash"].as_str();
+        }
+        if to == "declined" || to == "recused" {
+            let next = (0..drawn.len())
+                .find(|i| status[*i] == "standby" && drawn[*i].specialty == drawn[seat].specialty);
+            ensure!(
+                leaf["reserve"].as_u64().map(|p| p as usize) == next,
+                "{what}: the reserve called is not the next of the specialty"
+            );
+            if let Some(n) = next {
+                status[n] = "called";
+            }
+        }
+    }
+    ensure!(
+        seats.len() == drawn.len(),
+        "the transcript has {} seats, the draw {}",
+        seats.len(),
+        drawn.len()
+    );
+    for s in seats {
+        let i = drawn
+            .iter()
+            .position(|d| d.expert_id == s.expert_id)
+            .ok_or_else(|| format!("seat {}: not drawn", s.expert_id))?;
+        ensure!(
+            s.status == status[i],
+            "seat {}: the log's history leaves it {}, the transcript says {}",
+            s.expert_id,
+            status[i],
+            s.status
+        );
+        let pass = s.pass.as_ref().map(json_hash).transpose()?;
+        ensure!(
+            pass.as_deref() == passes[i],
+            "seat {}: the pass differs from the one its admission logged",
+            s.expert_id
+        );
+    }
+    Ok(())
+}
+
 /// A signed text's statement, parsed, and in canonical form.
 fn parsed<T: serde::de::DeserializeOwned + Serialize>(
     s: &SignedText,
@@ -482,6 +579,8 @@ pub(super) fn verify(
         "outlier confirmations",
     )?;
     super::distinct(&x.clarifications, |c| c.id.clone(), "clarifications")?;
+    let history: Vec<(u64, &Value)> = SEAT_EVENTS.iter().flat_map(|ty| of_idx(ty)).collect();
+    check_seat_history(&x.draw, &x.seats, history)?;
     let mut keys: BTreeMap<&str, &str> = BTreeMap::new();
     let mut panel = Vec::new();
     for s in &x.seats {
@@ -1022,6 +1121,123 @@ mod tests {
 
     fn mixed(c: &Case, values: &[Option<[u8; 32]>]) -> String {
         hex::encode(seed::mix(&c.platform, values))
+    }
+
+    fn seat(id: &str) -> draw::Seat {
+        draw::Seat {
+            expert_id: id.into(),
+            specialty: "civil".into(),
+            centre: "GZ".into(),
+            ticket: String::new(),
+        }
+    }
+
+    /// Members A, B; reserves R1, R2; A confirms and is admitted, B
+    /// declines (R1 called), R1 does not answer (R2 called), R2 confirms,
+    /// A recuses with no reserve left.
+    fn seat_case() -> (DrawResult, Vec<SeatEntry>, BTreeMap<u64, Value>) {
+        let d = DrawResult {
+            snapshot_hash: String::new(),
+            members: vec![seat("A"), seat("B")],
+            reserves: vec![seat("R1"), seat("R2")],
+            skipped: Vec::new(),
+        };
+        let key = sign::generate();
+        let p = pass::issue(
+            &key,
+            pass::PassBody::new("GZ", "A", &"ab".repeat(32), S, 0, 60),
+        );
+        let ph = json_hash(&p).unwrap();
+        let mut log = BTreeMap::new();
+        for (i, (ty, v)) in [
+            (
+                "evaluation.expert_confirmed",
+                json!({"seat": 0, "reserve": null}),
+            ),
+            (
+                "evaluation.expert_declined",
+                json!({"seat": 1, "reserve": 2}),
+            ),
+            (
+                "evaluation.expert_admitted",
+                json!({"seat": 0, "pass_hash": ph}),
+            ),
+            (
+                "evaluation.expert_no_answer",
+                json!({"seat": 2, "reserve": 3}),
+            ),
+            (
+                "evaluation.expert_confirmed",
+                json!({"seat": 3, "reserve": null}),
+            ),
+            (
+                "evaluation.expert_recused",
+                json!({"seat": 0, "reserve": null}),
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            log.insert(10 + i as u64, leaf(ty, 0, v));
+        }
+        let entry = |id: &str, status: &str, pass: Option<Pass>| SeatEntry {
+            expert_id: id.into(),
+            specialty: "civil".into(),
+            status: status.into(),
+            pass,
+        };
+        let seats = vec![
+            entry("A", "recused", Some(p)),
+            entry("B", "declined", None),
+            entry("R1", "declined", None),
+            entry("R2", "confirmed", None),
+        ];
+        (d, seats, log)
+    }
+
+    fn replay(
+        d: &DrawResult,
+        seats: &[SeatEntry],
+        log: &BTreeMap<u64, Value>,
+    ) -> Result<(), String> {
+        check_seat_history(d, seats, log.iter().map(|(i, l)| (*i, l)).collect())
+    }
+
+    #[test]
+    fn the_seats_are_what_their_logged_history_leaves_them() {
+        let (d, seats, log) = seat_case();
+        replay(&d, &seats, &log).unwrap();
+        // A transcript that says otherwise about any seat.
+        for (i, status) in [(1, "confirmed"), (2, "standby"), (3, "declined")] {
+            let mut bad = seats.clone();
+            bad[i].status = status.into();
+            let err = replay(&d, &bad, &log).unwrap_err();
+            assert!(err.contains("the log's history leaves it"), "{err}");
+        }
+        // Another pass than the admitted one, or a pass never admitted.
+        let mut bad = seats.clone();
+        bad[3].pass = bad[0].pass.clone();
+        assert!(replay(&d, &bad, &log).unwrap_err().contains("pass differs"));
+        // A reserve called out of order, an answer for a seat on standby,
+        // a recusal of a seat that never confirmed, a seat not drawn.
+        for (at, v) in [
+            (11, json!({"seat": 1, "reserve": 3})),
+            (11, json!({"seat": 1, "reserve": null})),
+            (13, json!({"seat": 3, "reserve": null})),
+            (15, json!({"seat": 1, "reserve": null})),
+            (10, json!({"seat": 9, "reserve": null})),
+        ] {
+            let mut bad = log.clone();
+            let ty = bad[&at]["type"].clone();
+            let mut l = leaf(ty.as_str().unwrap(), 0, v);
+            l["type"] = ty;
+            bad.insert(at, l);
+            replay(&d, &seats, &bad).unwrap_err();
+        }
+        // A seat's history left out.
+        let mut bad = log.clone();
+        bad.remove(&14);
+        replay(&d, &seats, &bad).unwrap_err();
     }
 
     #[test]

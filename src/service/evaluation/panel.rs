@@ -197,17 +197,19 @@ pub async fn recuse(
             },
         )?;
         let x = load(tx.c, &section_id)?;
-        let called = call_reserve(tx, &x, &seat.specialty)?;
+        let reserve = call_reserve(tx, &x, &seat.specialty)?;
         tx.record(
             Change::new(&section_id, "evaluation.expert_recused")
-                .data(json!({"specialty": seat.specialty, "reserve_called": called}))
-                // By hashes only: the committee is named at publication.
+                .data(json!({"specialty": seat.specialty, "reserve_called": reserve.is_some()}))
+                // By hashes and seat position only: the committee is named
+                // at publication.
                 .logged(json!({"reason_hash": crypto::sha256_hex(reason.as_bytes()),
-                               "statement_hash": crypto::sha256_hex(text.as_bytes())})),
+                               "statement_hash": crypto::sha256_hex(text.as_bytes()),
+                               "seat": seat.position, "reserve": reserve})),
         )?;
         Ok(Recused {
             recused: true,
-            reserve_called: called,
+            reserve_called: reserve.is_some(),
         })
     })
     .await

@@ -59,6 +59,13 @@ pub struct ExpertAdmitted {
     pub expires_at_ms: i64,
 }
 
+/// SHA-256 of the pass's canonical JSON, hex: how the log names it.
+pub(super) fn pass_hash(p: &Pass) -> AppResult<String> {
+    Ok(crate::crypto::sha256_hex(
+        &crate::crypto::jcs::to_vec(p).map_err(AppError::internal)?,
+    ))
+}
+
 /// The host centre's room admits a pass: trusted centre, good signature, in
 /// date, for this section, naming a confirmed member. When every member is
 /// admitted the evaluation moves to its qualification review.
@@ -85,7 +92,8 @@ pub async fn admit(svc: &Services, section_id: SectionId, p: Pass) -> AppResult<
         transition::seat(tx.c, &mut seat, SeatStatus::Confirmed)?;
         tx.record(
             Change::new(&section_id, "evaluation.expert_admitted")
-                .data(json!({"specialty": seat.specialty})),
+                .data(json!({"specialty": seat.specialty}))
+                .logged(json!({"seat": seat.position, "pass_hash": pass_hash(&p)?})),
         )?;
         let ev = drawn(tx.c, &section_id)?;
         let seats = repo::seats_of(tx.c, &section_id)?;

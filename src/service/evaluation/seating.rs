@@ -128,21 +128,22 @@ fn call(
     call_mail(svc, c, x, &expert, &token, now)
 }
 
-/// Calls the next reserve of `specialty`, if any is left; true if one was.
+/// Calls the next reserve of `specialty` (the first in draw order still on
+/// standby), if any is left; the position of the seat called.
 pub(super) fn call_reserve(
     tx: &mut Tx<'_>,
     x: &PublishedSection,
     specialty: &str,
-) -> AppResult<bool> {
+) -> AppResult<Option<i32>> {
     let Some(mut next) = repo::seats_of(tx.c, x.id())?
         .into_iter()
         .find(|r| r.status == SeatStatus::Standby && r.specialty == specialty)
     else {
-        return Ok(false);
+        return Ok(None);
     };
     call(tx.svc, tx.c, x, &mut next, tx.now)?;
     transition::seat(tx.c, &mut next, SeatStatus::Called)?;
-    Ok(true)
+    Ok(Some(next.position))
 }
 
 /// The committee as drawn.
@@ -507,7 +508,12 @@ pub async fn answer(
                 e
             }
         })?;
-        let called = !body.accept && call_reserve(tx, &x, &seat.specialty)?;
+        let reserve = if body.accept {
+            None
+        } else {
+            call_reserve(tx, &x, &seat.specialty)?
+        };
+        let called = reserve.is_some();
         let seats = repo::seats_of(tx.c, &section_id)?;
         let missing = seats_missing(&ev, &seats)?;
         let kind = if body.accept {
@@ -515,9 +521,16 @@ pub async fn answer(
         } else {
             "evaluation.expert_declined"
         };
-        tx.record(Change::new(&section_id, kind).data(
-            json!({"specialty": seat.specialty, "reserve_called": called, "seats_missing": missing}),
-        ))?;
+        // The seat's history is logged by position: which expert sits in
+        // it is only known from the draw, published with the result.
+        tx.record(
+            Change::new(&section_id, kind)
+                .data(
+                    json!({"specialty": seat.specialty, "reserve_called": called,
+                             "seats_missing": missing}),
+                )
+                .logged(json!({"seat": seat.position, "reserve": reserve})),
+        )?;
         if missing == 0 && seats.iter().all(|r| r.status != SeatStatus::Called) {
             tx.record(Change::new(&section_id, "evaluation.committee_complete"))?;
         }
@@ -562,11 +575,13 @@ pub fn answers_due(tx: &mut Tx<'_>, section_id: &SectionId) -> AppResult<Answers
         if transition::seat(tx.c, &mut seat, SeatStatus::Declined).is_err() {
             continue;
         }
-        let reserve_called = call_reserve(tx, &x, &seat.specialty)?;
+        let reserve = call_reserve(tx, &x, &seat.specialty)?;
+        let reserve_called = reserve.is_some();
         replaced += 1;
         tx.record(
             Change::new(section_id, "evaluation.expert_no_answer")
                 .data(json!({"specialty": seat.specialty, "reserve_called": reserve_called}))
+                .logged(json!({"seat": seat.position, "reserve": reserve}))
                 .by(by_chronograph()),
         )?;
     }

@@ -77,6 +77,25 @@ async fn the_transcript_recomputes_the_evaluation_and_names_any_alteration() {
     });
     // (Its commitment to the seed is the first thing that needs it.)
     assert!(err.contains("not among the trusted centres"), "{err}");
+    // A reserve on standby claimed as declined, a pass put on a reserve:
+    // the seats' logged history says otherwise.
+    let err = broken(&|x| {
+        let s = x.seats.iter_mut().find(|s| s.status == "standby").unwrap();
+        s.status = "declined".into();
+    });
+    assert!(err.contains("the log's history leaves it standby"), "{err}");
+    let err = broken(&|x| {
+        let p = x.seats.iter().find_map(|s| s.pass.clone());
+        x.seats
+            .iter_mut()
+            .find(|s| s.status == "standby")
+            .unwrap()
+            .pass = p;
+    });
+    assert!(
+        err.contains("differs from the one its admission logged"),
+        "{err}"
+    );
     // Every list is written one way: an entry listed twice is refused.
     let err = broken(&|x| x.scores.push(x.scores[0].clone()));
     assert!(
