@@ -131,6 +131,11 @@ pub struct Parties {
     pub tenderer: String,
     /// Every bidder's credit code.
     pub bidders: Vec<String>,
+    /// Every bidder's organisation id on this platform (as the bids name
+    /// it) and its credit code: logged by hash with the draw, so anyone can
+    /// check that every bidder of the transcript was avoided.
+    #[serde(default)]
+    pub bidder_ids: std::collections::BTreeMap<String, String>,
     /// Digests ([`party_digest`]) of the bidders' people (legal
     /// representatives, project managers, the users who sealed bids).
     #[serde(default)]
@@ -419,6 +424,7 @@ mod tests {
             tenderer: TENDERER.into(),
             bidders: vec![BIDDER_A.into(), BIDDER_B.into()],
             bidder_people: vec![party_digest("440101199001011234")],
+            ..Parties::default()
         }
     }
 

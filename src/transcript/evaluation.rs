@@ -447,6 +447,23 @@ fn check_seat_history(
     Ok(())
 }
 
+/// Every organisation that sealed a bid in the transcript — and only those —
+/// is named in the parties to avoid, by its credit code.
+fn check_parties(parties: &Parties, bidders: &BTreeSet<&str>) -> Result<(), String> {
+    let named: BTreeSet<&str> = parties.bidder_ids.keys().map(String::as_str).collect();
+    ensure!(
+        named == *bidders,
+        "the parties to avoid do not name every bidder of the transcript (and only them)"
+    );
+    let codes: BTreeSet<&str> = parties.bidder_ids.values().map(String::as_str).collect();
+    let avoided: BTreeSet<&str> = parties.bidders.iter().map(String::as_str).collect();
+    ensure!(
+        codes == avoided,
+        "the bidders' credit codes differ from the parties to avoid"
+    );
+    Ok(())
+}
+
 /// A signed text's statement, parsed, and in canonical form.
 fn parsed<T: serde::de::DeserializeOwned + Serialize>(
     s: &SignedText,
@@ -467,6 +484,7 @@ pub(super) fn verify(
     params: &SectionParams,
     log: &BTreeMap<u64, &Value>,
     bidder_keys: &std::collections::HashSet<(&str, &str, &str)>,
+    bidders: &BTreeSet<&str>,
     extract: Option<&EvaluationExtract>,
 ) -> Result<Option<EvaluationSummary>, String> {
     let of = |ty: &str| -> Vec<&Value> {
@@ -542,6 +560,7 @@ pub(super) fn verify(
         requested["parties_hash"] == json_hash(&x.parties)?.as_str(),
         "the parties to avoid differ from those logged before the draw"
     );
+    check_parties(&x.parties, bidders)?;
     ensure!(
         requested["request"] == serde_json::to_value(&x.request).map_err(|e| e.to_string())?,
         "the draw's request differs from the logged one"
@@ -1238,6 +1257,29 @@ mod tests {
         let mut bad = log.clone();
         bad.remove(&14);
         replay(&d, &seats, &bad).unwrap_err();
+    }
+
+    #[test]
+    fn the_parties_name_every_bidder_by_its_credit_code() {
+        let parties = Parties {
+            tenderer: "T".into(),
+            bidders: vec!["C1".into(), "C2".into()],
+            bidder_ids: [("org_a", "C1"), ("org_b", "C2")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .into(),
+            bidder_people: Vec::new(),
+        };
+        check_parties(&parties, &["org_a", "org_b"].into()).unwrap();
+        // A bidder of the transcript left out of the parties (say, the one
+        // whose people an expert is related to), or one that did not bid.
+        let err = check_parties(&parties, &["org_a", "org_b", "org_c"].into()).unwrap_err();
+        assert!(err.contains("every bidder"), "{err}");
+        check_parties(&parties, &["org_a"].into()).unwrap_err();
+        // A credit code avoided that is not the bidder's.
+        let mut other = parties.clone();
+        other.bidder_ids.insert("org_b".into(), "C9".into());
+        let err = check_parties(&other, &["org_a", "org_b"].into()).unwrap_err();
+        assert!(err.contains("credit codes"), "{err}");
     }
 
     #[test]

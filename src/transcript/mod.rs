@@ -14,7 +14,7 @@
 pub mod evaluation;
 pub mod opening;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -634,7 +634,19 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
 
     // 10. The evaluation: the draw, the passes, the signed scores, the
     //     result and the report.
-    let evaluated = evaluation::verify(&t.section_id, latest, &log, &keys, t.evaluation.as_ref())?;
+    let bidders: BTreeSet<&str> = t
+        .bids
+        .iter()
+        .filter_map(|b| b.signed_envelope.envelope["bidder"].as_str())
+        .collect();
+    let evaluated = evaluation::verify(
+        &t.section_id,
+        latest,
+        &log,
+        &keys,
+        &bidders,
+        t.evaluation.as_ref(),
+    )?;
 
     Ok(Summary {
         section_id: t.section_id.clone(),

@@ -47,8 +47,11 @@ fn parties(c: &mut DbConn, section_id: &SectionId, tenderer_org: &OrgId) -> AppR
         .into_iter()
         .map(|b| b.bidder)
         .collect();
+    let mut bidder_ids = BTreeMap::new();
     for org in orgs {
-        bidders.insert(org_code(c, &org)?);
+        let code = org_code(c, &org)?;
+        bidder_ids.insert(org.to_string(), code.clone());
+        bidders.insert(code);
         for u in identity_repo::users_of_org(c, &org)? {
             people.insert(draw::party_digest(&u.email));
         }
@@ -56,6 +59,7 @@ fn parties(c: &mut DbConn, section_id: &SectionId, tenderer_org: &OrgId) -> AppR
     Ok(Parties {
         tenderer,
         bidders: bidders.into_iter().collect(),
+        bidder_ids,
         bidder_people: people.into_iter().collect(),
     })
 }

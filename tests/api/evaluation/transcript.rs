@@ -3,8 +3,14 @@
 //! ranking, and checks every pass and signature; any alteration is caught
 //! and named, and withholding the evaluation is too.
 
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use kaibiao::crypto::sign;
 use kaibiao::evaluation::scoring::EvalOutcome;
-use kaibiao::transcript::evaluation::EvaluationExtract;
+use kaibiao::evaluation::statements::{REPORT_LABEL, SCORE_LABEL, VOTE_LABEL};
+use kaibiao::evaluation::{pass, seed};
+use kaibiao::transcript::evaluation::{EvaluationExtract, SignedText};
 use serde_json::{json, Value};
 
 use super::{Panel, Stage};
@@ -242,5 +248,82 @@ async fn the_panels_record_is_in_the_transcript_and_re_checked() {
         }
     });
     assert!(err.contains("disagree on the clarifications"), "{err}");
+    p.stop().await;
+}
+
+/// Everything signed again as a platform holding none of the real keys
+/// would: fresh centre keys in the transcript's list, every pass re-issued
+/// with them to fresh expert keys, every statement signed again with those.
+fn re_signed(
+    tr: &kaibiao::transcript::Transcript,
+    centre_keys: Option<&BTreeMap<&'static str, SigningKey>>,
+) -> kaibiao::transcript::Transcript {
+    let mut t = tr.clone();
+    let x = t.evaluation.as_mut().unwrap();
+    let mut fresh_centres: BTreeMap<String, SigningKey> = BTreeMap::new();
+    for c in &mut x.centres {
+        let k = match centre_keys {
+            Some(real) if real.contains_key(c.code.as_str()) => real[c.code.as_str()].clone(),
+            _ => sign::generate(),
+        };
+        c.public_key = hex::encode(k.verifying_key().as_bytes());
+        fresh_centres.insert(c.code.clone(), k);
+    }
+    let mut experts: BTreeMap<String, SigningKey> = BTreeMap::new();
+    for s in &mut x.seats {
+        if let Some(p) = &mut s.pass {
+            let ek = sign::generate();
+            let mut body = p.pass.clone();
+            body.expert_key = hex::encode(ek.verifying_key().as_bytes());
+            *p = pass::issue(&fresh_centres[&body.centre], body);
+            experts.insert(s.expert_id.clone(), ek);
+        }
+    }
+    let resign = |st: &mut SignedText, label: &str| {
+        let v: Value = serde_json::from_str(&st.statement).unwrap();
+        let k = &experts[v["expert_id"].as_str().unwrap()];
+        st.signature = hex::encode(sign::sign(k, label, st.statement.as_bytes()));
+    };
+    x.votes.iter_mut().for_each(|v| resign(v, VOTE_LABEL));
+    x.scores.iter_mut().for_each(|v| resign(v, SCORE_LABEL));
+    for r in &mut x.report_signatures {
+        if let (Some(st), Some(sig)) = (&r.statement, &mut r.signature) {
+            *sig = hex::encode(sign::sign(
+                &experts[&r.expert_id],
+                REPORT_LABEL,
+                st.as_bytes(),
+            ));
+        }
+    }
+    for c in &mut x.contributions {
+        if let Some(code) = seed::party_centre(&c.party) {
+            let k = &fresh_centres[code];
+            c.key = hex::encode(k.verifying_key().as_bytes());
+            c.commitment.signature = hex::encode(sign::sign(
+                k,
+                seed::CONTRIBUTION_LABEL,
+                c.commitment.statement.as_bytes(),
+            ));
+        }
+    }
+    t
+}
+
+#[actix_web::test]
+async fn a_transcript_re_signed_with_fresh_centre_and_expert_keys_is_rejected() {
+    let p = Panel::at(Stage::Publicity).await;
+    let tr = p.transcript().await;
+    kaibiao::transcript::verify(&tr).unwrap();
+    // Fresh centre keys: the centres' commitments to the seed were logged
+    // under their real keys before the draw.
+    let err = kaibiao::transcript::verify(&re_signed(&tr, None)).unwrap_err();
+    assert!(err.contains("another key than the logged one"), "{err}");
+    // The real centre keys but fresh expert keys (passes issued again): the
+    // log holds the hash of each pass the room admitted.
+    let err = kaibiao::transcript::verify(&re_signed(&tr, Some(&p.centre_keys))).unwrap_err();
+    assert!(
+        err.contains("differs from the one its admission logged"),
+        "{err}"
+    );
     p.stop().await;
 }
