@@ -33,6 +33,10 @@ pub struct KeyRow {
     pub registered_by: UserId,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+    /// The registration statement's canonical JSON text, as proven.
+    pub proof_statement: Option<String>,
+    /// The proof of possession over it, hex (PROTOCOL §2).
+    pub proof: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -79,6 +79,8 @@ diesel::table! {
         registered_by -> Text,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
+        proof_statement -> Nullable<Text>,
+        proof -> Nullable<Text>,
     }
 }
 

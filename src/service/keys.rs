@@ -205,6 +205,8 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
             if repo::key_by_public(c, purpose.algorithm(), &public_key)?.is_some() {
                 return Err(AppError::new(ErrorCode::KeyRejected, "this key is already registered"));
             }
+            let proof_statement =
+                String::from_utf8(statement.canonical()).map_err(AppError::internal)?;
             let previous = repo::active_key(c, &owner, purpose)?;
             if let Some(prev) = &previous {
                 repo::retire_key(c, &prev.id, now)?;
@@ -218,6 +220,8 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
                 registered_by: actor.user.id.clone(),
                 created_at: now,
                 retired_at: None,
+                proof_statement: Some(proof_statement),
+                proof: Some(req.proof.clone()),
             };
             repo::insert_key(c, &row).map_err(|e| {
                 if is_unique_violation(&e) {

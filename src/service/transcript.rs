@@ -1,4 +1,4 @@
-//! Exports a sealed section's transcript (`kaibiao-transcript/2`, see
+//! Exports a sealed section's transcript (`kaibiao-transcript/3`, see
 //! `crate::transcript`): everything public about it, with the log proofs, the
 //! opening's keys and results once announced, and the evaluation's record
 //! once its result is published.
@@ -87,6 +87,10 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                         bidder: org.to_string(),
                         purpose: k.purpose.to_string(),
                         public_key: k.public_key,
+                        registered_at_ms: k.created_at,
+                        retired_at_ms: k.retired_at,
+                        statement: k.proof_statement.unwrap_or_default(),
+                        proof: k.proof.unwrap_or_default(),
                     });
                 }
             }

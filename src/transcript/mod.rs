@@ -1,4 +1,4 @@
-//! The section transcript (`kaibiao-transcript/2`): one self-contained JSON
+//! The section transcript (`kaibiao-transcript/3`): one self-contained JSON
 //! file with everything needed to check a section offline — the published
 //! parameters, the bidders' keys, every envelope with its receipt, the
 //! opened commitments, the late attempts, the manifest, and the log entries
@@ -28,7 +28,7 @@ use crate::crypto::translog::{
 use crate::crypto::{jcs, sha256_hex, sign};
 use crate::service::sections::SectionParams;
 
-pub const FORMAT: &str = "kaibiao-transcript/2";
+pub const FORMAT: &str = "kaibiao-transcript/3";
 
 // The API describes the transcript as the self-contained document it is;
 // docs/PROTOCOL.md specifies its members.
@@ -82,6 +82,16 @@ pub struct BidderKey {
     pub bidder: String,
     pub purpose: String,
     pub public_key: String,
+    /// When the platform took it, and when a newer key of the purpose
+    /// retired it.
+    pub registered_at_ms: i64,
+    pub retired_at_ms: Option<i64>,
+    /// The registration statement (canonical JSON text, PROTOCOL §2) and the
+    /// proof of possession over it; for an Ed25519 key anyone can check it,
+    /// for an X25519 key it is an HMAC only the platform can (designated
+    /// verifier).
+    pub statement: String,
+    pub proof: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +208,45 @@ fn hash32(s: &str) -> Option<Hash> {
 }
 
 /// Checks a transcript completely; `Err` says the first thing that is wrong.
+/// A bidder key's registration statement names it, its bidder and its
+/// purpose, in canonical form; an Ed25519 key's proof of possession
+/// verifies under `kaibiao/key-proof/v1`. (An X25519 proof is an HMAC keyed
+/// by a secret shared with the platform: only the platform can check it.)
+fn check_key(k: &BidderKey) -> Result<(), String> {
+    let what = format!("bidder key {} of {}", k.public_key, k.bidder);
+    let st: Value =
+        serde_json::from_str(&k.statement).map_err(|e| format!("{what}: statement: {e}"))?;
+    ensure!(
+        crate::crypto::jcs::canonicalize(&st).map_err(|e| e.to_string())? == k.statement.as_bytes(),
+        "{what}: the statement is not in canonical form"
+    );
+    ensure!(
+        st["owner"] == k.bidder.as_str()
+            && st["public_key"] == k.public_key.as_str()
+            && st["purpose"] == k.purpose.as_str()
+            && st.as_object().is_some_and(|o| o.len() == 5)
+            && st["challenge"].is_string()
+            && st["challenge_id"].is_string(),
+        "{what}: the registration statement names another key, owner or purpose"
+    );
+    if let Some(r) = k.retired_at_ms {
+        ensure!(
+            r >= k.registered_at_ms,
+            "{what}: retired before it was registered"
+        );
+    }
+    if k.purpose == "bidder_signing" {
+        crate::crypto::sign::verify_hex(
+            &k.public_key,
+            crate::crypto::sign::domain::KEY_PROOF,
+            k.statement.as_bytes(),
+            &k.proof,
+        )
+        .map_err(|_| format!("{what}: the proof of possession does not verify"))?;
+    }
+    Ok(())
+}
+
 pub fn verify(t: &Transcript) -> Result<Summary, String> {
     ensure!(
         t.format == FORMAT,
@@ -216,6 +265,12 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         |k| format!("{} {} {}", k.bidder, k.purpose, k.public_key),
         "bidder keys",
     )?;
+
+    // 0a. Every bidder key with its registration statement; an Ed25519
+    //     key's proof of possession verifies.
+    for k in &t.bidder_keys {
+        check_key(k)?;
+    }
 
     // 1. The log extract: one signed checkpoint, every entry provably in it.
     let cp = &t.log.checkpoint;
@@ -425,13 +480,21 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         let params = versions.get(&env.params_hash).ok_or_else(|| {
             format!("bid {hash}: sealed against parameters that were never published")
         })?;
+        let signer = t
+            .bidder_keys
+            .iter()
+            .find(|k| {
+                k.bidder == env.bidder
+                    && k.purpose == "bidder_signing"
+                    && k.public_key == env.signer_key
+            })
+            .ok_or_else(|| {
+                format!("bid {hash}: the signer key is not the bidder's registered key")
+            })?;
         ensure!(
-            keys.contains(&(
-                env.bidder.as_str(),
-                "bidder_signing",
-                env.signer_key.as_str()
-            )),
-            "bid {hash}: the signer key is not the bidder's registered key"
+            signer.registered_at_ms <= b.received_at_ms
+                && signer.retired_at_ms.is_none_or(|r| b.received_at_ms < r),
+            "bid {hash}: signed with a key that was not the bidder's registered key when the bid arrived"
         );
         let enc_key = t
             .bidder_keys

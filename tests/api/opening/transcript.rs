@@ -157,3 +157,73 @@ async fn the_transcript_proves_the_opening_and_any_alteration_is_named() {
     }
     fx.app.stop().await;
 }
+
+#[actix_web::test]
+async fn every_bidder_key_carries_its_proof_and_signed_only_while_registered() {
+    let fx = Fixture::new()
+        .min_bidders(3)
+        .prices(&PRICES)
+        .at(Phase::Confirming)
+        .await;
+    let (t, _) = fx.verified().await;
+    let signing = |t: &mut Transcript| -> usize {
+        t.bidder_keys
+            .iter()
+            .position(|k| k.purpose == "bidder_signing")
+            .unwrap()
+    };
+    for k in &t.bidder_keys {
+        let st: Value = serde_json::from_str(&k.statement).unwrap();
+        assert_eq!(st["owner"], k.bidder.as_str());
+        assert!(!k.proof.is_empty());
+    }
+    // A proof of possession altered, or missing.
+    rejects(&t, "proof of possession does not verify", |t| {
+        let i = signing(t);
+        t.bidder_keys[i].proof = "00".repeat(64);
+    });
+    rejects(&t, "proof of possession does not verify", |t| {
+        let i = signing(t);
+        t.bidder_keys[i].proof = String::new();
+    });
+    // The statement of another owner, or not canonical.
+    rejects(&t, "names another key, owner or purpose", |t| {
+        let i = signing(t);
+        let k = &mut t.bidder_keys[i];
+        let mut st: Value = serde_json::from_str(&k.statement).unwrap();
+        st["owner"] = json!("org_someone_else");
+        k.statement = String::from_utf8(kaibiao::crypto::jcs::canonicalize(&st).unwrap()).unwrap();
+    });
+    rejects(&t, "not in canonical form", |t| {
+        let i = signing(t);
+        t.bidder_keys[i].statement.push(' ');
+    });
+    // A key registered after the bid it signed, or retired before it.
+    let bid_at = |t: &Transcript, bidder: &str| {
+        t.bids
+            .iter()
+            .filter(|b| b.signed_envelope.envelope["bidder"] == bidder)
+            .map(|b| b.received_at_ms)
+            .min()
+            .unwrap()
+    };
+    rejects(
+        &t,
+        "not the bidder's registered key when the bid arrived",
+        |t| {
+            let i = signing(t);
+            let at = bid_at(t, &t.bidder_keys[i].bidder.clone());
+            t.bidder_keys[i].registered_at_ms = at + 1;
+        },
+    );
+    rejects(
+        &t,
+        "not the bidder's registered key when the bid arrived",
+        |t| {
+            let i = signing(t);
+            let at = bid_at(t, &t.bidder_keys[i].bidder.clone());
+            t.bidder_keys[i].retired_at_ms = Some(at);
+        },
+    );
+    fx.app.stop().await;
+}

@@ -1,0 +1,2 @@
+ALTER TABLE identity_keys DROP COLUMN proof;
+ALTER TABLE identity_keys DROP COLUMN proof_statement;
