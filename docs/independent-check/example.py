@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """An independent implementation of sealed-bid/1, of the log's section
-chains and of the draw's seed, written from docs/PROTOCOL.md alone (Python and the `cryptography`
+chains, of the opening, of the draw and its seed and of the evaluation's
+arithmetic, written from docs/PROTOCOL.md alone (Python and the `cryptography`
 package; no kaibiao code). It re-derives every value of the document's worked
-examples (§11, §7.4, §14.2) and exits non-zero on any difference. .ci/run runs it.
+examples (§11, §7.4, §12.8, §14.2, §14.7) and exits non-zero on any
+difference. .ci/run runs it.
 """
 import hashlib, hmac, json, re, struct, sys
 from pathlib import Path
@@ -73,20 +75,33 @@ def lexp(suite, prk, label, info, n):
     return expand(prk, struct.pack(">H", n) + b"HPKE-v1" + suite + label + info, n)
 
 
-def hpke_seal(pk_r, info, pt, ikm_e):
-    sk_e = X25519PrivateKey.from_private_bytes(lexp(KEM, lext(KEM, b"", b"dkp_prk", ikm_e), b"sk", b"", 32))
-    enc = raw(sk_e.public_key())
-    dh = sk_e.exchange(X25519PublicKey.from_public_bytes(pk_r))
+def hpke_context(dh, enc, pk_r, info):
+    """RFC 9180 base mode: the AEAD key and nonce from the DH output."""
     shared = lexp(KEM, lext(KEM, b"", b"eae_prk", dh), b"shared_secret", enc + pk_r, 32)
     ksc = b"\x00" + lext(SUITE, b"", b"psk_id_hash", b"") + lext(SUITE, b"", b"info_hash", info)
     secret = lext(SUITE, shared, b"secret", b"")
-    key, nonce = lexp(SUITE, secret, b"key", ksc, 32), lexp(SUITE, secret, b"base_nonce", ksc, 12)
-    return enc, AESGCM(key).encrypt(nonce, pt, b"")
+    return AESGCM(lexp(SUITE, secret, b"key", ksc, 32)), lexp(SUITE, secret, b"base_nonce", ksc, 12)
 
 
-def check(name, got):
-    if got != v[name]:
-        sys.exit(f"MISMATCH {name}:\n  document {v[name]}\n  computed {got}")
+def hpke_seal(pk_r, info, pt, ikm_e):
+    sk_e = X25519PrivateKey.from_private_bytes(lexp(KEM, lext(KEM, b"", b"dkp_prk", ikm_e), b"sk", b"", 32))
+    enc = raw(sk_e.public_key())
+    aead, nonce = hpke_context(sk_e.exchange(X25519PublicKey.from_public_bytes(pk_r)), enc, pk_r, info)
+    return enc, aead.encrypt(nonce, pt, b"")
+
+
+def part_of(start, end):
+    return doc[doc.index(start):doc.index(end) if end else len(doc)]
+
+
+def shown_in(text):
+    return dict(re.findall(r"^([A-Za-z0-9_ ]+?) = (.+)$", text, re.M))
+
+
+def check(name, got, shown=None):
+    shown = v if shown is None else shown
+    if got != shown[name]:
+        sys.exit(f"MISMATCH {name}:\n  document {shown[name]}\n  computed {got}")
     print(f"ok  {name}")
 
 
@@ -182,4 +197,255 @@ check("platform seed commitment", hashlib.sha256(b"kaibiao/draw-seed/v1\x00" + p
 mix = b"kaibiao/draw-seed-mix/v1\x00" + platform
 check("draw seed", hashlib.sha256(mix + values[0] + values[1]).hexdigest())
 check("draw seed centre withheld", hashlib.sha256(mix + values[0] + bytes(32)).hexdigest())
+
+
+# §12.8: the opening of §11's bid by custodians 1 and 3.
+op = shown_in(part_of("### 12.8 Worked example of an opening", "## 13. The opening room"))
+
+
+def hpke_open(sk_r, enc, info, ct):
+    pk_r = raw(sk_r.public_key())
+    aead, nonce = hpke_context(sk_r.exchange(X25519PublicKey.from_public_bytes(enc)), enc, pk_r, info)
+    return aead.decrypt(nonce, ct, b"")
+
+
+def ginv(a):
+    r = 1
+    for _ in range(254):
+        r = gmul(r, a)
+    return r
+
+
+def jcs_text(o):
+    # JCS for objects of strings (any Unicode), integers, booleans and null.
+    return json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+env = json.loads(v["canonical envelope"])
+deadline = 1798794000000
+released = {1: deadline + 60_000, 3: deadline + 95_000}
+shares, record_releases = {}, []
+for pos, at in released.items():
+    identity = Ed25519PrivateKey.from_private_bytes(seed(f"example custodian identity {pos}"))
+    check(f"custodian {pos} identity key", raw(identity.public_key()).hex(), op)
+    section_secret = seed(f"example custodian {pos}")
+    sk = X25519PrivateKey.from_private_bytes(section_secret)
+    custodian = "usr_" + "0" * 30 + f"{pos:02d}"
+    release = {"format": "kaibiao-key-release/1", "section_id": sid, "custodian": custodian, "position": pos,
+               "public_key": raw(sk.public_key()).hex(), "secret_key": section_secret.hex(),
+               "identity_key": raw(identity.public_key()).hex(), "released_at_ms": at}
+    rsig = identity.sign(b"kaibiao/opening/v1/key-release\x00" + jcs_text(release)).hex()
+    check(f"key release {pos} signature", rsig, op)
+    check(f"key release {pos} hash",
+          hashlib.sha256(jcs_text({"release": release, "signature": rsig})).hexdigest(), op)
+    r = next(r for r in env["recipients"] if r["kind"] == "custodian" and r["position"] == pos)
+    info = context("kaibiao/sealed-bid/1/share", sid, bid, rev) + struct.pack(">I", pos)
+    share = hpke_open(sk, bytes.fromhex(r["enc"]), info, bytes.fromhex(r["ct"]))
+    shares[share[0]] = share[1:]
+    record_releases.append({"position": pos, "custodian": custodian, "released_at_ms": at})
+# Lagrange interpolation at 0 over GF(2^8)/0x11d.
+rebuilt = bytearray(32)
+for xi, yi in shares.items():
+    li = 1
+    for xj in shares:
+        if xj != xi:
+            li = gmul(li, gmul(xj, ginv(xj ^ xi)))
+    for i in range(32):
+        rebuilt[i] ^= gmul(yi[i], li)
+if bytes(rebuilt) != bmk:
+    sys.exit("MISMATCH the custodians' shares do not rebuild the BMK")
+print("ok  BMK rebuilt from shares 1 and 3")
+opened = json.loads(AESGCM(keys["summary"]).decrypt(nonce, bytes.fromhex(v["summary ciphertext"]), None))
+if raw(signing.public_key()).hex() != env["signer_key"]:
+    sys.exit("the envelope's signer is not the bidder's key")
+envelope_hash = hashlib.sha256(canonical).hexdigest()
+root = hashlib.sha256(b"\x00" + bytes.fromhex(envelope_hash)).hexdigest()
+check("manifest root", root, op)
+window_started = deadline + 2_000
+announced = deadline + 96_500
+record = {
+    "format": "kaibiao-opening-record/1", "section_id": sid, "section_code": "KB-2027-001-01",
+    "section_name": "示例标段", "project_name": "示例项目", "params_hash": env["params_hash"],
+    "deadline_ms": deadline, "manifest_root": root, "decryption_mode": "custodians",
+    "window_started_at_ms": window_started, "window_ends_at_ms": window_started + 1_800_000,
+    "summary_fields": [{"key": "price", "label": "投标报价（元）", "kind": "money", "required": True}],
+    "key_releases": record_releases,
+    "bids": [{"envelope_hash": envelope_hash, "bidder": env["bidder"], "bidder_name": "示例建设有限公司",
+              "bid_id": bid, "revision": rev, "status": "decrypted", "fault": None, "reason": None,
+              "via": "custodians", "summary": opened["summary"]["fields"], "settled_at_ms": deadline + 96_000}],
+    "outcome": "announced", "announced_at_ms": announced,
+}
+check("opening record", jcs_text(record).decode(), op)
+record_hash = hashlib.sha256(jcs_text(record)).hexdigest()
+check("record hash", record_hash, op)
+confirmation = {"bidder": env["bidder"], "format": "kaibiao-opening-confirmation/1", "record_hash": record_hash,
+                "section_id": sid}
+csig = signing.sign(b"kaibiao/opening/v1/confirmation\x00" + jcs_text(confirmation)).hex()
+check("confirmation signature", csig, op)
+platform_key = Ed25519PrivateKey.from_private_bytes(seed("example platform key"))
+check("platform key", raw(platform_key.public_key()).hex(), op)
+closing = {
+    "format": "kaibiao-opening-closing/1", "section_id": sid, "record_hash": record_hash,
+    "confirmations": [{"bidder": env["bidder"], "signer_key": env["signer_key"], "signature": csig,
+                       "confirmed_at_ms": announced + 60_000}],
+    "objections": [], "no_response": [], "incidents": [],
+    "closed_by": "usr_" + "0" * 30 + "21", "closed_at_ms": announced + 600_000,
+}
+check("closing statement", jcs_text(closing).decode(), op)
+check("closing hash", hashlib.sha256(jcs_text(closing)).hexdigest(), op)
+check("closing signature", platform_key.sign(b"kaibiao/opening/v1/closing\x00" + jcs_text(closing)).hex(), op)
+supervisor = Ed25519PrivateKey.from_private_bytes(seed("example supervisor"))
+check("countersignature", supervisor.sign(b"kaibiao/opening/v1/countersignature\x00" + jcs_text(closing)).hex(), op)
+
+# §14.7: the draw over a pool of thirteen experts and the evaluation's arithmetic.
+ev = shown_in(part_of("### 14.7 Worked example of an evaluation", None))
+TENDERER = "914403001234567890"
+BIDDERS = [("A", "91440300MA5ALPHA01", "9000000.00"), ("B", "91440300MA5BRAVO02", "9500000.00"),
+           ("C", "91440300MA5CHRLI03", "10000000.00"), ("D", "91440300MA5DELTA04", "11000000.00"),
+           ("E", "91440300MA5ECHOO05", "8000000.00")]
+person = hashlib.sha256(b"kaibiao/party/v1\x00" + "bidder-e@example.com".strip().upper().encode()).hexdigest()
+check("person digest", person, ev)
+
+
+def expert(eid, specialties, employer, orgs=(), people=()):
+    return {"expert_id": eid, "centre": "GZ-GGZY" if eid.startswith("GZ") else "SZ-GGZY",
+            "specialties": sorted(set(specialties)), "employer": employer,
+            "related_orgs": sorted(set(orgs)), "related_people": sorted(set(people))}
+
+
+experts = sorted([
+    expert("GZ-0001", ["A01"], "91440100EMPLOYER01"), expert("GZ-0002", ["A01"], TENDERER),
+    expert("GZ-0003", ["A01", "B02"], "91440100EMPLOYER03"),
+    expert("GZ-0004", ["B02"], "91440100EMPLOYER04", people=[person]),
+    expert("GZ-0005", ["B02"], "91440100EMPLOYER05"), expert("SZ-0001", ["A01"], "91440300EMPLOYER11"),
+    expert("SZ-0002", ["A01"], "91440300EMPLOYER12", orgs=[BIDDERS[1][1]]),
+    expert("SZ-0003", ["B02"], "91440300EMPLOYER13"),
+    expert("SZ-0004", ["A01"], "91440300EMPLOYER14", orgs=[TENDERER]),
+    expert("SZ-0005", ["B02"], BIDDERS[2][1]), expert("SZ-0006", ["C03"], TENDERER),
+    expert("SZ-0007", ["B02", "A01"], "91440300EMPLOYER17"), expert("SZ-0008", ["B02"], "91440300EMPLOYER18"),
+], key=lambda e: e["expert_id"])
+snapshot = {"experts": experts}
+check("snapshot", jcs_text(snapshot).decode(), ev)
+snapshot_hash = hashlib.sha256(jcs_text(snapshot)).hexdigest()
+check("snapshot hash", snapshot_hash, ev)
+org = lambda letter: "org_" + "0" * 31 + letter.lower()
+parties = {"tenderer": TENDERER, "bidders": [b[1] for b in BIDDERS],
+           "bidder_ids": {org(b[0]): b[1] for b in BIDDERS}, "bidder_people": [person]}
+check("parties", jcs_text(parties).decode(), ev)
+check("parties hash", hashlib.sha256(jcs_text(parties)).hexdigest(), ev)
+
+draw_seed = bytes.fromhex(v["draw seed"])
+requirements = [("A01", 3, 1), ("B02", 2, 1)]
+centres = {"GZ-GGZY", "SZ-GGZY"}
+
+
+def conflict(e):
+    if e["employer"] == parties["tenderer"]:
+        return "employed_by_tenderer", parties["tenderer"]
+    for b in parties["bidders"]:
+        if b == e["employer"]:
+            return "employed_by_bidder", b
+    if parties["tenderer"] in e["related_orgs"]:
+        return "related_to_tenderer", parties["tenderer"]
+    for b in parties["bidders"]:
+        if b in e["related_orgs"]:
+            return "related_to_bidder", b
+    for d in parties["bidder_people"]:
+        if d in e["related_people"]:
+            return "related_to_bidder_person", d
+    return None
+
+
+ticket = lambda eid: hashlib.sha256(b"kaibiao/draw/v1\x00" + draw_seed + snapshot_hash.encode() + eid.encode()).digest()
+order = sorted(((ticket(e["expert_id"]), e) for e in experts if e["centre"] in centres),
+               key=lambda te: (te[0], te[1]["expert_id"]))
+wanted = {r[0] for r in requirements}
+skipped, conflicted = [], set()
+for _, e in order:
+    if wanted & set(e["specialties"]) and conflict(e):
+        kind, party = conflict(e)
+        conflicted.add(e["expert_id"])
+        skipped.append({"expert_id": e["expert_id"], "kind": kind, "party": party})
+taken, members, reserves = set(), [], []
+for specialty, count, spare in requirements:
+    got = []
+    for t, e in order:
+        if len(got) == count + spare:
+            break
+        if e["expert_id"] in taken or specialty not in e["specialties"] or e["expert_id"] in conflicted:
+            continue
+        taken.add(e["expert_id"])
+        got.append({"expert_id": e["expert_id"], "specialty": specialty, "centre": e["centre"], "ticket": t.hex()})
+    if len(got) < count + spare:
+        sys.exit(f"the example's pool is short of {specialty}")
+    members, reserves = members + got[:count], reserves + got[count:]
+draw = {"snapshot_hash": snapshot_hash, "members": members, "reserves": reserves, "skipped": skipped}
+check("draw", jcs_text(draw).decode(), ev)
+
+k_candidates = [9500, 9700, 10000]  # ten-thousandths
+n = int.from_bytes(hashlib.sha256(b"kaibiao/k-coefficient/v1\x00" + draw_seed).digest()[:8], "big")
+k = k_candidates[n % len(k_candidates)]
+check("k", f"{k // 10000}.{k % 10000:04d}", ev)
+
+
+def half_up(num, den):
+    return (2 * num + den) // (2 * den)
+
+
+def units(text):
+    whole, _, frac = text.partition(".")
+    return int(whole) * 100 + int((frac + "00")[:2])
+
+
+def show(u):
+    return f"{u // 100}.{u % 100:02d}"
+
+
+panel = [m["expert_id"] for m in members]
+SCORES = {"A": [(30, 15), (32, 16), (31, 15), (29, 14), (33, 17)],
+          "B": [(35, 18), (34, 17), (36, 18), (35, 18), (20, 10)],
+          "C": [(28, 12), (27, 13), (29, 12), (30, 13), (28, 12)],
+          "D": [(38, 19), (37, 19), (38, 18), (39, 19), (37, 18)]}
+passes = {letter: len(panel) - (3 if letter == "E" else 0) for letter, _, _ in BIDDERS}
+qualified = [(i, letter, units(price)) for i, (letter, _, price) in enumerate(BIDDERS)
+             if passes[letter] * 2 > len(panel)]
+check("qualification", ", ".join(f"{l} {passes[l]}/{len(panel) - passes[l]}" for l, _, _ in BIDDERS), ev)
+prices = sorted(p for _, _, p in qualified)
+trim = 1
+kept = prices[trim:len(prices) - trim] if len(prices) > 2 * trim else prices
+benchmark = half_up(half_up(sum(kept), len(kept)) * k, 10000)
+check("benchmark", show(benchmark), ev)
+
+
+def median(xs):
+    xs = sorted(xs)
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else half_up(xs[m - 1] + xs[m], 2)
+
+
+results, outliers = [], []
+for order_i, letter, price in qualified:
+    per = 100 if price >= benchmark else 50  # hundredths of a point per 1 %
+    price_score = max(4000 - half_up(per * abs(price - benchmark) * 100, benchmark), 0)
+    totals = [(t + b) * 100 for t, b in SCORES[letter]]
+    med = median(totals)
+    outliers += [(i + 1, letter, t, med) for i, t in enumerate(totals) if abs(t - med) > 1000]
+    ts = sorted(totals)
+    ts = ts[1:-1] if len(ts) >= 5 and len(ts) >= 3 else ts
+    panel_score = half_up(sum(ts), len(ts))
+    results.append((letter, price, order_i, price_score, totals, panel_score, panel_score + price_score))
+results.sort(key=lambda r: (-r[6], r[1], r[2]))
+for letter, _, _, price_score, totals, panel_score, final in results:
+    check(f"price score {letter}", show(price_score), ev)
+    check(f"totals {letter}", ", ".join(show(t) for t in totals), ev)
+    check(f"panel score {letter}", show(panel_score), ev)
+    check(f"final score {letter}", show(final), ev)
+check("ranking", ", ".join(r[0] for r in results), ev)
+check("outliers", ", ".join(f"member {m} on {l} ({show(t)} against {show(md)})" for m, l, t, md in outliers), ev)
+
+pass_key = Ed25519PrivateKey.from_private_bytes(seed("example expert pass key"))
+check("pass key", raw(pass_key.public_key()).hex(), ev)
+statement = {"section_id": sid, "expert_id": panel[0], "bid": "a" * 64, "item": "tech", "points": show(3000)}
+check("score statement", jcs_text(statement).decode(), ev)
+check("score signature", pass_key.sign(b"kaibiao/evaluation-score/v1\x00" + jcs_text(statement)).hex(), ev)
 print("all values of the worked examples recomputed independently")

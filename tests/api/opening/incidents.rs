@@ -119,8 +119,19 @@ async fn in_escrow_mode_the_custodians_open_what_a_platform_fault_left_undecrypt
     assert_eq!(settled["data"]["via"], "escrow");
     fx.wait_phase("confirming").await;
     // Two bids opened by their bidders, one by the custodians' keys: the
-    // transcript re-derives all three.
-    let o = fx.verified().await.1.opening.unwrap();
-    assert_eq!((o.decrypted, o.key_releases), (3, 3), "{o:?}");
+    // transcript re-derives all three, and the closing statement lists the
+    // upheld incident with the time the log gave it.
+    fx.confirm_object_and_close().await;
+    let (t, summary) = fx.verified().await;
+    let o = summary.opening.unwrap();
+    assert_eq!(
+        (o.decrypted, o.key_releases, o.closed),
+        (3, 3, true),
+        "{o:?}"
+    );
+    let closing = t.opening.unwrap().closing.unwrap();
+    assert_eq!(closing.incidents.len(), 1);
+    assert!(closing.incidents[0].countersigned);
+    assert_eq!(closing.no_response, vec![fx.org(2).to_string()]);
     fx.app.stop().await;
 }

@@ -7,8 +7,41 @@ use kaibiao::crypto::envelope::{self, label, Envelope, Part, Recipient, SignedEn
 use kaibiao::crypto::{hpke, jcs, sha256_hex, shamir, sign, stream, x25519};
 use serde_json::json;
 
+mod evaluation;
+mod opening;
+
 fn seed(tag: &str) -> [u8; 32] {
     kaibiao::crypto::sha256(tag.as_bytes())
+}
+
+/// The text of docs/PROTOCOL.md.
+fn protocol() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap()
+}
+
+/// The value the document prints on its line `name = value`.
+fn shown_value(name: &str) -> String {
+    let prefix = format!("{name} = ");
+    protocol()
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("docs/PROTOCOL.md has no line {name:?}"))
+}
+
+/// Prints each `name = value` and holds the document to showing it.
+fn assert_shown(shown: &[(String, String)]) {
+    let doc = protocol();
+    let mut missing = Vec::new();
+    for (k, v) in shown {
+        println!("{k} = {v}");
+        if !doc.contains(&format!("{k} = {v}")) {
+            missing.push(k.as_str());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/PROTOCOL.md does not show these values as computed: {missing:?}"
+    );
 }
 
 #[test]
@@ -145,8 +178,7 @@ fn the_worked_example_of_the_protocol_document() {
         println!("{k}: {v}");
     }
     // The document prints these; the test holds it to them.
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
+    let doc = protocol();
     for (k, v) in &values {
         assert!(
             doc.contains(v.as_str()),
@@ -200,22 +232,21 @@ fn the_worked_example_of_the_section_chain() {
     let leaf1_hash = hex::encode(fmt::leaf_hash(&first));
     let mut second = fmt::commitment_leaf(&"cd".repeat(32), 1798750000000);
     chain.extend(&key, &mut second, 1);
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
-    for (k, v) in [
+    assert_shown(&[
         (
-            "chain leaf 1",
+            "chain leaf 1".into(),
             String::from_utf8(jcs::canonicalize(&first).unwrap()).unwrap(),
         ),
-        ("chain 1", first["chain"].as_str().unwrap().to_string()),
-        ("leaf 1 hash", leaf1_hash),
-        ("chain 2", second["chain"].as_str().unwrap().to_string()),
-    ] {
-        assert!(
-            doc.contains(&format!("{k} = {v}")),
-            "docs/PROTOCOL.md does not show the {k}: {v}"
-        );
-    }
+        (
+            "chain 1".into(),
+            first["chain"].as_str().unwrap().to_string(),
+        ),
+        ("leaf 1 hash".into(), leaf1_hash),
+        (
+            "chain 2".into(),
+            second["chain"].as_str().unwrap().to_string(),
+        ),
+    ]);
     let end = fmt::check_chain(&key, [(0, &first), (1, &second)]).unwrap();
     assert_eq!((end.seq, end.index), (2, 1));
     // Either leaf alone is not the section's chain.
@@ -270,13 +301,5 @@ fn the_worked_example_of_the_draw_seed() {
         "draw seed centre withheld".into(),
         hex::encode(seed::mix(&platform, &[values[0], None])),
     ));
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
-    for (k, v) in shown {
-        println!("{k} = {v}");
-        assert!(
-            doc.contains(&format!("{k} = {v}")),
-            "docs/PROTOCOL.md does not show the {k}: {v}"
-        );
-    }
+    assert_shown(&shown);
 }
