@@ -83,14 +83,15 @@ impl Application {
         let migrating = db.clone();
         let schema = tokio::task::spawn_blocking(move || migrating.migrate()).await??;
         let dd = data_dir.clone();
-        let (platform_key, at_rest) = tokio::task::spawn_blocking(move || {
+        let (platform_key, centre_key, at_rest) = tokio::task::spawn_blocking(move || {
             let p = keystore::load_or_create_platform_key(&dd)?;
+            let c = keystore::load_or_create_centre_key(&dd)?;
             let a = keystore::load_or_create_secret(
                 &dd,
                 keystore::AT_REST_KEY_FILE,
                 "the at-rest key",
             )?;
-            anyhow::Ok((p, a))
+            anyhow::Ok((p, c, a))
         })
         .await??;
         let blobs = BlobStore::open(&config.blob_dir())?;
@@ -104,7 +105,7 @@ impl Application {
             a => Some(TcpListener::bind(a)?),
         };
         let node = node_name(&config);
-        let trust = crate::service::evaluation::load_trust(&config, &platform_key)?;
+        let trust = crate::service::evaluation::load_trust(&config, &centre_key)?;
         let services = Services {
             db,
             clock,
@@ -114,6 +115,7 @@ impl Application {
             blobs,
             metrics: Arc::new(Metrics::new()),
             platform_key: Arc::new(platform_key),
+            centre_key: Arc::new(centre_key),
             atrest: Arc::new(AtRest::from_secret(&at_rest)),
             uploads: Arc::default(),
             chronograph_wake: Arc::new(Notify::new()),
@@ -127,6 +129,9 @@ impl Application {
             schema,
             clock = services.clock.describe(),
             node,
+            centre_fingerprint = crate::crypto::sha256_hex(
+                services.centre_key.verifying_key().as_bytes()
+            ),
             "kaibiao starting"
         );
 

@@ -170,6 +170,13 @@ pub struct EvaluationConfig {
     /// Partner centres' public files (`kaibiao centre export`), one per
     /// centre; their passes are admitted to this centre's rooms.
     pub trust_dir: PathBuf,
+    /// Partner centres pinned by key fingerprint (`kaibiao centre export`
+    /// prints it: SHA-256 of the raw public key, hex), learned from each
+    /// centre out of band — its registry entry, a signed letter — so that
+    /// whoever can write to `trust_dir` cannot slip in another key. When any
+    /// pin is set, every file in `trust_dir` must match its centre's pin,
+    /// and a centre without one is refused at start.
+    pub centre_pins: std::collections::BTreeMap<String, String>,
     /// How long a drawn expert has to confirm or decline, in hours.
     pub answer_hours: u32,
     /// How long the contributors to the draw's seed have to reveal their
@@ -191,6 +198,7 @@ impl Default for EvaluationConfig {
             centre_code: "HOST".into(),
             centre_name: "本地交易中心".into(),
             trust_dir: PathBuf::from("keys/centres"),
+            centre_pins: Default::default(),
             answer_hours: 24,
             reveal_minutes: 30,
             signing_minutes: 60,

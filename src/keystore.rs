@@ -1,7 +1,10 @@
 //! The deployment's secrets, made on first start under `<data_dir>/keys/`
 //! with mode 0600, never committed, never logged:
 //! - `platform.ed25519`: the platform's Ed25519 key (receipts, checkpoints);
-//! - `at-rest.key`: the key behind confidentiality at rest (`crypto::atrest`).
+//! - `at-rest.key`: the key behind confidentiality at rest (`crypto::atrest`);
+//! - `centre.ed25519`: this trading centre's own Ed25519 key, which signs
+//!   its experts' passes (never the platform key: a pass is the centre's
+//!   word, a receipt the platform's).
 //!
 //! Several nodes share them by sharing the data directory (or copies of
 //! these files).
@@ -15,6 +18,15 @@ use zeroize::Zeroizing;
 pub const PLATFORM_KEY_FILE: &str = "keys/platform.ed25519";
 /// The secret behind confidentiality at rest (`crypto::atrest`).
 pub const AT_REST_KEY_FILE: &str = "keys/at-rest.key";
+
+/// This centre's own key (its public file is `kaibiao-centre/1`).
+pub const CENTRE_KEY_FILE: &str = "keys/centre.ed25519";
+
+/// Loads this centre's pass-issuing key, creating it if it does not exist yet.
+pub fn load_or_create_centre_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
+    let seed = load_or_create_secret(data_dir, CENTRE_KEY_FILE, "the centre's pass key")?;
+    Ok(SigningKey::from_bytes(&seed))
+}
 
 /// Loads the platform key, creating it if it does not exist yet.
 pub fn load_or_create_platform_key(data_dir: &Path) -> anyhow::Result<SigningKey> {

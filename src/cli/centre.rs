@@ -116,8 +116,11 @@ pub fn run(cmd: CentreCommand) -> anyhow::Result<()> {
             );
             anyhow::ensure!(!name.trim().is_empty(), "--name: the centre's name");
             let k = load(&key, &passphrase)?;
-            let text =
-                serde_json::to_string_pretty(&Centre::new(&code, &name, &k.verifying_key()))?;
+            let centre = Centre::new(&code, &name, &k.verifying_key());
+            let text = serde_json::to_string_pretty(&centre)?;
+            // The fingerprint partners pin (evaluation.centre_pins) and
+            // auditors pass to `kaibiao verify --pin`.
+            eprintln!("fingerprint {}={}", centre.code, centre.fingerprint());
             match out {
                 Some(p) => std::fs::write(p, text + "\n")?,
                 None => println!("{text}"),

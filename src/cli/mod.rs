@@ -88,7 +88,14 @@ pub enum Command {
     #[command(subcommand)]
     Transcript(verify::TranscriptCommand),
     /// Check a transcript offline: exit 0 if valid, otherwise non-zero and why.
-    Verify { file: PathBuf },
+    Verify {
+        file: PathBuf,
+        /// A centre's key fingerprint known from outside the platform, as
+        /// CODE=SHA256 (repeat for each centre); with any pin, every centre
+        /// the draw drew from must be pinned and match.
+        #[arg(long = "pin", value_name = "CODE=FINGERPRINT")]
+        pins: Vec<String>,
+    },
     /// Run a complete section on a fresh temporary platform, on an accelerated clock.
     Demo(demo::DemoArgs),
     /// Measure the performance targets against same-run baselines.
@@ -150,7 +157,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Room(cmd) => opening::room(cmd),
         Command::Centre(cmd) => centre::run(cmd),
         Command::Transcript(cmd) => verify::transcript(cmd),
-        Command::Verify { file } => verify::verify(&file),
+        Command::Verify { file, pins } => verify::verify(&file, &pins),
         Command::Demo(args) => demo::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::ApiDescription => {

@@ -1,10 +1,12 @@
 //! `kaibiao transcript export` and `kaibiao verify`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
 use crate::client::Client;
+use crate::evaluation::pass::Centre;
 use crate::transcript::{self, Transcript};
 
 #[derive(Subcommand)]
@@ -43,15 +45,46 @@ pub fn transcript(cmd: TranscriptCommand) -> anyhow::Result<()> {
 
 /// Checks a transcript file; `Err` carries the reason it is not valid.
 pub fn verify_file(path: &Path) -> anyhow::Result<transcript::Summary> {
-    let bytes =
-        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let t: Transcript = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow::anyhow!("not a kaibiao transcript: {e}"))?;
-    transcript::verify(&t).map_err(|e| anyhow::anyhow!("INVALID: {e}"))
+    transcript::verify(&load(path)?).map_err(|e| anyhow::anyhow!("INVALID: {e}"))
 }
 
-pub fn verify(path: &Path) -> anyhow::Result<()> {
-    let s = verify_file(path)?;
+fn load(path: &Path) -> anyhow::Result<Transcript> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("not a kaibiao transcript: {e}"))
+}
+
+/// `CODE=FINGERPRINT` pairs, as `kaibiao verify --pin` takes them.
+pub fn parse_pins(pins: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for p in pins {
+        let (code, fpr) = p
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--pin {p:?}: write CODE=FINGERPRINT"))?;
+        anyhow::ensure!(
+            Centre::valid_code(code),
+            "--pin {p:?}: the centre code is 2-32 characters of A-Z, 0-9 and '-'"
+        );
+        anyhow::ensure!(
+            fpr.len() == 64 && crate::crypto::from_hex(fpr).is_some(),
+            "--pin {p:?}: the fingerprint is 64 lower-case hex digits (SHA-256 of the centre's key)"
+        );
+        anyhow::ensure!(
+            out.insert(code.to_string(), fpr.to_string()).is_none(),
+            "--pin: centre {code} is pinned twice"
+        );
+    }
+    Ok(out)
+}
+
+pub fn verify(path: &Path, pins: &[String]) -> anyhow::Result<()> {
+    let pins = parse_pins(pins)?;
+    let t = load(path)?;
+    let s = transcript::verify(&t).map_err(|e| anyhow::anyhow!("INVALID: {e}"))?;
+    if !pins.is_empty() {
+        let n = transcript::check_pins(&t, &pins).map_err(|e| anyhow::anyhow!("INVALID: {e}"))?;
+        println!("VALID: centres — {n} centre key(s) of the draw match the pins given");
+    }
     println!(
         "VALID: section {} — {} parameter version(s), {} bid envelope(s), {} accepted, {} late attempt(s), manifest root {}, {} log entries checked against the signed checkpoint",
         s.section_id, s.params_versions, s.bids, s.accepted, s.late_attempts, s.manifest_root, s.log_entries

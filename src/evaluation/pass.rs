@@ -44,6 +44,15 @@ impl Centre {
         }
     }
 
+    /// The key's fingerprint, by which a centre is pinned: SHA-256 of the
+    /// raw 32-byte Ed25519 public key, lower-case hex.
+    pub fn fingerprint(&self) -> String {
+        match crate::crypto::from_hex(&self.public_key) {
+            Some(raw) => crate::crypto::sha256_hex(&raw),
+            None => String::new(),
+        }
+    }
+
     /// A centre code: 2–32 characters of A-Z, 0-9 and '-'.
     pub fn valid_code(code: &str) -> bool {
         (2..=32).contains(&code.len())

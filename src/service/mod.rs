@@ -49,6 +49,8 @@ pub struct Services {
     pub blobs: BlobStore,
     pub metrics: Arc<Metrics>,
     pub platform_key: Arc<ed25519_dalek::SigningKey>,
+    /// This centre's own key: it signs the passes of the centre's experts.
+    pub centre_key: Arc<ed25519_dalek::SigningKey>,
     /// Blind indexes and sealed records for what is secret until the deadline.
     pub atrest: Arc<crate::crypto::atrest::AtRest>,
     /// Hashing state of part uploads in progress on this node.

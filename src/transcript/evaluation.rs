@@ -155,6 +155,33 @@ fn statement<T: serde::de::DeserializeOwned + Serialize>(
     Ok(v)
 }
 
+/// The host centre's key is logged with the draw's request, is its own (not
+/// the platform's: a pass is the centre's word, a receipt the platform's),
+/// and is the key the transcript lists for it. Partner centres' keys are
+/// anchored by their signed commitments to the seed ([`check_seed`]).
+fn check_host_centre(
+    request: &Value,
+    centres: &[Centre],
+    platform_key: &str,
+) -> Result<(), String> {
+    let host = request["host_centre"].as_str().unwrap_or_default();
+    let key = request["host_centre_key"]
+        .as_str()
+        .ok_or("the draw's request does not log the host centre's key")?;
+    ensure!(
+        key != platform_key,
+        "the host centre's key is the platform key: its passes must be signed with the centre's own key"
+    );
+    ensure!(
+        centres
+            .iter()
+            .filter(|c| c.code == host)
+            .all(|c| c.public_key == key),
+        "the host centre's key in the transcript is not the one logged before the draw"
+    );
+    Ok(())
+}
+
 /// What the transcript claims about the seed.
 struct SeedClaim<'a> {
     request_centres: &'a [String],
@@ -545,6 +572,7 @@ pub(super) fn verify(
         &claim,
         supervisor_key,
     )?;
+    check_host_centre(requested.1, &x.centres, &params.platform_key)?;
     let seed = seed_check.seed;
     ensure!(
         published["seed"] == x.seed.as_str()
@@ -1379,5 +1407,32 @@ mod tests {
         )];
         let err = check(&c, &seed).unwrap_err();
         assert!(err.contains("not signed with the party's key"), "{err}");
+    }
+
+    #[test]
+    fn the_host_centre_signs_with_its_own_logged_key() {
+        let centre = crate::crypto::sign::generate();
+        let key = hex::encode(centre.verifying_key().as_bytes());
+        let platform = hex::encode([7u8; 32]);
+        let request = json!({"host_centre": "HOST", "host_centre_key": key});
+        let listed = vec![
+            Centre::new("HOST", "host", &centre.verifying_key()),
+            Centre::new("GZ", "GZ", &crate::crypto::sign::generate().verifying_key()),
+        ];
+        check_host_centre(&request, &listed, &platform).unwrap();
+        // Another key listed for the host than the logged one.
+        let other = vec![Centre::new(
+            "HOST",
+            "host",
+            &crate::crypto::sign::generate().verifying_key(),
+        )];
+        let e = check_host_centre(&request, &other, &platform).unwrap_err();
+        assert!(e.contains("not the one logged before the draw"), "{e}");
+        // The platform key passing for the centre's.
+        let e = check_host_centre(&request, &listed, &key).unwrap_err();
+        assert!(e.contains("is the platform key"), "{e}");
+        // A request that does not log it.
+        let e = check_host_centre(&json!({"host_centre": "HOST"}), &listed, &platform).unwrap_err();
+        assert!(e.contains("does not log the host centre's key"), "{e}");
     }
 }

@@ -400,8 +400,38 @@ async fn the_demo_runs_a_section_through_its_opening_and_verifies_its_transcript
             && out.contains("awarded to org_"),
         "{out}"
     );
-    // Changing any hash, signature or time in it is caught.
+    // The centres' keys held to pins: here the auditor's pins are the
+    // transcript's own fingerprints (the tests of the pins themselves are in
+    // evaluation::transcript); one wrong or missing pin fails the check.
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&t).unwrap()).unwrap();
+    let pins: Vec<String> = original["evaluation"]["centres"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let raw = hex::decode(c["public_key"].as_str().unwrap()).unwrap();
+            format!(
+                "--pin={}={}",
+                c["code"].as_str().unwrap(),
+                kaibiao::crypto::sha256_hex(&raw)
+            )
+        })
+        .collect();
+    let mut args = vec!["verify", t.to_str().unwrap()];
+    args.extend(pins.iter().map(String::as_str));
+    let out = ok(kb(&args, "", &[]));
+    assert!(
+        out.contains("VALID: centres — 3 centre key(s) of the draw match the pins given"),
+        "{out}"
+    );
+    let wrong = format!("{}{}", &pins[0][..pins[0].len() - 64], "0".repeat(64));
+    let (success, _, err) = kb(&["verify", &p(&t), &wrong, &pins[1], &pins[2]], "", &[]);
+    assert!(!success && err.contains("is not the pinned one"), "{err}");
+    let (success, _, err) = kb(&["verify", &p(&t), &pins[1], &pins[2]], "", &[]);
+    assert!(!success && err.contains("no pin was given"), "{err}");
+    let (success, _, err) = kb(&["verify", &p(&t), "--pin=GZ-GGZY"], "", &[]);
+    assert!(!success && err.contains("write CODE=FINGERPRINT"), "{err}");
+    // Changing any hash, signature or time in it is caught.
     for (path, what) in [
         ("/manifest/root", "a hash"),
         ("/bids/0/signed_envelope/signature", "a signature"),

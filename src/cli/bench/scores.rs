@@ -114,7 +114,7 @@ async fn scoring_panel(
         let k = sign::generate();
         let key = hex::encode(k.verifying_key().as_bytes());
         let p = pass::issue(
-            &s.services.platform_key,
+            &s.services.centre_key,
             PassBody::new(&centre, &id, &key, sid, now, 8 * 60),
         );
         let _: Value = anon

@@ -192,7 +192,7 @@ pub async fn run(
         let i: usize = m[1..].parse().unwrap_or_default();
         let centre = centres[i % 3];
         let centre_key = match centre {
-            HOST_CENTRE => s.services.platform_key.as_ref().clone(),
+            HOST_CENTRE => s.services.centre_key.as_ref().clone(),
             other => partner_keys[other].clone(),
         };
         let ek = sign::generate();

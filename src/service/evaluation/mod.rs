@@ -85,17 +85,40 @@ use crate::evaluation::scoring::BidIn;
 
 /// The centres this centre admits passes from: the partner centres' files in
 /// `evaluation.trust_dir`, and this centre itself (its passes are signed with
-/// the platform key).
-pub fn load_trust(config: &Config, platform_key: &SigningKey) -> anyhow::Result<Trust> {
+/// its own key, `centre_key`, never the platform's).
+pub fn load_trust(config: &Config, centre_key: &SigningKey) -> anyhow::Result<Trust> {
     let e = &config.evaluation;
     let mut t = Trust::load_dir(&e.trust_dir)?;
+    check_pins(&t, &e.centre_pins)?;
     t.add(Centre::new(
         &e.centre_code,
         &e.centre_name,
-        &platform_key.verifying_key(),
+        &centre_key.verifying_key(),
     ))
     .map_err(|why| anyhow::anyhow!("evaluation.centre_code: {why}"))?;
     Ok(t)
+}
+
+/// With any pin configured, every partner centre's key must match its pin.
+fn check_pins(t: &Trust, pins: &std::collections::BTreeMap<String, String>) -> anyhow::Result<()> {
+    if pins.is_empty() {
+        return Ok(());
+    }
+    for c in t.centres() {
+        match pins.get(&c.code) {
+            None => anyhow::bail!(
+                "evaluation.centre_pins: centre {} in the trust directory has no pin; pin its key's fingerprint or remove its file",
+                c.code
+            ),
+            Some(pin) if *pin != c.fingerprint() => anyhow::bail!(
+                "evaluation.centre_pins: the key of centre {} (fingerprint {}) is not the pinned one ({pin}); its file in the trust directory was replaced or the pin is wrong",
+                c.code,
+                c.fingerprint()
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The section's evaluation; refused while no committee has been drawn.
@@ -189,4 +212,31 @@ fn announced_bids(c: &mut DbConn, section_id: &SectionId) -> AppResult<Vec<BidIn
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partner_centre_must_match_its_pin_once_any_is_set() {
+        let key = crate::crypto::sign::generate();
+        let gz = Centre::new("GZ-GGZY", "广州", &key.verifying_key());
+        let mut t = Trust::default();
+        t.add(gz.clone()).unwrap();
+        let mut pins = std::collections::BTreeMap::new();
+        check_pins(&t, &pins).expect("no pins, nothing pinned");
+        pins.insert("GZ-GGZY".to_string(), gz.fingerprint());
+        check_pins(&t, &pins).expect("the pinned key");
+        pins.insert("GZ-GGZY".to_string(), "00".repeat(32));
+        let e = check_pins(&t, &pins).unwrap_err().to_string();
+        assert!(e.contains("is not the pinned one"), "{e}");
+        pins.clear();
+        pins.insert("ZH-GGZY".to_string(), gz.fingerprint());
+        let e = check_pins(&t, &pins).unwrap_err().to_string();
+        assert!(
+            e.contains("centre GZ-GGZY in the trust directory has no pin"),
+            "{e}"
+        );
+    }
 }

@@ -163,7 +163,7 @@ pub async fn home_pass(
                     pass_rejected("you hold no confirmed seat on this section's committee")
                 })?;
             issue_pass(
-                &s.platform_key,
+                &s.centre_key,
                 code,
                 &expert.id,
                 &body.expert_key,

@@ -298,6 +298,7 @@ pub async fn draw_committee(
                         "request": request,
                         "pool_size": snapshot.experts.len(),
                         "host_centre": svc.config.evaluation.centre_code,
+                        "host_centre_key": hex::encode(svc.centre_key.verifying_key().as_bytes()),
                         "contributors": contributors,
                         "reveals_due_at_ms": due,
                     })),

@@ -256,7 +256,7 @@ async fn the_panels_record_is_in_the_transcript_and_re_checked() {
 /// with them to fresh expert keys, every statement signed again with those.
 fn re_signed(
     tr: &kaibiao::transcript::Transcript,
-    centre_keys: Option<&BTreeMap<&'static str, SigningKey>>,
+    centre_keys: Option<&BTreeMap<&str, SigningKey>>,
 ) -> kaibiao::transcript::Transcript {
     let mut t = tr.clone();
     let x = t.evaluation.as_mut().unwrap();
@@ -310,17 +310,81 @@ fn re_signed(
 }
 
 #[actix_web::test]
+async fn the_centres_keys_are_anchored_in_the_log_and_held_to_pins_from_outside() {
+    let p = Panel::at(Stage::Publicity).await;
+    let tr = p.transcript().await;
+    let svc = p.app().services();
+    let host_code = svc.config.evaluation.centre_code.clone();
+    let host = svc.centre_key.verifying_key();
+    // The host centre signs its passes with its own key, not the platform's.
+    assert_ne!(host, svc.platform_key.verifying_key());
+    let fpr = |k: &ed25519_dalek::VerifyingKey| kaibiao::crypto::sha256_hex(k.as_bytes());
+    let mut pins: BTreeMap<String, String> = p
+        .centre_keys
+        .iter()
+        .map(|(c, k)| (c.to_string(), fpr(&k.verifying_key())))
+        .collect();
+    let x = tr.evaluation.as_ref().unwrap();
+    let n = kaibiao::transcript::check_pins(&tr, &pins).unwrap();
+    assert_eq!(n, x.request.centres.len());
+    // A pin for a centre the draw did not draw from is no obstacle.
+    pins.insert(host_code.clone(), fpr(&host));
+    kaibiao::transcript::check_pins(&tr, &pins).unwrap();
+    // A transcript re-signed with fresh centre keys fails the pins.
+    let err = kaibiao::transcript::check_pins(&re_signed(&tr, None), &pins).unwrap_err();
+    assert!(err.contains("is not the pinned one"), "{err}");
+    // Every centre the draw drew from must be pinned.
+    let mut partial = pins.clone();
+    partial.remove("ZH-GGZY");
+    let err = kaibiao::transcript::check_pins(&tr, &partial).unwrap_err();
+    assert!(
+        err.contains("centre ZH-GGZY took part in the draw but no pin"),
+        "{err}"
+    );
+    // Another key listed for the host centre than the one logged with the
+    // draw's request.
+    let mut bad = tr.clone();
+    let c = bad
+        .evaluation
+        .as_mut()
+        .unwrap()
+        .centres
+        .iter_mut()
+        .find(|c| c.code == host_code)
+        .unwrap();
+    c.public_key = hex::encode(sign::generate().verifying_key().as_bytes());
+    let err = kaibiao::transcript::verify(&bad).unwrap_err();
+    assert!(err.contains("not the one logged before the draw"), "{err}");
+    p.stop().await;
+}
+
+#[actix_web::test]
 async fn a_transcript_re_signed_with_fresh_centre_and_expert_keys_is_rejected() {
     let p = Panel::at(Stage::Publicity).await;
     let tr = p.transcript().await;
     kaibiao::transcript::verify(&tr).unwrap();
-    // Fresh centre keys: the centres' commitments to the seed were logged
-    // under their real keys before the draw.
+    // Fresh centre keys: the partner centres' commitments to the seed were
+    // logged under their real keys before the draw.
     let err = kaibiao::transcript::verify(&re_signed(&tr, None)).unwrap_err();
     assert!(err.contains("another key than the logged one"), "{err}");
-    // The real centre keys but fresh expert keys (passes issued again): the
-    // log holds the hash of each pass the room admitted.
+    // The partners' real keys, a fresh one for the host centre: its key was
+    // logged with the draw's request.
     let err = kaibiao::transcript::verify(&re_signed(&tr, Some(&p.centre_keys))).unwrap_err();
+    assert!(
+        err.contains(
+            "the host centre's key in the transcript is not the one logged before the draw"
+        ),
+        "{err}"
+    );
+    // Every centre's real key but fresh expert keys (passes issued again):
+    // the log holds the hash of each pass the room admitted.
+    let host_code = p.app().services().config.evaluation.centre_code.clone();
+    let mut real = p.centre_keys.clone();
+    real.insert(
+        host_code.as_str(),
+        p.app().services().centre_key.as_ref().clone(),
+    );
+    let err = kaibiao::transcript::verify(&re_signed(&tr, Some(&real))).unwrap_err();
     assert!(
         err.contains("differs from the one its admission logged"),
         "{err}"
