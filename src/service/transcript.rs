@@ -20,8 +20,8 @@ use crate::error::{AppError, AppResult};
 use crate::evaluation::pass::Trust;
 use crate::transcript::opening::{OpenedBid, OpeningExtract};
 use crate::transcript::{
-    BidEntry, BidderKey, LateEntry, LogEntry, LogExtract, OpeningEntry, ParamsVersion, Transcript,
-    WithdrawalEntry, FORMAT,
+    BidEntry, BidderKey, LateEntry, LogEntry, LogExtract, OpeningEntry, ParamsVersion, StaffKey,
+    Transcript, WithdrawalEntry, FORMAT,
 };
 
 /// The transcript of a sealed section, with log proofs against the latest
@@ -35,7 +35,7 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
         .run(move |c| {
             let manifest = bids_repo::manifest(c, &section_id)?
                 .ok_or_else(|| AppError::not_found("transcript (the section is not sealed yet)"))?;
-            let params = sections_repo::params_versions(c, &section_id)?
+            let params: Vec<ParamsVersion> = sections_repo::params_versions(c, &section_id)?
                 .into_iter()
                 .map(
                     |(version, params_json, params_hash, published_at_ms)| ParamsVersion {
@@ -46,6 +46,11 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                     },
                 )
                 .collect();
+            let latest_params = params
+                .last()
+                .map(|p| p.params_json.clone())
+                .unwrap_or_default();
+            let latest_params = latest_params.as_str();
             let bid_rows = bids_repo::bids_of(c, &section_id)?;
             let mut bids = Vec::new();
             let mut bidders = BTreeSet::new();
@@ -149,6 +154,7 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                 },
                 &signer,
             );
+            let staff_keys = staff_keys(c, &entries, latest_params)?;
             let opening = opening_extract(c, &atrest, &blobs, &section_id)?;
             let evaluation = evaluation_extract(c, &atrest, &trust, &section_id)?;
             Ok(Transcript {
@@ -160,6 +166,7 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                 platform_key,
                 params,
                 bidder_keys,
+                staff_keys,
                 bids,
                 openings,
                 late_attempts,
@@ -369,4 +376,48 @@ fn evaluation_extract(
             })
             .collect(),
     }))
+}
+
+/// The identity-key histories of the staff who signed for the section: the
+/// latest parameters' custodians, and every supervisor the log names as
+/// countersigning the record or upholding an incident.
+fn staff_keys(
+    c: &mut crate::db::DbConn,
+    entries: &[LogEntry],
+    latest_params: &str,
+) -> AppResult<Vec<StaffKey>> {
+    let params: serde_json::Value =
+        serde_json::from_str(latest_params).map_err(AppError::internal)?;
+    let mut users: BTreeSet<(String, &'static str)> = BTreeSet::new();
+    for cu in params["custodians"].as_array().into_iter().flatten() {
+        if let Some(u) = cu["user_id"].as_str() {
+            users.insert((u.to_string(), "custodian_identity"));
+        }
+    }
+    for e in entries {
+        let ty = e.leaf["type"].as_str().unwrap_or_default();
+        if ty == "opening.countersigned" || ty == "opening.incident_countersigned" {
+            if let Some(u) = e.leaf["supervisor"].as_str() {
+                users.insert((u.to_string(), "supervisor_identity"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (user, purpose) in users {
+        for k in keys_repo::key_history(c, &user)? {
+            if k.purpose.as_str() != purpose {
+                continue;
+            }
+            out.push(StaffKey {
+                user: user.clone(),
+                purpose: purpose.to_string(),
+                public_key: k.public_key,
+                registered_at_ms: k.created_at,
+                retired_at_ms: k.retired_at,
+                statement: k.proof_statement.unwrap_or_default(),
+                proof: k.proof.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
 }

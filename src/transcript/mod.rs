@@ -53,6 +53,10 @@ pub struct Transcript {
     pub platform_key: String,
     pub params: Vec<ParamsVersion>,
     pub bidder_keys: Vec<BidderKey>,
+    /// The identity keys of the staff who signed for the section — its
+    /// custodians and the supervisors who countersigned — each with its
+    /// registration statement and proof, like the bidders' keys.
+    pub staff_keys: Vec<StaffKey>,
     pub bids: Vec<BidEntry>,
     pub openings: Vec<OpeningEntry>,
     pub late_attempts: Vec<LateEntry>,
@@ -92,6 +96,80 @@ pub struct BidderKey {
     /// verifier).
     pub statement: String,
     pub proof: String,
+}
+
+/// A staff member's registered identity key (`custodian_identity` or
+/// `supervisor_identity`), as [`BidderKey`] is a bidder's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffKey {
+    pub user: String,
+    pub purpose: String,
+    pub public_key: String,
+    pub registered_at_ms: i64,
+    pub retired_at_ms: Option<i64>,
+    pub statement: String,
+    pub proof: String,
+}
+
+/// A key registration, whoever holds the key.
+struct Registration<'a> {
+    what: String,
+    owner: &'a str,
+    purpose: &'a str,
+    public_key: &'a str,
+    registered_at_ms: i64,
+    retired_at_ms: Option<i64>,
+    statement: &'a str,
+    proof: &'a str,
+}
+
+/// `registration()` for a key entry whose owner is in field `$owner`.
+macro_rules! registration {
+    ($ty:ty, $owner:ident, $kind:literal) => {
+        impl $ty {
+            fn registration(&self) -> Registration<'_> {
+                Registration {
+                    what: format!(
+                        concat!($kind, " key {} of {}"),
+                        self.public_key, self.$owner
+                    ),
+                    owner: &self.$owner,
+                    purpose: &self.purpose,
+                    public_key: &self.public_key,
+                    registered_at_ms: self.registered_at_ms,
+                    retired_at_ms: self.retired_at_ms,
+                    statement: &self.statement,
+                    proof: &self.proof,
+                }
+            }
+        }
+    };
+}
+registration!(BidderKey, bidder, "bidder");
+registration!(StaffKey, user, "staff");
+
+impl StaffKey {
+    /// Whether it was `user`'s registered key of `purpose` at `at_ms`:
+    /// registered at or before it and not retired by then.
+    fn in_force(&self, user: &str, purpose: &str, key: &str, at_ms: i64) -> bool {
+        self.user == user
+            && self.purpose == purpose
+            && self.public_key == key
+            && self.registered_at_ms <= at_ms
+            && self.retired_at_ms.is_none_or(|r| r > at_ms)
+    }
+}
+
+/// Whether `key` was `user`'s registered staff key of `purpose` at `at_ms`.
+pub(crate) fn staff_key_in_force(
+    staff: &[StaffKey],
+    user: &str,
+    purpose: &str,
+    key: &str,
+    at_ms: i64,
+) -> bool {
+    staff.iter().any(|k| k.in_force(user, purpose, key, at_ms))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,18 +290,18 @@ fn hash32(s: &str) -> Option<Hash> {
 /// purpose, in canonical form; an Ed25519 key's proof of possession
 /// verifies under `kaibiao/key-proof/v1`. (An X25519 proof is an HMAC keyed
 /// by a secret shared with the platform: only the platform can check it.)
-fn check_key(k: &BidderKey) -> Result<(), String> {
-    let what = format!("bidder key {} of {}", k.public_key, k.bidder);
+fn check_key(k: Registration<'_>) -> Result<(), String> {
+    let what = &k.what;
     let st: Value =
-        serde_json::from_str(&k.statement).map_err(|e| format!("{what}: statement: {e}"))?;
+        serde_json::from_str(k.statement).map_err(|e| format!("{what}: statement: {e}"))?;
     ensure!(
         crate::crypto::jcs::canonicalize(&st).map_err(|e| e.to_string())? == k.statement.as_bytes(),
         "{what}: the statement is not in canonical form"
     );
     ensure!(
-        st["owner"] == k.bidder.as_str()
-            && st["public_key"] == k.public_key.as_str()
-            && st["purpose"] == k.purpose.as_str()
+        st["owner"] == k.owner
+            && st["public_key"] == k.public_key
+            && st["purpose"] == k.purpose
             && st.as_object().is_some_and(|o| o.len() == 5)
             && st["challenge"].is_string()
             && st["challenge_id"].is_string(),
@@ -235,12 +313,14 @@ fn check_key(k: &BidderKey) -> Result<(), String> {
             "{what}: retired before it was registered"
         );
     }
-    if k.purpose == "bidder_signing" {
+    // Every key but the X25519 encryption key is Ed25519, its proof a
+    // signature anyone can check.
+    if k.purpose != "bidder_encryption" {
         crate::crypto::sign::verify_hex(
-            &k.public_key,
+            k.public_key,
             crate::crypto::sign::domain::KEY_PROOF,
             k.statement.as_bytes(),
-            &k.proof,
+            k.proof,
         )
         .map_err(|_| format!("{what}: the proof of possession does not verify"))?;
     }
@@ -298,10 +378,26 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         "bidder keys",
     )?;
 
-    // 0a. Every bidder key with its registration statement; an Ed25519
-    //     key's proof of possession verifies.
+    distinct(
+        &t.staff_keys,
+        |k| format!("{} {} {}", k.user, k.purpose, k.public_key),
+        "staff keys",
+    )?;
+
+    // 0a. Every bidder and staff key with its registration statement; an
+    //     Ed25519 key's proof of possession verifies.
     for k in &t.bidder_keys {
-        check_key(k)?;
+        check_key(k.registration())?;
+    }
+    for k in &t.staff_keys {
+        ensure!(
+            k.purpose == "custodian_identity" || k.purpose == "supervisor_identity",
+            "staff key {} of {}: {:?} is not a staff key's purpose",
+            k.public_key,
+            k.user,
+            k.purpose
+        );
+        check_key(k.registration())?;
     }
 
     // 1. The log extract: one signed checkpoint, every entry provably in it.
@@ -399,9 +495,24 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
     let latest = &versions[&t.params.last().expect("non-empty").params_hash];
     let (deadline, grace) = (latest.deadline_ms, latest.grace_ms);
 
-    // 3. Custodian keys: registered in the log, signed by identity keys.
+    // 3. Custodian keys: registered in the log, signed by identity keys
+    //    that were the custodian's registered ones when the leaf was logged.
     let key_leaves = logged("custodian.key");
     for c in &latest.custodians {
+        ensure!(
+            key_leaves.iter().any(|(_, l)| {
+                l["custodian"] == c.user_id.as_str()
+                    && staff_key_in_force(
+                        &t.staff_keys,
+                        c.user_id.as_str(),
+                        "custodian_identity",
+                        &c.identity_key,
+                        l["at_ms"].as_i64().unwrap_or(i64::MIN),
+                    )
+            }),
+            "custodian {}'s identity key was not its registered one (with a proof) when its section key was logged",
+            c.user_id
+        );
         ensure!(
             key_leaves
                 .iter()
@@ -723,6 +834,7 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
             bids: &by_hash,
             keys: &keys,
             log: &log,
+            staff_keys: &t.staff_keys,
         },
         t.opening.as_ref(),
     )?;

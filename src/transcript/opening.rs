@@ -73,6 +73,8 @@ pub(super) struct Context<'a> {
     pub keys: &'a HashSet<(&'a str, &'a str, &'a str)>,
     /// The section's log leaves, by index.
     pub log: &'a BTreeMap<u64, &'a Value>,
+    /// The staff's registered identity keys (custodians, supervisors).
+    pub staff_keys: &'a [super::StaffKey],
 }
 
 macro_rules! ensure {
@@ -305,6 +307,7 @@ pub(super) fn verify(
         "the log settles bids the record omits"
     );
     record_times(x.params.deadline_ms, leaf, record, &leaves)?;
+    incident_rulings(x, &leaves)?;
 
     // 5. Confirmations: each signed by the bidder's registered key over the
     //    announced hash; one per bidder in the record.
@@ -437,6 +440,16 @@ pub(super) fn verify(
         if let Some((si, sl)) = countersigned.first() {
             ensure!(si > ci, "the record is countersigned before it is closed");
             ensure!(
+                super::staff_key_in_force(
+                    x.staff_keys,
+                    sl["supervisor"].as_str().unwrap_or_default(),
+                    "supervisor_identity",
+                    sl["supervisor_key"].as_str().unwrap_or_default(),
+                    at_ms(sl).unwrap_or(i64::MIN),
+                ),
+                "the countersignature is not by a key the supervisor had registered (with its proof) when it was made"
+            );
+            ensure!(
                 sl["closing_hash"] == cl["closing_hash"],
                 "the countersignature is over another closing statement"
             );
@@ -475,6 +488,47 @@ fn of_type<'a>(
     ty: &'a str,
 ) -> impl Iterator<Item = &'a (u64, &'a Value)> + 'a {
     leaves.iter().filter(move |(_, l)| l["type"] == ty)
+}
+
+/// Each upheld incident: its ruling is the logged incident's (reason,
+/// bidders, the time it was declared), signed by a supervisor's identity key
+/// registered when it was countersigned, once.
+fn incident_rulings(x: &Context<'_>, leaves: &[(u64, &Value)]) -> Result<(), String> {
+    let mut upheld = BTreeSet::new();
+    for (_, l) in of_type(leaves, "opening.incident_countersigned") {
+        let id = l["incident_id"].as_str().unwrap_or_default();
+        ensure!(upheld.insert(id), "incident {id} is upheld twice");
+        let declared = of_type(leaves, "opening.incident")
+            .find(|(_, d)| d["incident_id"] == id)
+            .map(|(_, d)| *d)
+            .ok_or_else(|| format!("incident {id} is upheld but was never declared"))?;
+        let ruling: fmt::IncidentRuling = serde_json::from_value(l["ruling"].clone())
+            .map_err(|e| format!("incident {id}: the ruling: {e}"))?;
+        ensure!(
+            ruling.section_id == x.section_id
+                && ruling.incident_id == id
+                && declared["reason"] == ruling.reason.as_str()
+                && declared["bidders"] == serde_json::json!(ruling.bidders)
+                && at_ms(declared) == Some(ruling.declared_at_ms),
+            "incident {id}: the ruling is not the logged incident"
+        );
+        let key = l["supervisor_key"].as_str().unwrap_or_default();
+        ensure!(
+            ruling.verify(key, l["signature"].as_str().unwrap_or_default()),
+            "incident {id}: the supervisor's signature on the ruling does not verify"
+        );
+        ensure!(
+            super::staff_key_in_force(
+                x.staff_keys,
+                l["supervisor"].as_str().unwrap_or_default(),
+                "supervisor_identity",
+                key,
+                at_ms(l).unwrap_or(i64::MIN),
+            ),
+            "incident {id}: the ruling is not signed by a key the supervisor had registered (with its proof) when it was made"
+        );
+    }
+    Ok(())
 }
 
 /// The time of a leaf (`at_ms`), the server's clock when it was logged.
@@ -719,25 +773,38 @@ mod tests {
         all.extend(leaves);
         let log: BTreeMap<u64, &Value> =
             all.iter().enumerate().map(|(i, l)| (i as u64, l)).collect();
+        in_context(&params, &log, &[], |x| {
+            verify(
+                x,
+                Some(&OpeningExtract {
+                    key_releases: vec![],
+                    bids: vec![],
+                    closing: None,
+                }),
+            )
+        })
+    }
+
+    /// A context of no bids and no bidder keys around `log` and `staff`.
+    fn in_context<R>(
+        params: &SectionParams,
+        log: &BTreeMap<u64, &Value>,
+        staff: &[crate::transcript::StaffKey],
+        f: impl FnOnce(&Context<'_>) -> R,
+    ) -> R {
         let (keys, bids) = (HashSet::new(), HashMap::new());
-        verify(
-            &Context {
-                section_id: "sec_t",
-                platform_key: "00",
-                params: &params,
-                params_hash: "p",
-                manifest_root: "m",
-                accepted: &[],
-                bids: &bids,
-                keys: &keys,
-                log: &log,
-            },
-            Some(&OpeningExtract {
-                key_releases: vec![],
-                bids: vec![],
-                closing: None,
-            }),
-        )
+        f(&Context {
+            section_id: "sec_t",
+            platform_key: "00",
+            params,
+            params_hash: "p",
+            manifest_root: "m",
+            accepted: &[],
+            bids: &bids,
+            keys: &keys,
+            log,
+            staff_keys: staff,
+        })
     }
 
     #[test]
@@ -875,5 +942,76 @@ mod tests {
             let e = closing_times(&c, &all[10], &indexed).unwrap_err();
             assert!(e.contains(says), "{says}: {e}");
         }
+    }
+
+    #[test]
+    fn an_upheld_incident_is_its_declaration_signed_by_a_registered_supervisor_key() {
+        let supervisor = crate::crypto::sign::generate();
+        let key = hex::encode(supervisor.verifying_key().as_bytes());
+        let ruling = fmt::IncidentRuling {
+            format: fmt::INCIDENT_FORMAT.into(),
+            section_id: "sec_t".into(),
+            incident_id: "inc_1".into(),
+            reason: "power".into(),
+            bidders: vec![],
+            declared_at_ms: 15,
+        };
+        let upheld = |ruling: &fmt::IncidentRuling, user: &str| {
+            json!({"type": "opening.incident_countersigned", "at_ms": 16, "incident_id": "inc_1",
+                   "ruling": ruling, "supervisor": user, "supervisor_key": key,
+                   "signature": ruling.sign(&supervisor)})
+        };
+        let staff = vec![crate::transcript::StaffKey {
+            user: "usr_s".into(),
+            purpose: "supervisor_identity".into(),
+            public_key: key.clone(),
+            registered_at_ms: 10,
+            retired_at_ms: None,
+            statement: String::new(),
+            proof: String::new(),
+        }];
+        let run = |leaves: Vec<Value>, staff: &[crate::transcript::StaffKey]| {
+            let indexed: Vec<(u64, &Value)> = leaves
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i as u64, l))
+                .collect();
+            in_context(&params(), &BTreeMap::new(), staff, |x| {
+                incident_rulings(x, &indexed)
+            })
+        };
+        let declared = leaves()
+            .into_iter()
+            .find(|l| l["type"] == "opening.incident")
+            .unwrap();
+        run(vec![declared.clone(), upheld(&ruling, "usr_s")], &staff).unwrap();
+        let e = run(vec![upheld(&ruling, "usr_s")], &staff).unwrap_err();
+        assert!(e.contains("never declared"), "{e}");
+        let mut other = ruling.clone();
+        other.reason = "flood".into();
+        let e = run(vec![declared.clone(), upheld(&other, "usr_s")], &staff).unwrap_err();
+        assert!(e.contains("not the logged incident"), "{e}");
+        let mut forged = upheld(&ruling, "usr_s");
+        forged["signature"] = json!("00".repeat(64));
+        let e = run(vec![declared.clone(), forged], &staff).unwrap_err();
+        assert!(e.contains("does not verify"), "{e}");
+        let e = run(vec![declared.clone(), upheld(&ruling, "usr_x")], &staff).unwrap_err();
+        assert!(
+            e.contains("not signed by a key the supervisor had registered"),
+            "{e}"
+        );
+        let mut late = staff.clone();
+        late[0].registered_at_ms = 17;
+        let e = run(vec![declared.clone(), upheld(&ruling, "usr_s")], &late).unwrap_err();
+        assert!(
+            e.contains("not signed by a key the supervisor had registered"),
+            "{e}"
+        );
+        let e = run(
+            vec![declared, upheld(&ruling, "usr_s"), upheld(&ruling, "usr_s")],
+            &staff,
+        )
+        .unwrap_err();
+        assert!(e.contains("upheld twice"), "{e}");
     }
 }

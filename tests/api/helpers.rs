@@ -262,8 +262,13 @@ fn init_logs() {
         .try_init();
 }
 
+/// The tests' HTTP client. It drops an idle pooled connection after 2 s,
+/// well inside the server's 5 s keep-alive: a test that blocks its thread
+/// (running the CLI, say) must not come back to a connection the server has
+/// just closed, which awc reports as "connector has been disconnected".
 pub fn client() -> awc::Client {
     awc::Client::builder()
+        .connector(awc::Connector::new().conn_keep_alive(Duration::from_secs(2)))
         .timeout(Duration::from_secs(60))
         .finish()
 }

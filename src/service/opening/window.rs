@@ -331,8 +331,8 @@ pub async fn countersign_incident(
             tx.record(
                 Change::new(&section_id, "opening.incident_countersigned")
                     .data(json!({"id": i.id}))
-                    .logged(json!({"incident_id": i.id, "ruling": ruling, "supervisor_key": key,
-                                   "signature": req.signature})),
+                    .logged(json!({"incident_id": i.id, "ruling": ruling, "supervisor": a.user.id,
+                                   "supervisor_key": key, "signature": req.signature})),
             )?;
             Ok(IncidentUpheld {
                 id: i.id,

@@ -227,3 +227,79 @@ async fn every_bidder_key_carries_its_proof_and_signed_only_while_registered() {
     );
     fx.app.stop().await;
 }
+
+#[actix_web::test]
+async fn every_staff_signature_is_by_a_key_registered_with_its_proof_when_it_was_made() {
+    let fx = Fixture::new()
+        .min_bidders(3)
+        .prices(&PRICES)
+        .at(Phase::Evaluating)
+        .await;
+    let (t, _) = fx.verified().await;
+    let custodians = t
+        .staff_keys
+        .iter()
+        .filter(|k| k.purpose == "custodian_identity")
+        .count();
+    assert!(custodians >= 3, "{:?}", t.staff_keys);
+    let supervisor = |t: &Transcript| {
+        t.staff_keys
+            .iter()
+            .position(|k| k.purpose == "supervisor_identity")
+            .expect("the countersigning supervisor's key")
+    };
+    let custodian = |t: &Transcript| {
+        t.staff_keys
+            .iter()
+            .position(|k| k.purpose == "custodian_identity")
+            .unwrap()
+    };
+    let countersigned_at = entry(&mut t.clone(), "opening.countersigned")["at_ms"]
+        .as_i64()
+        .unwrap();
+    // The supervisor's key left out, registered only after it countersigned,
+    // or retired before.
+    rejects(
+        &t,
+        "the countersignature is not by a key the supervisor had registered",
+        |t| {
+            let i = supervisor(t);
+            t.staff_keys.remove(i);
+        },
+    );
+    rejects(
+        &t,
+        "the countersignature is not by a key the supervisor had registered",
+        |t| {
+            let i = supervisor(t);
+            t.staff_keys[i].registered_at_ms = countersigned_at + 1;
+        },
+    );
+    rejects(
+        &t,
+        "the countersignature is not by a key the supervisor had registered",
+        |t| {
+            let i = supervisor(t);
+            t.staff_keys[i].retired_at_ms = Some(countersigned_at);
+        },
+    );
+    // A custodian's key without its proof, or left out.
+    rejects(&t, "proof of possession does not verify", |t| {
+        let i = custodian(t);
+        t.staff_keys[i].proof = "00".repeat(64);
+    });
+    rejects(&t, "identity key was not its registered one", |t| {
+        let i = custodian(t);
+        t.staff_keys.remove(i);
+    });
+    // A staff key of another purpose, or listed twice.
+    rejects(&t, "is not a staff key's purpose", |t| {
+        let i = custodian(t);
+        t.staff_keys[i].purpose = "bidder_signing".into();
+    });
+    rejects(&t, "is listed twice", |t| {
+        let k = t.staff_keys[0].clone();
+        t.staff_keys.push(k);
+    });
+    fx.app.stop().await;
+}
