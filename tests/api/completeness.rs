@@ -22,9 +22,11 @@ fn without_entry(t: &Transcript, i: usize) -> Transcript {
 }
 
 /// Every leaf of `t`, dropped in turn, is noticed; returns the kinds of
-/// leaf that were tried.
-fn every_omission_is_rejected(t: &Transcript) -> BTreeSet<String> {
+/// leaf that were tried. The tests that build the rarer leaves (incidents,
+/// withheld values, recusals, clarifications) call it on theirs too.
+pub fn every_omission_is_rejected(t: &Transcript) -> BTreeSet<String> {
     let mut kinds = BTreeSet::new();
+    assert!(verify(t).is_ok(), "the whole transcript verifies");
     for (i, e) in t.log.entries.iter().enumerate() {
         let kind = e.leaf["type"].as_str().unwrap().to_string();
         let err = verify(&without_entry(t, i))

@@ -414,5 +414,10 @@ async fn a_transcript_with_a_withheld_value_verifies_and_says_so() {
     let mut bad = t.clone();
     bad.evaluation.as_mut().unwrap().seed = mixed(&p, &x.platform_seed, &[]);
     verify(&bad).expect_err("a seed with a withheld value went unnoticed");
+    let kinds = crate::completeness::every_omission_is_rejected(&t);
+    assert!(
+        kinds.contains("evaluation.contribution_withheld"),
+        "{kinds:?}"
+    );
     p.stop().await;
 }

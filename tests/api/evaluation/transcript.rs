@@ -195,6 +195,18 @@ async fn the_panels_record_is_in_the_transcript_and_re_checked() {
         .clarifications
         .iter()
         .any(|c| c.id == unanswered["id"].as_str().unwrap() && c.answer.is_none()));
+    // Not one of the panel's leaves can be dropped unnoticed.
+    let kinds = crate::completeness::every_omission_is_rejected(&tr);
+    for k in [
+        "evaluation.expert_confirmed",
+        "evaluation.expert_admitted",
+        "evaluation.expert_recused",
+        "evaluation.outlier_confirmed",
+        "evaluation.clarification_asked",
+        "evaluation.clarification_answered",
+    ] {
+        assert!(kinds.contains(k), "no {k} leaf was tried: {kinds:?}");
+    }
     let broken = |f: &dyn Fn(&mut EvaluationExtract)| {
         let mut t = tr.clone();
         f(t.evaluation.as_mut().unwrap());

@@ -129,9 +129,24 @@ async fn in_escrow_mode_the_custodians_open_what_a_platform_fault_left_undecrypt
         (3, 3, true),
         "{o:?}"
     );
-    let closing = t.opening.unwrap().closing.unwrap();
+    let closing = t.opening.as_ref().unwrap().closing.as_ref().unwrap();
     assert_eq!(closing.incidents.len(), 1);
     assert!(closing.incidents[0].countersigned);
     assert_eq!(closing.no_response, vec![fx.org(2).to_string()]);
+    // Not one of its leaves can be dropped unnoticed.
+    let kinds = crate::completeness::every_omission_is_rejected(&t);
+    for k in [
+        "opening.incident",
+        "opening.incident_countersigned",
+        "opening.resumed",
+        "opening.window_closed",
+        "opening.bid_settled",
+        "opening.confirmed",
+        "opening.objection",
+        "opening.answered",
+        "opening.closed",
+    ] {
+        assert!(kinds.contains(k), "no {k} leaf was tried: {kinds:?}");
+    }
     fx.app.stop().await;
 }

@@ -50,5 +50,9 @@ async fn the_host_extends_the_window_with_a_reason_and_its_new_end_is_exact() {
     let closed = fx.host().extend_window(s, 10, "再延长").await.unwrap_err();
     assert_eq!(closed.code(), Some("invalid_transition"), "{closed}");
     fx.wait_phase("confirming").await;
+    // The record's end is the extended one, and no leaf of it can go.
+    let (t, _) = fx.verified().await;
+    let kinds = crate::completeness::every_omission_is_rejected(&t);
+    assert!(kinds.contains("opening.window_extended"), "{kinds:?}");
     fx.app.stop().await;
 }
