@@ -155,6 +155,38 @@ fn statement<T: serde::de::DeserializeOwned + Serialize>(
     Ok(v)
 }
 
+/// Holds the keys of the centres the draw drew from to fingerprints the
+/// verifier has from outside the platform — each centre's registry entry or
+/// its own publication (`kaibiao centre export` prints it) — so that a
+/// transcript re-signed end to end with fresh centre keys, which no check
+/// inside it can tell from the real one, is rejected. Every centre of the
+/// draw's request that the transcript lists must be pinned and match.
+/// Returns how many centres were checked (none without an evaluation).
+pub fn check_pins(
+    t: &super::Transcript,
+    pins: &std::collections::BTreeMap<String, String>,
+) -> Result<usize, String> {
+    let Some(x) = &t.evaluation else {
+        return Ok(0);
+    };
+    let mut checked = 0;
+    for code in &x.request.centres {
+        let Some(c) = x.centres.iter().find(|c| c.code == *code) else {
+            continue;
+        };
+        let pin = pins.get(code).ok_or_else(|| {
+            format!("centre {code} took part in the draw but no pin was given for it")
+        })?;
+        ensure!(
+            *pin == c.fingerprint(),
+            "centre {code}: its key in the transcript (fingerprint {}) is not the pinned one ({pin})",
+            c.fingerprint()
+        );
+        checked += 1;
+    }
+    Ok(checked)
+}
+
 /// The host centre's key is logged with the draw's request, is its own (not
 /// the platform's: a pass is the centre's word, a receipt the platform's),
 /// and is the key the transcript lists for it. Partner centres' keys are

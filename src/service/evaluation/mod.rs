@@ -239,4 +239,39 @@ mod tests {
             "{e}"
         );
     }
+
+    /// The platform refuses to start on a trust directory whose file does
+    /// not match its pin: `load_trust` applies the pins, not only
+    /// `check_pins` alone.
+    #[test]
+    fn the_trust_directory_is_loaded_only_through_the_pins() {
+        let dir = tempfile::tempdir().unwrap();
+        let partner = crate::crypto::sign::generate();
+        let gz = Centre::new("GZ-GGZY", "广州", &partner.verifying_key());
+        std::fs::write(
+            dir.path().join("GZ-GGZY.json"),
+            serde_json::to_string(&gz).unwrap(),
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.evaluation.trust_dir = dir.path().to_path_buf();
+        let own = crate::crypto::sign::generate();
+        config
+            .evaluation
+            .centre_pins
+            .insert("GZ-GGZY".into(), "00".repeat(32));
+        let e = load_trust(&config, &own).unwrap_err().to_string();
+        assert!(e.contains("is not the pinned one"), "{e}");
+        config
+            .evaluation
+            .centre_pins
+            .insert("GZ-GGZY".into(), gz.fingerprint());
+        let t = load_trust(&config, &own).unwrap();
+        assert_eq!(t.len(), 2, "the partner and this centre");
+        assert_eq!(
+            t.get(&config.evaluation.centre_code).unwrap().public_key,
+            hex::encode(own.verifying_key().as_bytes()),
+            "this centre's passes are checked with its own key"
+        );
+    }
 }
