@@ -39,8 +39,20 @@ pub async fn run(svc: Services, node: String, mut shutdown: tokio::sync::watch::
     tracing::info!(node, "chronograph stopped");
 }
 
-/// Performs every due job once; returns when the next one is due.
+/// Performs the log's flush if one is due (ADR 9) and every due job once;
+/// returns when the next of either is due.
 pub async fn tick(svc: &Services, node: &str) -> crate::error::AppResult<Option<Timestamp>> {
+    let flush = match crate::service::bids::flush_due(svc).await {
+        Ok(next) => next,
+        Err(e) => {
+            svc.metrics.inc(
+                "kaibiao_chronograph_failures_total",
+                &[("kind", "log.flush")],
+            );
+            tracing::error!(error = ?e.source, code = e.code.as_str(), "the log's flush failed; will retry");
+            Some(svc.now().millis() + 5_000)
+        }
+    };
     loop {
         let now = svc.now().millis();
         let due = svc.db.run(move |c| Ok(jobs::due(c, now, 100)?)).await?;
@@ -78,5 +90,9 @@ pub async fn tick(svc: &Services, node: &str) -> crate::error::AppResult<Option<
     }
     let now = svc.now().millis();
     let next = svc.db.run(move |c| Ok(jobs::next_due(c, now)?)).await?;
+    let next = match (next, flush) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     Ok(next.map(Timestamp::from_millis))
 }

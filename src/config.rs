@@ -57,6 +57,7 @@ pub struct Config {
     pub evaluation: EvaluationConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
+    pub translog: TranslogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -245,6 +246,27 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter, e.g. `info` or `kaibiao=debug,actix_web=info`.
     pub level: String,
+}
+
+/// The transparency log's steady flushes (ADR 9).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranslogConfig {
+    /// Seconds between flushes of queued commitments, at multiples of it
+    /// since the epoch, while any section takes bids.
+    pub flush_seconds: u64,
+    /// Leaves per flush: `B·k`, the smallest `k ≥ 1` that holds the queue,
+    /// filled with cover leaves.
+    pub flush_batch: u64,
+}
+
+impl Default for TranslogConfig {
+    fn default() -> Self {
+        Self {
+            flush_seconds: 60,
+            flush_batch: 16,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -589,6 +611,14 @@ impl Config {
         check(
             (10..=60_000).contains(&self.chronograph.poll_interval_ms),
             "chronograph.poll_interval_ms: 10 to 60000".into(),
+        );
+        check(
+            (1..=3600).contains(&self.translog.flush_seconds),
+            "translog.flush_seconds: 1 to 3600".into(),
+        );
+        check(
+            (1..=1024).contains(&self.translog.flush_batch),
+            "translog.flush_batch: 1 to 1024".into(),
         );
         check(
             (4..=65_536).contains(&self.room.queue_frames),

@@ -74,10 +74,29 @@ pub enum BidCommand {
     },
     /// Seal a bid offline into a new directory.
     Seal(SealArgs),
-    /// Submit a sealed bid (resumes an interrupted upload) and check the receipt.
+    /// Submit a sealed bid (resumes an interrupted upload), check the
+    /// platform's promise, wait for the log's flush and check the receipt.
     Submit {
         #[arg(long)]
         bid: PathBuf,
+        /// Stop once the promise is checked; `kaibiao bid receipt` fetches
+        /// the receipt later.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        session: SessionArgs,
+    },
+    /// Fetch and check the receipt that fulfils a bid's (or its
+    /// withdrawal's) promise, after the log's flush.
+    Receipt {
+        #[arg(long)]
+        bid: PathBuf,
+        /// The withdrawal's receipt, not the submission's.
+        #[arg(long)]
+        withdrawal: bool,
+        /// Keep asking this long if it has not come yet.
+        #[arg(long, default_value_t = 0)]
+        wait_secs: u64,
         #[command(flatten)]
         session: SessionArgs,
     },
@@ -94,6 +113,9 @@ pub enum BidCommand {
         bid: PathBuf,
         #[arg(long)]
         keys: PathBuf,
+        /// Stop once the promise is checked (see `kaibiao bid receipt`).
+        #[arg(long)]
+        no_wait: bool,
         #[command(flatten)]
         session: SessionArgs,
         #[command(flatten)]
@@ -143,7 +165,8 @@ pub enum BidCommand {
     VerifyReceipt {
         #[arg(long)]
         bid: PathBuf,
-        /// Default: `<bid>/receipt.json`.
+        /// Default: `<bid>/receipt.json`, or `<bid>/promise.json` before the
+        /// receipt has come.
         #[arg(long)]
         receipt: Option<PathBuf>,
         /// The platform's public key (default: the one in the parameters the bid was sealed against).
@@ -479,20 +502,57 @@ pub fn bid(cmd: BidCommand) -> anyhow::Result<()> {
             })
         }
         BidCommand::Seal(args) => seal(args),
-        BidCommand::Submit { bid, session } => {
+        BidCommand::Submit {
+            bid,
+            no_wait,
+            session,
+        } => {
             let (c, _) = load_session(&session)?;
             runtime(async move {
                 let mut bar = Progress::new("submitting");
-                let r = c.submit(&bid, &mut |d, t| bar.update(d, t)).await?;
+                let p = c.submit(&bid, &mut |d, t| bar.update(d, t)).await?;
+                let at = |ms| crate::domain::time::Timestamp::from_millis(ms).shanghai_rfc3339();
                 println!(
-                    "complete: envelope {} received {} before the deadline {}; receipt in {}",
-                    r.receipt.envelope_hash,
-                    crate::domain::time::Timestamp::from_millis(r.receipt.completed_at_ms)
-                        .shanghai_rfc3339(),
-                    crate::domain::time::Timestamp::from_millis(r.receipt.deadline_ms)
-                        .shanghai_rfc3339(),
-                    bid.join(RECEIPT_FILE).display()
+                    "complete: envelope {} received {} before the deadline {}; the platform's signed promise is in {}",
+                    p.receipt.envelope_hash,
+                    at(p.receipt.completed_at_ms),
+                    at(p.receipt.deadline_ms),
+                    bid.join(client::PROMISE_FILE).display()
                 );
+                if no_wait {
+                    println!(
+                        "the log takes it at {}: `kaibiao bid receipt --bid {}` fetches the receipt then",
+                        at(p.receipt.flush_at_ms),
+                        bid.display()
+                    );
+                    return Ok(());
+                }
+                println!(
+                    "waiting for the log's flush at {} (the log takes commitments at fixed times, so that nobody can count the bids)…",
+                    at(p.receipt.flush_at_ms)
+                );
+                let r = c.await_receipt(&bid, false, receipt_wait(&p)).await?;
+                print_logged(&r, &bid.join(RECEIPT_FILE));
+                Ok(())
+            })
+        }
+        BidCommand::Receipt {
+            bid,
+            withdrawal,
+            wait_secs,
+            session,
+        } => {
+            let (c, _) = load_session(&session)?;
+            runtime(async move {
+                let r = c
+                    .await_receipt(&bid, withdrawal, std::time::Duration::from_secs(wait_secs))
+                    .await?;
+                let file = if withdrawal {
+                    client::WITHDRAWAL_RECEIPT_FILE
+                } else {
+                    RECEIPT_FILE
+                };
+                print_logged(&r, &bid.join(file));
                 Ok(())
             })
         }
@@ -509,6 +569,7 @@ pub fn bid(cmd: BidCommand) -> anyhow::Result<()> {
         BidCommand::Withdraw {
             bid,
             keys,
+            no_wait,
             session,
             passphrase,
         } => {
@@ -516,12 +577,17 @@ pub fn bid(cmd: BidCommand) -> anyhow::Result<()> {
             let (c, _) = load_session(&session)?;
             runtime(async move {
                 let now = crate::clock::Clock::now(&crate::clock::SystemClock).millis();
-                let r = c.withdraw(&bid, &signing, now).await?;
+                let p = c.withdraw(&bid, &signing, now).await?;
                 println!(
-                    "withdrawn; receipt for {} in {}",
-                    r.receipt.envelope_hash,
-                    bid.join(client::WITHDRAWAL_RECEIPT_FILE).display()
+                    "withdrawn; the platform's signed promise for {} is in {}",
+                    p.receipt.envelope_hash,
+                    bid.join(client::WITHDRAWAL_PROMISE_FILE).display()
                 );
+                if no_wait {
+                    return Ok(());
+                }
+                let r = c.await_receipt(&bid, true, receipt_wait(&p)).await?;
+                print_logged(&r, &bid.join(client::WITHDRAWAL_RECEIPT_FILE));
                 Ok(())
             })
         }
@@ -551,25 +617,65 @@ pub fn bid(cmd: BidCommand) -> anyhow::Result<()> {
             let signed: SignedEnvelope = client::read_json(&bid.join(ENVELOPE_FILE))?;
             let (_, hash) = envelope::parse_signed(&signed)
                 .map_err(|e| anyhow::anyhow!("the envelope: {e}"))?;
-            let receipt: SignedReceipt =
-                client::read_json(&receipt.unwrap_or_else(|| bid.join(RECEIPT_FILE)))?;
+            let file = receipt.unwrap_or_else(|| {
+                let r = bid.join(RECEIPT_FILE);
+                if r.exists() {
+                    r
+                } else {
+                    bid.join(client::PROMISE_FILE)
+                }
+            });
+            let receipt: SignedReceipt = client::read_json(&file)?;
             let key = match platform_key {
                 Some(k) => k,
                 None => client::read_json::<SectionParams>(&bid.join(PARAMS_FILE))?.platform_key,
             };
+            let at = |ms| crate::domain::time::Timestamp::from_millis(ms).shanghai_rfc3339();
+            let r = &receipt.receipt;
+            if r.format == crate::crypto::translog::PROMISE_FORMAT {
+                receipt
+                    .verify_promise(&key, &hash)
+                    .map_err(|e| anyhow::anyhow!("the promise is NOT valid: {e}"))?;
+                println!(
+                    "valid promise: envelope {hash} completed {} before the deadline {}; the platform promised to log it at {} — if the section's transcript lacks it, this promise is the platform's signed word that it accepted the bid",
+                    at(r.completed_at_ms),
+                    at(r.deadline_ms),
+                    at(r.flush_at_ms)
+                );
+                return Ok(());
+            }
             receipt
                 .verify(&key, &hash)
                 .map_err(|e| anyhow::anyhow!("the receipt is NOT valid: {e}"))?;
             println!(
                 "valid: envelope {hash} completed {} before the deadline {}; log entry {} in a tree of {}",
-                crate::domain::time::Timestamp::from_millis(receipt.receipt.completed_at_ms).shanghai_rfc3339(),
-                crate::domain::time::Timestamp::from_millis(receipt.receipt.deadline_ms).shanghai_rfc3339(),
-                receipt.receipt.log.index,
-                receipt.receipt.log.checkpoint.checkpoint.size
+                at(r.completed_at_ms),
+                at(r.deadline_ms),
+                receipt.log_index().unwrap_or_default(),
+                r.log.as_ref().map_or(0, |l| l.checkpoint.checkpoint.size)
             );
             Ok(())
         }
     }
+}
+
+fn print_logged(r: &SignedReceipt, file: &std::path::Path) {
+    println!(
+        "logged, as promised: entry {} in a tree of {}; receipt in {}",
+        r.log_index().unwrap_or_default(),
+        r.receipt
+            .log
+            .as_ref()
+            .map_or(0, |l| l.checkpoint.checkpoint.size),
+        file.display()
+    );
+}
+
+/// How long to wait for a promise's receipt: until its flush, and half a
+/// minute more (the clocks of bidder and platform may differ).
+fn receipt_wait(p: &SignedReceipt) -> std::time::Duration {
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock).millis();
+    std::time::Duration::from_millis((p.receipt.flush_at_ms - now).max(0) as u64 + 30_000)
 }
 
 fn seal(a: SealArgs) -> anyhow::Result<()> {

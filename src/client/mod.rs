@@ -406,8 +406,10 @@ impl Client {
     }
 
     /// Submits a sealed bid directory: the envelope, then each part from
-    /// where the platform has it, resuming after interruptions; verifies
-    /// and returns the receipt.
+    /// where the platform has it, resuming after interruptions; verifies,
+    /// saves and returns the platform's promise (ADR 9) — or the receipt,
+    /// when it is already there. [`Client::await_receipt`] waits for the
+    /// receipt.
     pub async fn submit(
         &self,
         bid: &Path,
@@ -427,18 +429,11 @@ impl Client {
         let total: u64 = env.parts.iter().map(|p| p.length).sum();
         let mut attempts = 0;
         loop {
-            if let Some(r) = status.get("receipt").filter(|r| !r.is_null()) {
-                let receipt: SignedReceipt = serde_json::from_value(r.clone())
-                    .map_err(|e| ClientError::Check(e.to_string()))?;
-                let params: SectionParams = read_json(&bid.join(PARAMS_FILE))?;
-                receipt
-                    .verify(&params.platform_key, &hash)
-                    .map_err(|e| ClientError::Check(format!("the receipt does not verify: {e}")))?;
-                std::fs::write(
-                    bid.join(RECEIPT_FILE),
-                    serde_json::to_vec_pretty(&receipt).expect("receipt"),
-                )?;
-                return Ok(receipt);
+            if let Some(p) = status.get("promise").filter(|r| !r.is_null()) {
+                return self.keep_promise(bid, &hash, p, PROMISE_FILE);
+            }
+            if status.get("receipt").is_some_and(|r| !r.is_null()) {
+                return self.keep_receipt(bid, &hash, &status["receipt"], RECEIPT_FILE);
             }
             let parts = status["parts"].as_array().cloned().unwrap_or_default();
             let done: u64 = parts
@@ -447,11 +442,14 @@ impl Client {
                 .sum();
             progress(done, total);
             let Some(next) = parts.iter().find(|p| p["complete"] != true) else {
-                // Everything is stored but no receipt: ask again.
+                // Everything is stored but no promise: ask again.
                 status = self.get(&format!("/api/bids/{hash}")).await?;
-                if status.get("receipt").is_none_or(|r| r.is_null()) {
+                if ["promise", "receipt"]
+                    .iter()
+                    .all(|k| status.get(*k).is_none_or(|r| r.is_null()))
+                {
                     return Err(ClientError::Check(format!(
-                        "the bid is {} without a receipt",
+                        "the bid is {} without a promise or a receipt",
                         status["state"]
                     )));
                 }
@@ -552,11 +550,105 @@ impl Client {
         Self::read(res).await
     }
 
+    /// A promise or receipt from the platform's answer, with the platform
+    /// key the bid directory's section parameters name.
+    fn signed_answer(bid: &Path, v: &Value) -> ClientResult<(SignedReceipt, String)> {
+        let signed: SignedReceipt =
+            serde_json::from_value(v.clone()).map_err(|e| ClientError::Check(e.to_string()))?;
+        let params: SectionParams = read_json(&bid.join(PARAMS_FILE))?;
+        Ok((signed, params.platform_key))
+    }
+
+    /// Verifies a promise (ADR 9) from the platform's answer and saves it
+    /// in the bid directory as `file`.
+    fn keep_promise(
+        &self,
+        bid: &Path,
+        hash: &str,
+        v: &Value,
+        file: &str,
+    ) -> ClientResult<SignedReceipt> {
+        let (promise, platform_key) = Self::signed_answer(bid, v)?;
+        promise
+            .verify_promise(&platform_key, hash)
+            .map_err(|e| ClientError::Check(format!("the promise does not verify: {e}")))?;
+        std::fs::write(
+            bid.join(file),
+            serde_json::to_vec_pretty(&promise).expect("promise"),
+        )?;
+        Ok(promise)
+    }
+
+    /// Verifies a receipt from the platform's answer — and, if the bid
+    /// directory keeps its promise (`file` with `promise` for `receipt`),
+    /// that it says everything the promise said — and saves it as `file`.
+    fn keep_receipt(
+        &self,
+        bid: &Path,
+        hash: &str,
+        v: &Value,
+        file: &str,
+    ) -> ClientResult<SignedReceipt> {
+        let (receipt, platform_key) = Self::signed_answer(bid, v)?;
+        receipt
+            .verify(&platform_key, hash)
+            .map_err(|e| ClientError::Check(format!("the receipt does not verify: {e}")))?;
+        let promise_file = bid.join(file.replace("receipt", "promise"));
+        if promise_file.exists() {
+            let promise: SignedReceipt = read_json(&promise_file)?;
+            if promise.receipt.envelope_hash == hash && !receipt.fulfils(&promise) {
+                return Err(ClientError::Check(
+                    "the receipt does not say what the platform's promise said".into(),
+                ));
+            }
+        }
+        std::fs::write(
+            bid.join(file),
+            serde_json::to_vec_pretty(&receipt).expect("receipt"),
+        )?;
+        Ok(receipt)
+    }
+
+    /// Waits (polling, up to `timeout`) for the receipt that fulfils the
+    /// promise of the bid in `bid` — of its withdrawal if `withdrawal` —
+    /// verifies and saves it.
+    pub async fn await_receipt(
+        &self,
+        bid: &Path,
+        withdrawal: bool,
+        timeout: Duration,
+    ) -> ClientResult<SignedReceipt> {
+        let signed: SignedEnvelope = read_json(&bid.join(ENVELOPE_FILE))?;
+        let (_, hash) =
+            envelope::parse_signed(&signed).map_err(|e| ClientError::Check(e.to_string()))?;
+        let (field, file) = if withdrawal {
+            ("withdrawal_receipt", WITHDRAWAL_RECEIPT_FILE)
+        } else {
+            ("receipt", RECEIPT_FILE)
+        };
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            let status: Value = self.get(&format!("/api/bids/{hash}")).await?;
+            if status.get(field).is_some_and(|r| !r.is_null()) {
+                return self.keep_receipt(bid, &hash, &status[field], file);
+            }
+            if std::time::Instant::now() >= until {
+                return Err(ClientError::Check(format!(
+                    "no receipt yet: the platform promised to log this {} by its flush; keep {}, the platform's signed word that it accepted it, and ask again later",
+                    if withdrawal { "withdrawal" } else { "bid" },
+                    file.replace("receipt", "promise")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     pub async fn status(&self, envelope_hash: &str) -> ClientResult<Value> {
         self.get(&format!("/api/bids/{envelope_hash}")).await
     }
 
-    /// Withdraws the bid whose latest complete revision is in `bid`.
+    /// Withdraws the bid whose latest complete revision is in `bid`; returns
+    /// the verified promise (ADR 9), [`Client::await_receipt`] the receipt.
     pub async fn withdraw(
         &self,
         bid: &Path,
@@ -580,17 +672,17 @@ impl Client {
         let v: Value = self
             .post(&format!("/api/bids/{hash}/withdraw"), &statement)
             .await?;
-        let receipt: SignedReceipt = serde_json::from_value(v["withdrawal_receipt"].clone())
-            .map_err(|_| ClientError::Check("no withdrawal receipt in the answer".into()))?;
-        let params: SectionParams = read_json(&bid.join(PARAMS_FILE))?;
-        receipt.verify(&params.platform_key, &hash).map_err(|e| {
-            ClientError::Check(format!("the withdrawal receipt does not verify: {e}"))
-        })?;
-        std::fs::write(
-            bid.join(WITHDRAWAL_RECEIPT_FILE),
-            serde_json::to_vec_pretty(&receipt).expect("receipt"),
-        )?;
-        Ok(receipt)
+        if v.get("withdrawal_promise").is_none_or(|p| p.is_null()) {
+            return Err(ClientError::Check(
+                "no withdrawal promise in the answer".into(),
+            ));
+        }
+        self.keep_promise(
+            bid,
+            &hash,
+            &v["withdrawal_promise"],
+            WITHDRAWAL_PROMISE_FILE,
+        )
     }
 }
 
@@ -625,6 +717,9 @@ pub const ENVELOPE_FILE: &str = "envelope.json";
 pub const PARAMS_FILE: &str = "params.json";
 pub const RECEIPT_FILE: &str = "receipt.json";
 pub const WITHDRAWAL_RECEIPT_FILE: &str = "withdrawal-receipt.json";
+/// The promises that come before the receipts (ADR 9).
+pub const PROMISE_FILE: &str = "promise.json";
+pub const WITHDRAWAL_PROMISE_FILE: &str = "withdrawal-promise.json";
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> ClientResult<T> {
     let bytes = std::fs::read(path)?;

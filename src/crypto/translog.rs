@@ -7,8 +7,10 @@
 //! - Events that would reveal who has bid before the deadline are logged as
 //!   a *commitment* leaf `{"type":"commitment","commitment":C,"at_ms":T}` with
 //!   `C = SHA-256(lp("kaibiao/log-commitment/v1") || salt(32) || JCS(event))`;
-//!   the bidder gets `(salt, event)` in its receipt at once, everyone gets them
-//!   in the section's transcript after the deadline.
+//!   the bidder gets `(salt, event)` in its promise at once, everyone gets
+//!   them in the section's transcript after the deadline. Commitments are
+//!   appended in steady flushes, padded with cover leaves (ADR 9): `T` is the
+//!   flush's time, at or after the event's.
 //! - A checkpoint `{"log":"kaibiao","size":n,"root":hex,"at_ms":t}` is signed
 //!   by the platform: `Ed25519("kaibiao/log-checkpoint/v1" || 0x00 || JCS)`.
 //! - Every leaf of a section carries `chain`, a tag that binds it to the
@@ -28,7 +30,10 @@ pub const LOG_NAME: &str = "kaibiao";
 pub const CHECKPOINT_LABEL: &str = "kaibiao/log-checkpoint/v1";
 pub const RECEIPT_LABEL: &str = "kaibiao/receipt/v1";
 pub const COMMITMENT_LABEL: &str = "kaibiao/log-commitment/v1";
-pub const RECEIPT_FORMAT: &str = "kaibiao-receipt/2";
+pub const RECEIPT_FORMAT: &str = "kaibiao-receipt/3";
+/// A receipt before its flush: everything but `log` (ADR 9).
+pub const PROMISE_FORMAT: &str = "kaibiao-receipt-promise/1";
+pub const PROMISE_LABEL: &str = "kaibiao/receipt-promise/v1";
 pub const CHAIN_LABEL: &str = "kaibiao/log-chain/v1";
 pub const HEAD_LABEL: &str = "kaibiao/section-head/v1";
 pub const HEAD_FORMAT: &str = "kaibiao-section-head/1";
@@ -56,16 +61,18 @@ pub fn commitment_leaf(commitment: &str, at_ms: i64) -> Value {
     serde_json::json!({"type": "commitment", "commitment": commitment, "at_ms": at_ms})
 }
 
-/// `leaf` is exactly the commitment leaf for `commitment` at `at_ms`, with
-/// a well-formed chain tag (which only the chain key can check).
-pub fn is_commitment_leaf(leaf: &Value, commitment: &str, at_ms: i64) -> bool {
+/// `leaf` is exactly a commitment leaf for `commitment`, appended at or
+/// after `not_before_ms` (the event's time: the flush that appended it came
+/// later, ADR 9), with a well-formed chain tag (which only the chain key can
+/// check).
+pub fn is_commitment_leaf(leaf: &Value, commitment: &str, not_before_ms: i64) -> bool {
     let Some(obj) = leaf.as_object() else {
         return false;
     };
     obj.len() == 4
         && leaf["type"] == "commitment"
         && leaf["commitment"] == commitment
-        && leaf["at_ms"] == at_ms
+        && leaf["at_ms"].as_i64().is_some_and(|t| t >= not_before_ms)
         && leaf["chain"]
             .as_str()
             .is_some_and(|t| super::hex_array::<32>(t).is_some())
@@ -264,7 +271,11 @@ impl LogPosition {
 
 /// The receipt for a completed submission or a withdrawal (DESIGN §3): it
 /// binds the exact bytes, the deadline, the time received and the log
-/// position, signed by the platform.
+/// position, signed by the platform. It comes in two steps (ADR 9): at once
+/// a *promise* (`kaibiao-receipt-promise/1`, no `log`, signed under
+/// `kaibiao/receipt-promise/v1`) naming the flush that will log it, then,
+/// after that flush, the receipt (`kaibiao-receipt/3`, the same fields and
+/// `log`, signed under `kaibiao/receipt/v1`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
@@ -283,7 +294,12 @@ pub struct Receipt {
     /// When the last part arrived (submission) or the withdrawal was recorded.
     pub completed_at_ms: i64,
     pub opening: Opening,
-    pub log: LogPosition,
+    /// The scheduled flush that logs the commitment (ADR 9); the leaf's
+    /// `at_ms` is the time the flush ran, at or after `completed_at_ms`.
+    pub flush_at_ms: i64,
+    /// Where the commitment is in the log: absent in a promise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogPosition>,
     pub platform_key: String,
 }
 
@@ -303,12 +319,43 @@ pub struct SignedReceipt {
 }
 
 impl SignedReceipt {
+    fn label(format: &str) -> &'static str {
+        if format == PROMISE_FORMAT {
+            PROMISE_LABEL
+        } else {
+            RECEIPT_LABEL
+        }
+    }
+
+    /// Signs a receipt or a promise, under the label its format names.
     pub fn sign(r: Receipt, key: &ed25519_dalek::SigningKey) -> Self {
-        let sig = sign::sign(key, RECEIPT_LABEL, &jcs::to_vec(&r).expect("receipt"));
+        let label = Self::label(&r.format);
+        let sig = sign::sign(key, label, &jcs::to_vec(&r).expect("receipt"));
         Self {
             receipt: r,
             signature: hex::encode(sig),
         }
+    }
+
+    /// The receipt that fulfils this promise, at `log`.
+    pub fn fulfil(&self, log: LogPosition, key: &ed25519_dalek::SigningKey) -> Self {
+        let mut r = self.receipt.clone();
+        r.format = RECEIPT_FORMAT.into();
+        r.log = Some(log);
+        Self::sign(r, key)
+    }
+
+    /// The commitment's index in the log (none in a promise).
+    pub fn log_index(&self) -> Option<u64> {
+        self.receipt.log.as_ref().map(|l| l.index)
+    }
+
+    /// Whether this receipt says everything `promise` said (and adds `log`).
+    pub fn fulfils(&self, promise: &SignedReceipt) -> bool {
+        let mut r = self.receipt.clone();
+        r.format = PROMISE_FORMAT.into();
+        r.log = None;
+        r == promise.receipt
     }
 
     /// Everything a bidder can check alone: the platform's signature, that
@@ -319,12 +366,46 @@ impl SignedReceipt {
         if r.format != RECEIPT_FORMAT {
             return Err("unknown receipt format".into());
         }
+        let log = r.log.as_ref().ok_or("the receipt has no log position")?;
+        self.check(platform_key_hex, envelope_hash)?;
+        // The opening is the log's commitment, and names this bid.
+        let c = r.opening.commitment().ok_or("malformed opening")?;
+        if !is_commitment_leaf(&log.leaf, &c, r.completed_at_ms) {
+            return Err("the log leaf is not the commitment to this event".into());
+        }
+        log.verify(platform_key_hex)
+    }
+
+    /// A promise (ADR 9): signed, for these bytes, in time, its flush
+    /// scheduled after its event. With no leaf for its commitment in a log
+    /// signed after `flush_at_ms`, it is the platform's signed word that it
+    /// accepted a bid it did not log.
+    pub fn verify_promise(
+        &self,
+        platform_key_hex: &str,
+        envelope_hash: &str,
+    ) -> Result<(), String> {
+        let r = &self.receipt;
+        if r.format != PROMISE_FORMAT || r.log.is_some() {
+            return Err("not a receipt promise".into());
+        }
+        self.check(platform_key_hex, envelope_hash)?;
+        if r.flush_at_ms <= r.completed_at_ms {
+            return Err("the promised flush is not after the event".into());
+        }
+        Ok(())
+    }
+
+    /// What a receipt and a promise share: the signature, the bytes, the
+    /// times, an opening that names this bid.
+    fn check(&self, platform_key_hex: &str, envelope_hash: &str) -> Result<(), String> {
+        let r = &self.receipt;
         if r.platform_key != platform_key_hex {
             return Err("the receipt names another platform key".into());
         }
         sign::verify_hex(
             platform_key_hex,
-            RECEIPT_LABEL,
+            Self::label(&r.format),
             &jcs::to_vec(r).expect("receipt"),
             &self.signature,
         )
@@ -343,11 +424,7 @@ impl SignedReceipt {
         if r.completed_at_ms >= limit || r.completed_at_ms < r.envelope_received_at_ms {
             return Err("the completion time is outside the allowed window".into());
         }
-        // The opening is the log's commitment, and names this bid.
-        let c = r.opening.commitment().ok_or("malformed opening")?;
-        if !is_commitment_leaf(&r.log.leaf, &c, r.completed_at_ms) {
-            return Err("the log leaf is not the commitment to this event".into());
-        }
+        r.opening.commitment().ok_or("malformed opening")?;
         let e = &r.opening.event;
         let names = |k: &str, v: &Value| e.get(k) == Some(v);
         if !(names("envelope_hash", &Value::from(r.envelope_hash.as_str()))
@@ -356,6 +433,6 @@ impl SignedReceipt {
         {
             return Err("the committed event does not name this bid".into());
         }
-        r.log.verify(platform_key_hex)
+        Ok(())
     }
 }

@@ -193,6 +193,14 @@ diesel::table! {
     log_state (id) {
         id -> Integer,
         size -> BigInt,
+        flushed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    log_queue (id) {
+        id -> Text,
+        item -> Text,
     }
 }
 
@@ -370,6 +378,7 @@ diesel::joinable!(events -> sections (section_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     log_chains,
+    log_queue,
     organisations,
     users,
     sessions,

@@ -226,6 +226,18 @@ pub fn set_published(
     .execute(c)
 }
 
+/// Whether any section takes bids at `now` (published, before its deadline
+/// and grace): while one does, the log flushes at a steady rate (ADR 9).
+pub fn any_taking_bids(c: &mut DbConn, now: i64) -> QueryResult<bool> {
+    let open: Vec<(Option<i64>, i64)> = sections::table
+        .filter(sections::state.eq(SectionState::Published))
+        .select((sections::deadline_at, sections::grace_secs))
+        .load(c)?;
+    Ok(open
+        .iter()
+        .any(|(d, g)| d.is_some_and(|d| d + g * 1000 > now)))
+}
+
 /// Records new published parameters after an amendment, while still published.
 pub fn set_amended_params(
     c: &mut DbConn,

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{log_chains, log_checkpoints, log_leaves, log_nodes, log_state};
+use super::schema::{log_chains, log_checkpoints, log_leaves, log_nodes, log_queue, log_state};
 use super::DbConn;
 use crate::crypto::merkle::{self, Hash, Subtrees};
 use crate::domain::ids::SectionId;
@@ -56,6 +56,49 @@ pub fn put_chain_head(c: &mut DbConn, tag: &str, sealed: &str) -> QueryResult<()
             .execute(c)?;
     }
     Ok(())
+}
+
+/// Queues a sealed commitment for the next flush (ADR 9).
+pub fn enqueue(c: &mut DbConn, id: &str, sealed: &str) -> QueryResult<()> {
+    diesel::insert_into(log_queue::table)
+        .values((log_queue::id.eq(id), log_queue::item.eq(sealed)))
+        .execute(c)
+        .map(|_| ())
+}
+
+/// Everything queued, `(id, sealed item)`.
+pub fn queued(c: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
+    log_queue::table
+        .select((log_queue::id, log_queue::item))
+        .order(log_queue::id.asc())
+        .load(c)
+}
+
+pub fn dequeue(c: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(log_queue::table.find(id)).execute(c)
+}
+
+/// The last flush's time.
+pub fn flushed_at(c: &mut DbConn) -> QueryResult<i64> {
+    log_state::table
+        .find(1)
+        .select(log_state::flushed_at)
+        .first(c)
+}
+
+/// Claims the flush after `last` for time `at` (compare-and-set; the row
+/// stays locked until the transaction ends, so a flush and an append never
+/// interleave). Returns whether this caller won it.
+pub fn claim_flush(c: &mut DbConn, last: Option<i64>, at: i64) -> QueryResult<bool> {
+    let q = diesel::update(log_state::table.find(1));
+    let n = match last {
+        Some(l) => q
+            .filter(log_state::flushed_at.eq(l))
+            .set(log_state::flushed_at.eq(at))
+            .execute(c)?,
+        None => q.set(log_state::flushed_at.eq(at)).execute(c)?,
+    };
+    Ok(n == 1)
 }
 
 pub fn size(c: &mut DbConn) -> QueryResult<i64> {

@@ -80,49 +80,78 @@ pub fn append(
     scope: Scope<'_>,
     at: i64,
 ) -> AppResult<LogPosition> {
+    let (idx, leaf) = put_leaf(svc, c, leaf, kind, Some(scope), at)?;
+    let checkpoint = sign_checkpoint(svc, c, at)?;
+    position(c, idx, leaf, checkpoint)
+}
+
+/// Stores `leaf` as the next one, without a checkpoint: chained into its
+/// section's chain when `scope` names one, else (a cover leaf, ADR 9) with
+/// a random tag in no chain. Returns its index and the leaf as stored.
+pub(crate) fn put_leaf(
+    svc: &Services,
+    c: &mut DbConn,
+    leaf: &Value,
+    kind: &str,
+    scope: Option<Scope<'_>>,
+    at: i64,
+) -> AppResult<(u64, Value)> {
     let idx = repo::next_index(c)?;
-    let section = scope.section();
-    let tag = svc.atrest.tag("log-chain", &[section.as_str()]);
-    let mut chain = chain_state(svc, c, &tag)?;
     let mut leaf = leaf.clone();
-    chain.extend(
-        &svc.atrest.chain_key(section.as_str()),
-        &mut leaf,
-        idx as u64,
-    );
-    repo::put_chain_head(
-        c,
-        &tag,
-        &svc.atrest.seal_json(
-            &tag,
-            &StoredHead {
-                seq: chain.seq,
-                prev: hex::encode(chain.prev),
-                index: chain.index,
-            },
-        ),
-    )?;
-    let leaf = &leaf;
-    let hash = fmt::leaf_hash(leaf);
+    match scope {
+        Some(scope) => {
+            let section = scope.section();
+            let tag = svc.atrest.tag("log-chain", &[section.as_str()]);
+            let mut chain = chain_state(svc, c, &tag)?;
+            chain.extend(
+                &svc.atrest.chain_key(section.as_str()),
+                &mut leaf,
+                idx as u64,
+            );
+            repo::put_chain_head(
+                c,
+                &tag,
+                &svc.atrest.seal_json(
+                    &tag,
+                    &StoredHead {
+                        seq: chain.seq,
+                        prev: hex::encode(chain.prev),
+                        index: chain.index,
+                    },
+                ),
+            )?;
+        }
+        None => {
+            leaf["chain"] = Value::from(hex::encode(crate::crypto::random_bytes::<32>()));
+        }
+    }
     repo::append(
         c,
         &LeafRow {
             idx,
-            leaf: String::from_utf8(fmt::leaf_bytes(leaf)).expect("JCS is UTF-8"),
+            leaf: String::from_utf8(fmt::leaf_bytes(&leaf)).expect("JCS is UTF-8"),
             kind: kind.into(),
             section_id: match scope {
-                Scope::Section(s) => Some(s.clone()),
-                Scope::Sealed(_) => None,
+                Some(Scope::Section(s)) => Some(s.clone()),
+                Some(Scope::Sealed(_)) | None => None,
             },
             at,
         },
-        &hash,
+        &fmt::leaf_hash(&leaf),
     )?;
-    let size = idx as u64 + 1;
+    Ok((idx as u64, leaf))
+}
+
+/// Signs and stores the checkpoint of the log as it is now.
+pub(crate) fn sign_checkpoint(
+    svc: &Services,
+    c: &mut DbConn,
+    at: i64,
+) -> AppResult<SignedCheckpoint> {
+    let size = repo::size(c)? as u64;
     let mut tree = DbTree::new(c);
     let root = tree.subtree(0, size);
-    let proof = merkle::inclusion_proof(&mut tree, idx as u64, size).map_err(AppError::internal)?;
-    let (root, proof) = tree.finish((root, proof))?;
+    let root = tree.finish(root)?;
     let signed = SignedCheckpoint::sign(
         Checkpoint {
             log: fmt::LOG_NAME.into(),
@@ -141,31 +170,34 @@ pub fn append(
             signature: signed.signature.clone(),
         },
     )?;
+    Ok(signed)
+}
+
+/// Leaf `index`'s position under `checkpoint`, with its inclusion proof.
+pub(crate) fn position(
+    c: &mut DbConn,
+    index: u64,
+    leaf: Value,
+    checkpoint: SignedCheckpoint,
+) -> AppResult<LogPosition> {
+    let proof = inclusion_in(c, index, checkpoint.checkpoint.size)?;
     Ok(LogPosition {
-        index: idx as u64,
-        leaf: leaf.clone(),
-        inclusion_proof: proof.iter().map(hex::encode).collect(),
-        checkpoint: signed,
+        index,
+        leaf,
+        inclusion_proof: proof,
+        checkpoint,
     })
 }
 
-/// Logs a bid event of `section` as a salted commitment (PROTOCOL §7.2):
-/// the leaf names no section; the opening goes into the bidder's receipt
-/// and, at the deadline, into the transcript.
-pub fn commit(
-    svc: &Services,
-    c: &mut DbConn,
-    section: &SectionId,
-    event: Value,
-    at: i64,
-) -> AppResult<(fmt::Opening, LogPosition)> {
-    let opening = fmt::Opening {
+/// A fresh salted commitment to a bid event (PROTOCOL §7.2): its leaf names
+/// no section; the opening goes into the bidder's promise and receipt and,
+/// at the deadline, into the transcript. The leaf is appended by a flush
+/// (ADR 9).
+pub fn opening(event: Value) -> fmt::Opening {
+    fmt::Opening {
         salt: hex::encode(crate::crypto::random_bytes::<32>()),
         event,
-    };
-    let leaf = fmt::commitment_leaf(&opening.commitment().expect("own salt"), at);
-    let pos = append(svc, c, &leaf, "commitment", Scope::Sealed(section), at)?;
-    Ok((opening, pos))
+    }
 }
 
 pub async fn checkpoint(svc: &Services, size: Option<u64>) -> AppResult<SignedCheckpoint> {

@@ -657,7 +657,7 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
                 );
                 ensure!(
                     openings
-                        .get(&r.receipt.log.index)
+                        .get(&r.log_index().unwrap_or(u64::MAX))
                         .is_some_and(|o| **o == r.receipt.opening),
                     "bid {hash}: its receipt's log entry is not among the openings"
                 );

@@ -3,6 +3,7 @@
 //! transcript — and every bad input refused without changing anything.
 
 use std::path::Path;
+use std::time::Duration;
 
 use kaibiao::client::{Client, ClientError, ENVELOPE_FILE};
 use kaibiao::crypto::envelope::SignedEnvelope;
@@ -31,7 +32,19 @@ pub(crate) async fn submit(
     who: &Person,
     dir: &Path,
 ) -> Result<SignedReceipt, ClientError> {
-    w.client(app, who).submit(dir, &mut |_, _| {}).await
+    let client = w.client(app, who);
+    client.submit(dir, &mut |_, _| {}).await?;
+    flush(app).await;
+    client
+        .await_receipt(dir, false, Duration::from_secs(10))
+        .await
+}
+
+/// Runs the log's flush now (the tests hold the clock; ADR 9).
+pub(crate) async fn flush(app: &TestApp) {
+    kaibiao::service::bids::flush_now(app.services())
+        .await
+        .unwrap();
 }
 
 pub(crate) async fn sealed(app: &TestApp, s: &str) {
@@ -42,6 +55,16 @@ pub(crate) async fn sealed(app: &TestApp, s: &str) {
             == 200
     })
     .await;
+}
+
+/// The section's public transcript, parsed.
+pub(crate) async fn transcript(app: &TestApp, s: &str) -> kaibiao::transcript::Transcript {
+    serde_json::from_value(
+        app.get(&format!("/api/public/sections/{s}/transcript"), None)
+            .await
+            .expect(200),
+    )
+    .unwrap()
 }
 
 fn signed(dir: &Path) -> SignedEnvelope {
@@ -187,7 +210,8 @@ async fn a_receipt_verifies_and_fails_if_any_byte_of_it_or_of_the_envelope_chang
         .expect(200);
     assert_eq!(st["state"], "complete");
     let latest = app.get("/api/log/checkpoint", None).await.expect(200);
-    let size1 = receipt.receipt.log.checkpoint.checkpoint.size;
+    let logged = &receipt.receipt.log.as_ref().unwrap().checkpoint.checkpoint;
+    let size1 = logged.size;
     let size2 = latest["checkpoint"]["size"].as_u64().unwrap();
     let proof = app
         .get(
@@ -205,7 +229,7 @@ async fn a_receipt_verifies_and_fails_if_any_byte_of_it_or_of_the_envelope_chang
     merkle::verify_consistency(
         size1,
         size2,
-        &hex::decode(&receipt.receipt.log.checkpoint.checkpoint.root).unwrap(),
+        &hex::decode(&logged.root).unwrap(),
         &hex::decode(latest["checkpoint"]["root"].as_str().unwrap()).unwrap(),
         &proof,
     )
@@ -379,12 +403,7 @@ async fn the_manifest_covers_exactly_the_accepted_bids_and_each_bidder_can_prove
     );
 
     // The transcript checks out offline…
-    let tr: kaibiao::transcript::Transcript = serde_json::from_value(
-        app.get(&format!("/api/public/sections/{s}/transcript"), None)
-            .await
-            .expect(200),
-    )
-    .unwrap();
+    let tr = transcript(app, s).await;
     let summary = kaibiao::transcript::verify(&tr).unwrap();
     assert_eq!(summary.accepted, 2);
     assert_eq!(summary.bids, 4);

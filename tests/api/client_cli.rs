@@ -26,6 +26,31 @@ fn ok((success, out, err): (bool, String, String)) -> String {
     out
 }
 
+/// `bid verify-receipt` refuses a copy of the bid directory's `file` with
+/// the first digit of `field` changed.
+fn refused_with_a_digit_changed(bid: &Path, scratch: &Path, file: &str, field: &str) {
+    let text = std::fs::read_to_string(bid.join(file)).unwrap();
+    let key = format!("\"{field}\": ");
+    let at = text.find(&key).unwrap() + key.len();
+    let mut bad = text.into_bytes();
+    bad[at] = if bad[at] == b'1' { b'2' } else { b'1' };
+    let copy = scratch.join(format!("bad-{file}"));
+    std::fs::write(&copy, &bad).unwrap();
+    let (success, _, err) = kb(
+        &[
+            "bid",
+            "verify-receipt",
+            "--bid",
+            &p(bid),
+            "--receipt",
+            &p(&copy),
+        ],
+        "",
+        &[],
+    );
+    assert!(!success && err.contains("NOT valid"), "{err}");
+}
+
 #[actix_web::test]
 async fn a_bidder_and_custodians_work_from_the_command_line() {
     let store = TestStore::new();
@@ -234,6 +259,7 @@ async fn a_bidder_and_custodians_work_from_the_command_line() {
         &[
             "bid",
             "submit",
+            "--no-wait",
             "--bid",
             &p(&bid),
             "--session",
@@ -243,6 +269,24 @@ async fn a_bidder_and_custodians_work_from_the_command_line() {
         &[],
     ));
     assert!(out.contains("complete: envelope"), "{out}");
+    // At once a signed promise (ADR 9), which verifies — and not with a byte
+    // changed; the receipt comes only with the log's flush.
+    let out = ok(kb(&["bid", "verify-receipt", "--bid", &p(&bid)], "", &[]));
+    assert!(out.starts_with("valid promise:"), "{out}");
+    refused_with_a_digit_changed(&bid, d, "promise.json", "flush_at_ms");
+    let receipt_cmd = [
+        "bid",
+        "receipt",
+        "--bid",
+        &p(&bid),
+        "--session",
+        &p(&session),
+    ];
+    let (success, _, err) = kb(&receipt_cmd, "", &[]);
+    assert!(!success && err.contains("no receipt yet"), "{err}");
+    crate::bids::flush(&app).await;
+    let out = ok(kb(&receipt_cmd, "", &[]));
+    assert!(out.contains("logged, as promised"), "{out}");
     let out = ok(kb(&["bid", "verify-receipt", "--bid", &p(&bid)], "", &[]));
     assert!(out.starts_with("valid:"), "{out}");
     let status = ok(kb(
@@ -260,24 +304,7 @@ async fn a_bidder_and_custodians_work_from_the_command_line() {
     assert!(status.contains("\"state\": \"complete\""), "{status}");
 
     // A receipt with one byte changed, or for a changed envelope, is refused.
-    let receipt = std::fs::read_to_string(bid.join("receipt.json")).unwrap();
-    let digit = receipt.find("\"completed_at_ms\": ").unwrap() + "\"completed_at_ms\": ".len();
-    let mut bad = receipt.clone().into_bytes();
-    bad[digit] = if bad[digit] == b'1' { b'2' } else { b'1' };
-    std::fs::write(d.join("bad-receipt.json"), &bad).unwrap();
-    let (success, _, err) = kb(
-        &[
-            "bid",
-            "verify-receipt",
-            "--bid",
-            &p(&bid),
-            "--receipt",
-            &p(&d.join("bad-receipt.json")),
-        ],
-        "",
-        &[],
-    );
-    assert!(!success && err.contains("NOT valid"), "{err}");
+    refused_with_a_digit_changed(&bid, d, "receipt.json", "completed_at_ms");
     let env_text = std::fs::read_to_string(bid.join("envelope.json")).unwrap();
     std::fs::write(
         bid.join("envelope.json"),
@@ -336,6 +363,7 @@ async fn a_bidder_and_custodians_work_from_the_command_line() {
         &[
             "bid",
             "submit",
+            "--no-wait",
             "--bid",
             &p(&bid2),
             "--session",
@@ -344,11 +372,13 @@ async fn a_bidder_and_custodians_work_from_the_command_line() {
         "",
         &[],
     ));
+    crate::bids::flush(&app).await;
     // Withdraw the standing revision.
     let out = ok(kb(
         &[
             "bid",
             "withdraw",
+            "--no-wait",
             "--bid",
             &p(&bid2),
             "--keys",
@@ -362,6 +392,20 @@ async fn a_bidder_and_custodians_work_from_the_command_line() {
         &env,
     ));
     assert!(out.contains("withdrawn"), "{out}");
+    crate::bids::flush(&app).await;
+    ok(kb(
+        &[
+            "bid",
+            "receipt",
+            "--withdrawal",
+            "--bid",
+            &p(&bid2),
+            "--session",
+            &p(&session),
+        ],
+        "",
+        &[],
+    ));
     ok(kb(
         &[
             "bid",
@@ -497,7 +541,7 @@ fn the_benchmarks_run() {
         &[],
     ));
     assert!(
-        out.contains("3 of 3 accepted with verified receipts"),
+        out.contains("3 of 3 accepted with verified promises"),
         "{out}"
     );
     let out = ok(kb(
@@ -663,7 +707,15 @@ async fn the_opening_from_the_command_line() {
         &p(&bid),
     ]));
     ok(kb(
-        &["bid", "submit", "--bid", &p(&bid), "--session", &p(&bs)],
+        &[
+            "bid",
+            "submit",
+            "--no-wait",
+            "--bid",
+            &p(&bid),
+            "--session",
+            &p(&bs),
+        ],
         "",
         &[],
     ));

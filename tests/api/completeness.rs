@@ -61,12 +61,7 @@ async fn a_transcript_without_any_leaf_of_its_bidding_is_rejected() {
         .await
         .expect_error(409, "deadline_passed");
     sealed(app, s).await;
-    let tr: Transcript = serde_json::from_value(
-        app.get(&format!("/api/public/sections/{s}/transcript"), None)
-            .await
-            .expect(200),
-    )
-    .unwrap();
+    let tr = crate::bids::transcript(app, s).await;
     let summary = verify(&tr).unwrap();
     assert_eq!((summary.accepted, summary.late_attempts), (2, 1));
 

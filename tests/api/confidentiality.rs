@@ -171,7 +171,9 @@ async fn a_known_price_appears_nowhere_and_nobody_learns_who_or_how_many_have_bi
         before,
         "the views of the section changed because of submissions"
     );
-    // The log grew by commitments only, naming no section and no bidder.
+    // The log grew by commitments only (after the flush, ADR 9), naming no
+    // section and no bidder.
+    crate::bids::flush(&app).await;
     let size = app.get("/api/log/checkpoint", None).await.expect(200)["checkpoint"]["size"]
         .as_u64()
         .unwrap();
@@ -328,4 +330,120 @@ async fn metrics_are_for_the_operator_only() {
         .await
         .expect_error(401, "unauthenticated");
     app.stop().await;
+}
+
+/// One platform's public log before the deadline of its only section, with
+/// `bids` bidders bidding (the last of them also withdrawing if more than
+/// one), and the transcript after it.
+async fn public_log_with(bids: usize) -> (Vec<serde_json::Value>, kaibiao::transcript::Summary) {
+    use kaibiao::domain::identity::{OrgKind, Role};
+    let store = TestStore::new();
+    let app = spawn(&store).start().await;
+    let mut w = World::build(&app).await;
+    for i in w.bidders.len()..5 {
+        let o = crate::world::org(&app, OrgKind::Bidder, &format!("投标企业{i}有限公司")).await;
+        w.bidders
+            .push(crate::world::person(&app, Some(&o), Role::Bidder, &format!("bidder{i}")).await);
+    }
+    let mut keys = Vec::new();
+    for i in 0..w.bidders.len() {
+        keys.push(w.bidder_keys(&app, i).await);
+    }
+    let s = w.published(&app, 20).await;
+    // The flush that publication makes due, settled before anyone bids
+    // (the chronograph may be running it too; it runs once).
+    let settle = || async {
+        kaibiao::service::bids::flush_due(app.services())
+            .await
+            .unwrap()
+    };
+    settle().await;
+    let root = tempfile::tempdir().unwrap();
+    for (i, key) in keys.iter().enumerate().take(bids) {
+        let (dir, _) = seal(
+            &app,
+            root.path(),
+            &w.bidders[i],
+            key,
+            &s,
+            "1000.00",
+            b"d",
+            None,
+        )
+        .await;
+        let client = w.client(&app, &w.bidders[i]);
+        let promise = client.submit(&dir, &mut |_, _| {}).await.unwrap();
+        assert_eq!(promise.receipt.format, "kaibiao-receipt-promise/1");
+        if bids > 1 && i == bids - 1 {
+            client
+                .withdraw(&dir, &key.signing, app.now().millis())
+                .await
+                .unwrap();
+        }
+    }
+    // The next scheduled flush, a minute on.
+    app.advance(chrono::Duration::seconds(61));
+    settle().await;
+    let size = app.get("/api/log/checkpoint", None).await.expect(200)["checkpoint"]["size"]
+        .as_u64()
+        .unwrap();
+    let entries = app
+        .get(&format!("/api/log/entries?start=0&end={size}"), None)
+        .await
+        .expect(200)
+        .as_array()
+        .unwrap()
+        .clone();
+    // After the deadline: the bids are all there, and the transcript verifies.
+    app.advance(chrono::Duration::days(21));
+    crate::bids::sealed(&app, &s).await;
+    let tr = crate::bids::transcript(&app, &s).await;
+    let summary = kaibiao::transcript::verify(&tr).unwrap();
+    app.stop().await;
+    (entries, summary)
+}
+
+/// ADR 9: before the deadline, the public log is the same whether the only
+/// open section has one bid or five and a withdrawal — as many leaves, of
+/// the same types at the same times, and the commitments among them
+/// indistinguishable in form (real ones and cover leaves alike).
+#[actix_web::test]
+async fn the_public_log_before_the_deadline_is_the_same_with_one_bid_or_five() {
+    let (one, one_summary) = public_log_with(1).await;
+    let (five, five_summary) = public_log_with(5).await;
+    assert_eq!(one_summary.accepted, 1, "{one_summary:?}");
+    assert_eq!(five_summary.accepted, 4, "{five_summary:?}");
+    let shape = |e: &serde_json::Value| {
+        let leaf = &e["leaf"];
+        (
+            e["index"].clone(),
+            leaf["type"].clone(),
+            leaf["at_ms"].clone(),
+            leaf.as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(one.len(), five.len(), "the log's size tells the count");
+    let commitments = one
+        .iter()
+        .filter(|e| e["leaf"]["type"] == "commitment")
+        .count();
+    assert!(commitments >= 16, "{commitments} commitment leaves");
+    for (a, b) in one.iter().zip(&five) {
+        assert_eq!(shape(a), shape(b), "the log differs:\n{a}\n{b}");
+        if a["leaf"]["type"] == "commitment" {
+            for e in [a, b] {
+                for k in ["commitment", "chain"] {
+                    let v = e["leaf"][k].as_str().unwrap();
+                    assert!(
+                        v.len() == 64 && v.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+                        "{e}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The bidding (投标): every bidder makes and registers its keys, obtains
 //! the documents (获取招标文件), seals its bid on its own machine and
-//! submits it with a verified receipt; one supersedes its bid with a
+//! submits it, with a verified promise at once and a verified receipt after
+//! the log's next flush; one supersedes its bid with a
 //! revision, another withdraws; the host learns nothing of who has bid.
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,8 @@ const PRICES: [&str; 5] = [
     "76000000.00",
 ];
 const REVISED_PRICE: &str = "78900000.00";
+/// Real time to wait for a flush on the demo's accelerated clock.
+const RECEIPT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The late bidder's price (it never opens).
 pub const LATE_PRICE: &str = PRICES[4];
 
@@ -57,16 +60,30 @@ pub async fn run(d: &mut Demo<'_>, cast: &Cast, t: &Tender) -> anyhow::Result<Bi
     let mut dirs = Vec::new();
     for i in 0..4 {
         let dir = seal_bid(d, t, &cast.bidders[i], &keys[i], PRICES[i], None).await?;
-        let r = cast.bidders[i].client.submit(&dir, &mut |_, _| {}).await?;
+        let p = cast.bidders[i].client.submit(&dir, &mut |_, _| {}).await?;
+        p.verify_promise(&platform, &p.receipt.envelope_hash)
+            .map_err(|e| anyhow::anyhow!("promise: {e}"))?;
+        println!(
+            "     {} submitted {} — signed promise verified (to be logged at {})",
+            cast.bidders[i].name,
+            short(&p.receipt.envelope_hash),
+            crate::domain::time::Timestamp::from_millis(p.receipt.flush_at_ms).shanghai_rfc3339()
+        );
+        dirs.push(dir);
+    }
+    d.step("the log takes the commitments in its next steady flush, padded with cover leaves");
+    for (i, dir) in dirs.iter().enumerate() {
+        let r = cast.bidders[i]
+            .client
+            .await_receipt(dir, false, RECEIPT_WAIT)
+            .await?;
         r.verify(&platform, &r.receipt.envelope_hash)
             .map_err(|e| anyhow::anyhow!("receipt: {e}"))?;
         println!(
-            "     {} submitted {} — receipt verified (log entry {})",
+            "     {} — receipt verified, the promise kept (log entry {})",
             cast.bidders[i].name,
-            short(&r.receipt.envelope_hash),
-            r.receipt.log.index
+            r.log_index().unwrap_or_default()
         );
-        dirs.push(dir);
     }
 
     d.step("one bidder supersedes its bid with a revision; another withdraws");
@@ -94,10 +111,14 @@ pub async fn run(d: &mut Demo<'_>, cast: &Cast, t: &Tender) -> anyhow::Result<Bi
         .client
         .withdraw(&dirs[3], &keys[3].0, d.clock.now().millis())
         .await?;
+    let wr = cast.bidders[3]
+        .client
+        .await_receipt(&dirs[3], true, RECEIPT_WAIT)
+        .await?;
     d.check(
-        w.receipt.kind == "withdrawal",
+        w.receipt.kind == "withdrawal" && wr.fulfils(&w),
         &format!(
-            "{} withdrew with a signed statement and got a receipt",
+            "{} withdrew with a signed statement and got a promise, then its receipt",
             cast.bidders[3].name
         ),
     )?;

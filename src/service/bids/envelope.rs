@@ -200,6 +200,8 @@ fn accept_envelope(svc: &Services, c: &mut DbConn, i: Incoming, now: i64) -> App
         receipt: None,
         withdrawal: None,
         withdrawal_receipt: None,
+        promise: None,
+        withdrawal_promise: None,
     };
     let row = SubmissionRow {
         id: id.clone(),

@@ -17,10 +17,12 @@
 //! | `upload.rs`   | resumable part uploads, completion and the receipt            |
 //! | `status.rs`   | a bidder's submissions, before and after the deadline         |
 //! | `withdraw.rs` | signed withdrawals                                            |
+//! | `flush.rs`    | the queue of commitments and its steady flushes (ADR 9)       |
 //! | `seal.rs`     | the sealing: the opened record and the manifest               |
 //! | `public.rs`   | the manifest and its inclusion proofs, for anyone             |
 
 mod envelope;
+mod flush;
 mod public;
 mod seal;
 mod status;
@@ -28,6 +30,7 @@ mod upload;
 mod withdraw;
 
 pub use envelope::{submit_envelope, Submitted};
+pub use flush::{flush_due, flush_now};
 pub use public::{manifest, manifest_proof, ManifestProof, ManifestView};
 pub use seal::{manifest_root, seal_section, Manifest, ManifestBid};
 pub use status::{list_mine, status};
@@ -87,6 +90,11 @@ struct Record {
     receipt: Option<SignedReceipt>,
     withdrawal: Option<SignedWithdrawal>,
     withdrawal_receipt: Option<SignedReceipt>,
+    /// The promises given at once, before their flush (ADR 9).
+    #[serde(default)]
+    promise: Option<SignedReceipt>,
+    #[serde(default)]
+    withdrawal_promise: Option<SignedReceipt>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,8 +125,14 @@ pub struct SubmissionView {
     pub parts: Vec<PartView>,
     pub received_at: Timestamp,
     pub completed_at: Option<Timestamp>,
+    /// The promise of the receipt, given when the submission completed
+    /// (ADR 9); the receipt follows after the flush it names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promise: Option<SignedReceipt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<SignedReceipt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawal_promise: Option<SignedReceipt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub withdrawal_receipt: Option<SignedReceipt>,
 }
@@ -150,7 +164,9 @@ fn view(row: &SubmissionRow, rec: &Record, progress: &[PartProgress]) -> Submiss
             .collect(),
         received_at: Timestamp::from_millis(row.received_at),
         completed_at: row.completed_at.map(Timestamp::from_millis),
+        promise: rec.promise.clone(),
         receipt: rec.receipt.clone(),
+        withdrawal_promise: rec.withdrawal_promise.clone(),
         withdrawal_receipt: rec.withdrawal_receipt.clone(),
     }
 }

@@ -1,7 +1,8 @@
 //! The sealing at the deadline (plus the grace period, if any): every
 //! submission's record is opened into the public `bids` table with what the
 //! deadline found, the commitments' openings are kept for the transcript,
-//! the audit trail gets its actors, and the manifest (the accepted envelope
+//! the audit trail gets its actors and the times of the bid's steps, and
+//! the manifest (the accepted envelope
 //! hashes and their Merkle root) is logged — then the opening begins.
 
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,8 @@ fn status_at_deadline(state: SubmissionState) -> BidStatus {
 /// that will never complete, for the caller to remove after commit.
 pub fn seal_section(tx: &mut Tx<'_>, section_id: &SectionId) -> AppResult<Vec<std::path::PathBuf>> {
     let (svc, now) = (tx.svc, tx.now);
+    // Every accepted commitment is in the log before the manifest (ADR 9).
+    super::flush::flush_in(svc, tx.c, now)?;
     let s = sections_repo::find_section(tx.c, section_id)?
         .ok_or_else(|| AppError::not_found("section"))?;
     let tag = confidential::section(&svc.atrest, section_id);
@@ -136,7 +139,11 @@ pub fn seal_section(tx: &mut Tx<'_>, section_id: &SectionId) -> AppResult<Vec<st
             &who,
             "bid.opened_record",
             section_id.as_str(),
-            &json!({"envelope_hash": row.envelope_hash, "status": status}),
+            &json!({
+                "envelope_hash": row.envelope_hash, "status": status,
+                "received_at_ms": row.received_at, "completed_at_ms": row.completed_at,
+                "withdrawn": rec.withdrawal.is_some(),
+            }),
         )?;
     }
     accepted.sort_by(|a, b| a.envelope_hash.cmp(&b.envelope_hash));

@@ -76,7 +76,9 @@ fn opened_view(b: &BidRow) -> AppResult<SubmissionView> {
             .collect(),
         received_at: Timestamp::from_millis(b.received_at),
         completed_at: b.completed_at.map(Timestamp::from_millis),
+        promise: None,
         receipt,
+        withdrawal_promise: None,
         withdrawal_receipt: withdrawal.and_then(|w| w.receipt),
     })
 }

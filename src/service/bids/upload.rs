@@ -16,13 +16,13 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::flush;
 use super::{
-    blind, deadline_passed, filed_away, load_section, not_found, open_record, progress_of,
-    record_late, view, PartProgress, Record, SubmissionView,
+    deadline_passed, filed_away, load_section, not_found, open_record, progress_of, record_late,
+    view, PartProgress, Record, SubmissionView,
 };
 use crate::crypto::envelope;
 use crate::crypto::translog::{self as fmt, Receipt, ReceiptPart, SignedReceipt};
-use crate::db::audit;
 use crate::db::bids::{self as repo, SubmissionRow};
 use crate::domain::identity::Role;
 use crate::domain::ids::SubmissionId;
@@ -338,10 +338,9 @@ async fn complete(
                 "bid_id": env.bid_id, "revision": env.revision, "envelope_hash": hash,
                 "supersedes": superseded, "received_at_ms": row.received_at, "completed_at_ms": now,
             });
-            let (opening, pos) = translog::commit(&s, c, &rec.section_id, event, now)?;
-            let receipt = SignedReceipt::sign(
+            let promise = SignedReceipt::sign(
                 Receipt {
-                    format: fmt::RECEIPT_FORMAT.into(),
+                    format: fmt::PROMISE_FORMAT.into(),
                     kind: "submission".into(),
                     section_id: env.section_id.clone(),
                     bidder: env.bidder.clone(),
@@ -361,14 +360,15 @@ async fn complete(
                     grace_ms: grace,
                     envelope_received_at_ms: row.received_at,
                     completed_at_ms: now,
-                    opening: opening.clone(),
-                    log: pos.clone(),
+                    opening: translog::opening(event),
+                    flush_at_ms: flush::next_flush(&s, now),
+                    log: None,
                     platform_key: s.platform_public_hex(),
                 },
                 &s.platform_key,
             );
-            rec.logged.push((pos.index, opening));
-            rec.receipt = Some(receipt);
+            flush::enqueue(&s, c, &row.id, &promise)?;
+            rec.promise = Some(promise);
             let sealed = s.atrest.seal_json(row.id.as_str(), &rec);
             if repo::complete(c, &row.id, now, &sealed)? != 1 {
                 return Err(AppError::new(
@@ -376,14 +376,6 @@ async fn complete(
                     "the submission changed meanwhile",
                 ));
             }
-            audit::record(
-                c,
-                now,
-                &blind(&rec),
-                "bid.complete",
-                row.id.as_str(),
-                &json!({}),
-            )?;
             let row = repo::submission_by_id(c, &row.id)?.ok_or_else(not_found)?;
             Ok(Some(view(&row, &rec, &progress_of(&row)?)))
         })

@@ -1,17 +1,19 @@
 //! Withdrawal (撤回投标) before the deadline: a statement signed with the
-//! bidder's key, committed to the log like a submission, with its receipt.
+//! bidder's key, queued for the log like a submission (ADR 9), with its
+//! promise at once and its receipt after the flush.
 
 use serde_json::json;
 
+use super::flush::{enqueue, next_flush};
 use super::upload::find_own;
 use super::{
-    blind, deadline_passed, load_section, not_found, open_record, progress_of, record_late, view,
+    deadline_passed, load_section, not_found, open_record, progress_of, record_late, view,
     SubmissionView,
 };
 use crate::crypto::envelope::{self, SignedWithdrawal};
 use crate::crypto::translog::{self as fmt, Receipt, SignedReceipt};
 use crate::db::bids as repo;
-use crate::db::{audit, keys as keys_repo};
+use crate::db::keys as keys_repo;
 use crate::domain::identity::KeyPurpose;
 use crate::domain::section::SectionState;
 use crate::domain::states::{LateStage, SubmissionState};
@@ -101,40 +103,32 @@ pub async fn withdraw(
                 "bid_id": rec.bid_id, "revision": row.revision, "envelope_hash": row.envelope_hash,
                 "statement_signature": statement.signature, "withdrawn_at_ms": now,
             });
-            let (opening, pos) = translog::commit(&s, c, &rec.section_id, event, now)?;
-            let first = rec.receipt.as_ref().map(|r| r.receipt.clone());
-            let receipt = SignedReceipt::sign(
+            let first = rec.receipt.as_ref().or(rec.promise.as_ref());
+            let promise = SignedReceipt::sign(
                 Receipt {
-                    format: fmt::RECEIPT_FORMAT.into(),
+                    format: fmt::PROMISE_FORMAT.into(),
                     kind: "withdrawal".into(),
                     section_id: rec.section_id.to_string(),
                     bidder: rec.bidder.to_string(),
                     bid_id: rec.bid_id.clone(),
                     revision: row.revision as u32,
                     envelope_hash: row.envelope_hash.clone(),
-                    parts: first.map(|r| r.parts).unwrap_or_default(),
+                    parts: first.map(|r| r.receipt.parts.clone()).unwrap_or_default(),
                     deadline_ms: section.deadline,
                     grace_ms: section.grace,
                     envelope_received_at_ms: row.received_at,
                     completed_at_ms: now,
-                    opening: opening.clone(),
-                    log: pos.clone(),
+                    opening: translog::opening(event),
+                    flush_at_ms: next_flush(&s, now),
+                    log: None,
                     platform_key: s.platform_public_hex(),
                 },
                 &s.platform_key,
             );
-            rec.logged.push((pos.index, opening));
+            enqueue(&s, c, &row.id, &promise)?;
             rec.withdrawal = Some(statement);
-            rec.withdrawal_receipt = Some(receipt);
+            rec.withdrawal_promise = Some(promise);
             repo::set_record(c, &row.id, &s.atrest.seal_json(row.id.as_str(), &rec))?;
-            audit::record(
-                c,
-                now,
-                &blind(&rec),
-                "bid.withdraw",
-                row.id.as_str(),
-                &json!({}),
-            )?;
             let row = repo::submission_by_id(c, &row.id)?.ok_or_else(not_found)?;
             Ok(view(&row, &rec, &progress_of(&row)?))
         })
