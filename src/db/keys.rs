@@ -37,6 +37,9 @@ pub struct KeyRow {
     pub proof_statement: Option<String>,
     /// The proof of possession over it, hex (PROTOCOL §2).
     pub proof: Option<String>,
+    /// The log indices of its `key.registered` and `key.retired` leaves.
+    pub registered_idx: Option<i64>,
+    pub retired_idx: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -127,13 +130,17 @@ pub fn key_history(c: &mut DbConn, owner_id: &str) -> QueryResult<Vec<KeyRow>> {
         .load(c)
 }
 
-pub fn retire_key(c: &mut DbConn, id: &KeyId, at: i64) -> QueryResult<usize> {
+/// Retires the key at `at`, its `key.retired` leaf at `idx` (if logged).
+pub fn retire_key(c: &mut DbConn, id: &KeyId, at: i64, idx: Option<i64>) -> QueryResult<usize> {
     diesel::update(
         identity_keys::table
             .find(id)
             .filter(identity_keys::retired_at.is_null()),
     )
-    .set(identity_keys::retired_at.eq(Some(at)))
+    .set((
+        identity_keys::retired_at.eq(Some(at)),
+        identity_keys::retired_idx.eq(idx),
+    ))
     .execute(c)
 }
 

@@ -81,6 +81,8 @@ diesel::table! {
         retired_at -> Nullable<BigInt>,
         proof_statement -> Nullable<Text>,
         proof -> Nullable<Text>,
+        registered_idx -> Nullable<BigInt>,
+        retired_idx -> Nullable<BigInt>,
     }
 }
 

@@ -150,8 +150,10 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
     let now = svc.now().millis();
     let who = actor.who();
     let actor = actor.clone();
+    let svc2 = svc.clone();
     svc.db
         .write(move |c| {
+            let svc = &svc2;
             let invalid = |m: &str| AppError::new(ErrorCode::ChallengeInvalid, m.to_string());
             let ch = repo::find_challenge(c, &req.challenge_id)?
                 .filter(|ch| ch.user_id == actor.user.id)
@@ -209,8 +211,14 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
                 String::from_utf8(statement.canonical()).map_err(AppError::internal)?;
             let previous = repo::active_key(c, &owner, purpose)?;
             if let Some(prev) = &previous {
-                repo::retire_key(c, &prev.id, now)?;
+                // A key registered before the log took keys has no leaf to retire.
+                let idx = match &prev.proof_statement {
+                    Some(st) => Some(log_key(svc, c, "key.retired", st, now)?),
+                    None => None,
+                };
+                repo::retire_key(c, &prev.id, now, idx)?;
             }
+            let registered_idx = Some(log_key(svc, c, "key.registered", &proof_statement, now)?);
             let row = KeyRow {
                 id: KeyId::new(),
                 owner_id: owner.clone(),
@@ -222,6 +230,8 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
                 retired_at: None,
                 proof_statement: Some(proof_statement),
                 proof: Some(req.proof.clone()),
+                registered_idx,
+                retired_idx: None,
             };
             repo::insert_key(c, &row).map_err(|e| {
                 if is_unique_violation(&e) {
@@ -241,6 +251,26 @@ pub async fn register(svc: &Services, actor: &Actor, req: RegisterKey) -> AppRes
             Ok(KeyView::from(row))
         })
         .await
+}
+
+/// Logs a key's registration or retirement (`kind`): a leaf naming only
+/// the hash of its registration statement and the time, in no section's
+/// chain (PROTOCOL §2.1). Returns its index; the checkpoint is signed with it.
+fn log_key(
+    svc: &Services,
+    c: &mut crate::db::DbConn,
+    kind: &'static str,
+    statement: &str,
+    now: i64,
+) -> AppResult<i64> {
+    let leaf = json!({
+        "type": kind,
+        "statement_hash": crypto::sha256_hex(statement.as_bytes()),
+        "at_ms": now,
+    });
+    let (idx, _) = super::translog::put_leaf(svc, c, &leaf, kind, None, now)?;
+    super::translog::sign_checkpoint(svc, c, now)?;
+    Ok(idx as i64)
 }
 
 /// The caller's keys (their organisation's, for bidders), newest first.

@@ -1,4 +1,4 @@
-//! Exports a sealed section's transcript (`kaibiao-transcript/3`, see
+//! Exports a sealed section's transcript (`kaibiao-transcript/4`, see
 //! `crate::transcript`): everything public about it, with the log proofs, the
 //! opening's keys and results once announced, and the evaluation's record
 //! once its result is published.
@@ -33,6 +33,11 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
     let signer = svc.platform_key.clone();
     svc.db
         .run(move |c| {
+            // Everything is exported as of this checkpoint: a key or leaf
+            // logged after it is not in the transcript.
+            let cp =
+                log_repo::latest_checkpoint(c)?.ok_or_else(|| AppError::not_found("checkpoint"))?;
+            let cp_size = cp.size;
             let manifest = bids_repo::manifest(c, &section_id)?
                 .ok_or_else(|| AppError::not_found("transcript (the section is not sealed yet)"))?;
             let params: Vec<ParamsVersion> = sections_repo::params_versions(c, &section_id)?
@@ -88,14 +93,19 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
             let mut bidder_keys = Vec::new();
             for org in &bidders {
                 for k in keys_repo::key_history(c, org.as_str())? {
+                    let Some((registered, retired)) = key_leaves(c, &k, cp_size)? else {
+                        continue;
+                    };
                     bidder_keys.push(BidderKey {
                         bidder: org.to_string(),
                         purpose: k.purpose.to_string(),
                         public_key: k.public_key,
                         registered_at_ms: k.created_at,
-                        retired_at_ms: k.retired_at,
+                        retired_at_ms: retired.as_ref().and(k.retired_at),
                         statement: k.proof_statement.unwrap_or_default(),
                         proof: k.proof.unwrap_or_default(),
+                        registered,
+                        retired,
                     });
                 }
             }
@@ -118,8 +128,6 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                     index: l.log_idx as u64,
                 })
                 .collect();
-            let cp =
-                log_repo::latest_checkpoint(c)?.ok_or_else(|| AppError::not_found("checkpoint"))?;
             let mut indices: BTreeSet<i64> = log_repo::section_leaves(c, &section_id)?
                 .iter()
                 .map(|l| l.idx)
@@ -154,7 +162,7 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
                 },
                 &signer,
             );
-            let staff_keys = staff_keys(c, &entries, latest_params)?;
+            let staff_keys = staff_keys(c, &entries, latest_params, cp_size)?;
             let opening = opening_extract(c, &atrest, &blobs, &section_id)?;
             let evaluation = evaluation_extract(c, &atrest, &trust, &section_id)?;
             Ok(Transcript {
@@ -385,6 +393,7 @@ fn staff_keys(
     c: &mut crate::db::DbConn,
     entries: &[LogEntry],
     latest_params: &str,
+    cp_size: i64,
 ) -> AppResult<Vec<StaffKey>> {
     let params: serde_json::Value =
         serde_json::from_str(latest_params).map_err(AppError::internal)?;
@@ -408,16 +417,54 @@ fn staff_keys(
             if k.purpose.as_str() != purpose {
                 continue;
             }
+            let Some((registered, retired)) = key_leaves(c, &k, cp_size)? else {
+                continue;
+            };
             out.push(StaffKey {
                 user: user.clone(),
                 purpose: purpose.to_string(),
                 public_key: k.public_key,
                 registered_at_ms: k.created_at,
-                retired_at_ms: k.retired_at,
+                retired_at_ms: retired.as_ref().and(k.retired_at),
                 statement: k.proof_statement.unwrap_or_default(),
                 proof: k.proof.unwrap_or_default(),
+                registered,
+                retired,
             });
         }
     }
     Ok(out)
+}
+
+/// A key's registration leaf and, if it was retired by then, its
+/// retirement leaf, each with its inclusion proof under the checkpoint of
+/// size `cp_size`; `None` for a key registered after that checkpoint.
+fn key_leaves(
+    c: &mut crate::db::DbConn,
+    k: &keys_repo::KeyRow,
+    cp_size: i64,
+) -> AppResult<Option<(LogEntry, Option<LogEntry>)>> {
+    let entry = |c: &mut crate::db::DbConn, idx: i64| -> AppResult<LogEntry> {
+        let leaf = log_repo::leaf(c, idx)?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("missing leaf {idx}")))?;
+        Ok(LogEntry {
+            index: idx as u64,
+            leaf: serde_json::from_str(&leaf.leaf).map_err(AppError::internal)?,
+            proof: super::translog::inclusion_in(c, idx as u64, cp_size as u64)?,
+        })
+    };
+    let registered = k.registered_idx.ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "key {} was registered before keys were logged",
+            k.id
+        ))
+    })?;
+    if registered >= cp_size {
+        return Ok(None);
+    }
+    let retired = match k.retired_idx.filter(|i| *i < cp_size) {
+        Some(idx) => Some(entry(c, idx)?),
+        None => None,
+    };
+    Ok(Some((entry(c, registered)?, retired)))
 }

@@ -1,4 +1,4 @@
-//! The section transcript (`kaibiao-transcript/3`): one self-contained JSON
+//! The section transcript (`kaibiao-transcript/4`): one self-contained JSON
 //! file with everything needed to check a section offline — the published
 //! parameters, the bidders' keys, every envelope with its receipt, the
 //! opened commitments, the late attempts, the manifest, and the log entries
@@ -30,7 +30,7 @@ use crate::crypto::translog::{
 use crate::crypto::{jcs, sha256_hex, sign};
 use crate::service::sections::SectionParams;
 
-pub const FORMAT: &str = "kaibiao-transcript/3";
+pub const FORMAT: &str = "kaibiao-transcript/4";
 
 // The API describes the transcript as the self-contained document it is;
 // docs/PROTOCOL.md specifies its members.
@@ -98,6 +98,11 @@ pub struct BidderKey {
     /// verifier).
     pub statement: String,
     pub proof: String,
+    /// Its `key.registered` leaf, and its `key.retired` leaf once retired,
+    /// each with its inclusion proof under the transcript's checkpoint.
+    pub registered: LogEntry,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<LogEntry>,
 }
 
 /// A staff member's registered identity key (`custodian_identity` or
@@ -112,6 +117,9 @@ pub struct StaffKey {
     pub retired_at_ms: Option<i64>,
     pub statement: String,
     pub proof: String,
+    pub registered: LogEntry,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<LogEntry>,
 }
 
 /// A key registration, whoever holds the key.
@@ -124,6 +132,8 @@ struct Registration<'a> {
     retired_at_ms: Option<i64>,
     statement: &'a str,
     proof: &'a str,
+    registered: &'a LogEntry,
+    retired: Option<&'a LogEntry>,
 }
 
 /// `registration()` for a key entry whose owner is in field `$owner`.
@@ -143,6 +153,8 @@ macro_rules! registration {
                     retired_at_ms: self.retired_at_ms,
                     statement: &self.statement,
                     proof: &self.proof,
+                    registered: &self.registered,
+                    retired: self.retired.as_ref(),
                 }
             }
         }
@@ -152,26 +164,30 @@ registration!(BidderKey, bidder, "bidder");
 registration!(StaffKey, user, "staff");
 
 impl StaffKey {
-    /// Whether it was `user`'s registered key of `purpose` at `at_ms`:
-    /// registered at or before it and not retired by then.
-    fn in_force(&self, user: &str, purpose: &str, key: &str, at_ms: i64) -> bool {
+    /// Whether it was `user`'s registered key of `purpose` when the leaf
+    /// `used` (its index and time) was logged: registered at or before it,
+    /// its registration leaf earlier in the log, and not retired by then.
+    fn in_force(&self, user: &str, purpose: &str, key: &str, used: (u64, i64)) -> bool {
+        let (index, at_ms) = used;
         self.user == user
             && self.purpose == purpose
             && self.public_key == key
             && self.registered_at_ms <= at_ms
+            && self.registered.index < index
             && self.retired_at_ms.is_none_or(|r| r > at_ms)
     }
 }
 
-/// Whether `key` was `user`'s registered staff key of `purpose` at `at_ms`.
+/// Whether `key` was `user`'s registered staff key of `purpose` when the
+/// leaf `used` (index, time) was logged.
 pub(crate) fn staff_key_in_force(
     staff: &[StaffKey],
     user: &str,
     purpose: &str,
     key: &str,
-    at_ms: i64,
+    used: (u64, i64),
 ) -> bool {
-    staff.iter().any(|k| k.in_force(user, purpose, key, at_ms))
+    staff.iter().any(|k| k.in_force(user, purpose, key, used))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -287,13 +303,51 @@ fn hash32(s: &str) -> Option<Hash> {
     crate::crypto::hex_array(s)
 }
 
-/// Checks a transcript completely; `Err` says the first thing that is wrong.
-/// A bidder key's registration statement names it, its bidder and its
-/// purpose, in canonical form; an Ed25519 key's proof of possession
-/// verifies under `kaibiao/key-proof/v1`. (An X25519 proof is an HMAC keyed
-/// by a secret shared with the platform: only the platform can check it.)
-fn check_key(k: Registration<'_>) -> Result<(), String> {
+/// `e` is in the log under the signed checkpoint `cp` (whose root is `root`).
+fn included(e: &LogEntry, cp: &SignedCheckpoint, root: &Hash) -> Result<(), String> {
+    let proof: Vec<Hash> = e
+        .proof
+        .iter()
+        .map(|h| hash32(h).ok_or("malformed proof hash"))
+        .collect::<Result<_, _>>()?;
+    merkle::verify_inclusion(
+        e.index,
+        cp.checkpoint.size,
+        &fmt::leaf_hash(&e.leaf),
+        &proof,
+        root,
+    )
+    .map_err(|_| {
+        format!(
+            "log entry {} is not in the signed log (inclusion proof fails)",
+            e.index
+        )
+    })
+}
+
+/// A key's registration statement names it, its owner and its purpose, in
+/// canonical form; an Ed25519 key's proof of possession verifies under
+/// `kaibiao/key-proof/v1`. (An X25519 proof is an HMAC keyed by a secret
+/// shared with the platform: only the platform can check it.) Its
+/// registration — and its retirement, if it was retired — is a leaf of the
+/// signed log (PROTOCOL §2.1) naming the statement's hash at that time.
+fn check_key(k: Registration<'_>, cp: &SignedCheckpoint, root: &Hash) -> Result<(), String> {
     let what = &k.what;
+    let statement_hash = sha256_hex(k.statement.as_bytes());
+    let logged = |e: &LogEntry, ty: &str, at: i64| -> Result<(), String> {
+        included(e, cp, root)?;
+        let fields = e.leaf.as_object().map_or(0, |o| o.len());
+        ensure!(
+            e.leaf["type"] == ty
+                && e.leaf["statement_hash"] == statement_hash.as_str()
+                && e.leaf["at_ms"] == at
+                && e.leaf["chain"].is_string()
+                && fields == 4,
+            "{what}: log entry {} is not its {ty} leaf at {at}",
+            e.index
+        );
+        Ok(())
+    };
     let st: Value =
         serde_json::from_str(k.statement).map_err(|e| format!("{what}: statement: {e}"))?;
     ensure!(
@@ -326,6 +380,17 @@ fn check_key(k: Registration<'_>) -> Result<(), String> {
         )
         .map_err(|_| format!("{what}: the proof of possession does not verify"))?;
     }
+    logged(k.registered, "key.registered", k.registered_at_ms)?;
+    match (k.retired, k.retired_at_ms) {
+        (Some(e), Some(at)) => logged(e, "key.retired", at)?,
+        (None, None) => {}
+        (None, Some(_)) => {
+            return Err(format!(
+                "{what}: retired, but its retirement leaf is missing"
+            ))
+        }
+        (Some(_), None) => return Err(format!("{what}: a retirement leaf for a key in force")),
+    }
     Ok(())
 }
 
@@ -354,22 +419,6 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
         "staff keys",
     )?;
 
-    // 0a. Every bidder and staff key with its registration statement; an
-    //     Ed25519 key's proof of possession verifies.
-    for k in &t.bidder_keys {
-        check_key(k.registration())?;
-    }
-    for k in &t.staff_keys {
-        ensure!(
-            k.purpose == "custodian_identity" || k.purpose == "supervisor_identity",
-            "staff key {} of {}: {:?} is not a staff key's purpose",
-            k.public_key,
-            k.user,
-            k.purpose
-        );
-        check_key(k.registration())?;
-    }
-
     // 1. The log extract: one signed checkpoint, every entry provably in it.
     let cp = &t.log.checkpoint;
     ensure!(
@@ -379,29 +428,28 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
     let root = cp.root().ok_or("malformed checkpoint root")?;
     let mut log: BTreeMap<u64, &Value> = BTreeMap::new();
     for e in &t.log.entries {
-        let proof: Vec<Hash> = e
-            .proof
-            .iter()
-            .map(|h| hash32(h).ok_or("malformed proof hash"))
-            .collect::<Result<_, _>>()?;
-        merkle::verify_inclusion(
-            e.index,
-            cp.checkpoint.size,
-            &fmt::leaf_hash(&e.leaf),
-            &proof,
-            &root,
-        )
-        .map_err(|_| {
-            format!(
-                "log entry {} is not in the signed log (inclusion proof fails)",
-                e.index
-            )
-        })?;
+        included(e, cp, &root)?;
         ensure!(
             log.insert(e.index, &e.leaf).is_none(),
             "log entry {} appears twice",
             e.index
         );
+    }
+    // 1a. Every bidder and staff key with its registration statement and
+    //     its logged registration (and retirement); an Ed25519 key's proof
+    //     of possession verifies.
+    for k in &t.bidder_keys {
+        check_key(k.registration(), cp, &root)?;
+    }
+    for k in &t.staff_keys {
+        ensure!(
+            k.purpose == "custodian_identity" || k.purpose == "supervisor_identity",
+            "staff key {} of {}: {:?} is not a staff key's purpose",
+            k.public_key,
+            k.user,
+            k.purpose
+        );
+        check_key(k.registration(), cp, &root)?;
     }
     let logged = |ty: &str| -> Vec<(u64, &Value)> {
         log.iter()
@@ -470,14 +518,14 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
     let key_leaves = logged("custodian.key");
     for c in &latest.custodians {
         ensure!(
-            key_leaves.iter().any(|(_, l)| {
+            key_leaves.iter().any(|(i, l)| {
                 l["custodian"] == c.user_id.as_str()
                     && staff_key_in_force(
                         &t.staff_keys,
                         c.user_id.as_str(),
                         "custodian_identity",
                         &c.identity_key,
-                        l["at_ms"].as_i64().unwrap_or(i64::MIN),
+                        (*i, l["at_ms"].as_i64().unwrap_or(i64::MIN)),
                     )
             }),
             "custodian {}'s identity key was not its registered one (with a proof) when its section key was logged",
@@ -609,6 +657,14 @@ pub fn verify(t: &Transcript) -> Result<Summary, String> {
                 && signer.retired_at_ms.is_none_or(|r| b.received_at_ms < r),
             "bid {hash}: signed with a key that was not the bidder's registered key when the bid arrived"
         );
+        // A registration back-dated after the fact would have to be logged
+        // after the bid's commitment: the log's order says it came first.
+        if let Some(at) = b.receipt.as_ref().and_then(|r| r.log_index()) {
+            ensure!(
+                signer.registered.index < at,
+                "bid {hash}: its signer key's registration is logged after the bid's commitment"
+            );
+        }
         let enc_key = t
             .bidder_keys
             .iter()

@@ -446,7 +446,7 @@ pub(super) fn verify(
                     sl["supervisor"].as_str().unwrap_or_default(),
                     "supervisor_identity",
                     sl["supervisor_key"].as_str().unwrap_or_default(),
-                    at_ms(sl).unwrap_or(i64::MIN),
+                    (*si, at_ms(sl).unwrap_or(i64::MIN)),
                 ),
                 "the countersignature is not by a key the supervisor had registered (with its proof) when it was made"
             );

@@ -33,7 +33,7 @@ pub(super) fn of_type<'a>(
 /// registered when it was countersigned, once.
 pub(super) fn incident_rulings(x: &Context<'_>, leaves: &[(u64, &Value)]) -> Result<(), String> {
     let mut upheld = BTreeSet::new();
-    for (_, l) in of_type(leaves, "opening.incident_countersigned") {
+    for (i, l) in of_type(leaves, "opening.incident_countersigned") {
         let id = l["incident_id"].as_str().unwrap_or_default();
         ensure!(upheld.insert(id), "incident {id} is upheld twice");
         let declared = of_type(leaves, "opening.incident")
@@ -61,7 +61,7 @@ pub(super) fn incident_rulings(x: &Context<'_>, leaves: &[(u64, &Value)]) -> Res
                 l["supervisor"].as_str().unwrap_or_default(),
                 "supervisor_identity",
                 key,
-                at_ms(l).unwrap_or(i64::MIN),
+                (*i, at_ms(l).unwrap_or(i64::MIN)),
             ),
             "incident {id}: the ruling is not signed by a key the supervisor had registered (with its proof) when it was made"
         );
@@ -374,6 +374,12 @@ mod tests {
             retired_at_ms: None,
             statement: String::new(),
             proof: String::new(),
+            registered: crate::transcript::LogEntry {
+                index: 0,
+                leaf: json!({}),
+                proof: vec![],
+            },
+            retired: None,
         }];
         let run = |leaves: Vec<Value>, staff: &[crate::transcript::StaffKey]| {
             let indexed: Vec<(u64, &Value)> = leaves
@@ -408,6 +414,14 @@ mod tests {
         let mut late = staff.clone();
         late[0].registered_at_ms = 17;
         let e = run(vec![declared.clone(), upheld(&ruling, "usr_s")], &late).unwrap_err();
+        assert!(
+            e.contains("not signed by a key the supervisor had registered"),
+            "{e}"
+        );
+        // Registered in time by its word, but logged after the ruling.
+        let mut backdated = staff.clone();
+        backdated[0].registered.index = 1;
+        let e = run(vec![declared.clone(), upheld(&ruling, "usr_s")], &backdated).unwrap_err();
         assert!(
             e.contains("not signed by a key the supervisor had registered"),
             "{e}"

@@ -171,8 +171,9 @@ async fn a_known_price_appears_nowhere_and_nobody_learns_who_or_how_many_have_bi
         before,
         "the views of the section changed because of submissions"
     );
-    // The log grew by commitments only (after the flush, ADR 9), naming no
-    // section and no bidder.
+    // The log grew by commitments (after the flush, ADR 9) and the two
+    // bidders' key registrations (PROTOCOL §2.1) only, naming no section
+    // and no bidder.
     crate::bids::flush(&app).await;
     let size = app.get("/api/log/checkpoint", None).await.expect(200)["checkpoint"]["size"]
         .as_u64()
@@ -185,7 +186,8 @@ async fn a_known_price_appears_nowhere_and_nobody_learns_who_or_how_many_have_bi
         .await
         .expect(200);
     for e in entries.as_array().unwrap() {
-        assert_eq!(e["leaf"]["type"], "commitment", "{e}");
+        let ty = e["leaf"]["type"].as_str().unwrap();
+        assert!(ty == "commitment" || ty == "key.registered", "{e}");
         let text = e.to_string();
         assert!(
             !text.contains(&s) && !text.contains(&org0) && !text.contains(&org1),

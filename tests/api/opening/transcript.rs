@@ -165,11 +165,21 @@ async fn every_bidder_key_carries_its_proof_and_signed_only_while_registered() {
         .prices(&PRICES)
         .at(Phase::Confirming)
         .await;
+    // The first bidder rotates its keys after bidding: the old ones are
+    // retired, each with a leaf, and the new ones logged after its bid.
+    fx.w.bidder_keys(&fx.app, 0).await;
     let (t, _) = fx.verified().await;
+    // A signing key that signed a bid and is still in force.
     let signing = |t: &mut Transcript| -> usize {
         t.bidder_keys
             .iter()
-            .position(|k| k.purpose == "bidder_signing")
+            .position(|k| {
+                k.purpose == "bidder_signing"
+                    && k.retired.is_none()
+                    && t.bids
+                        .iter()
+                        .any(|b| b.signed_envelope.envelope["signer_key"] == k.public_key.as_str())
+            })
             .unwrap()
     };
     for k in &t.bidder_keys {
@@ -198,7 +208,69 @@ async fn every_bidder_key_carries_its_proof_and_signed_only_while_registered() {
         let i = signing(t);
         t.bidder_keys[i].statement.push(' ');
     });
-    // A key registered after the bid it signed, or retired before it.
+    // Every registration and retirement is a leaf of the log, under the
+    // transcript's checkpoint, naming the statement's hash and the time.
+    let retired = t.bidder_keys.iter().filter(|k| k.retired.is_some()).count();
+    assert_eq!(retired, 2, "the first bidder's rotated keys");
+    for k in &t.bidder_keys {
+        assert_eq!(k.registered.leaf["type"], "key.registered");
+        assert_eq!(k.registered.leaf["at_ms"], k.registered_at_ms);
+        assert_eq!(k.retired.is_some(), k.retired_at_ms.is_some());
+    }
+    rejects(&t, "not in the signed log", |t| {
+        let i = signing(t);
+        t.bidder_keys[i].registered.index += 1;
+    });
+    rejects(&t, "not in the signed log", |t| {
+        let i = signing(t);
+        t.bidder_keys[i].registered.leaf["at_ms"] = json!(0);
+    });
+    rejects(&t, "is not its key.registered leaf", |t| {
+        // Another key's leaf: in the log, but for another statement.
+        let i = signing(t);
+        let other = (i + 1) % t.bidder_keys.len();
+        t.bidder_keys[i].registered = t.bidder_keys[other].registered.clone();
+    });
+    rejects(&t, "is not its key.registered leaf", |t| {
+        // Back-dated by a millisecond: the leaf says when it was logged.
+        let i = signing(t);
+        t.bidder_keys[i].registered_at_ms -= 1;
+    });
+    rejects(&t, "is not its key.registered leaf", |t| {
+        // A retirement leaf offered as a registration.
+        let i = t
+            .bidder_keys
+            .iter()
+            .position(|k| k.retired.is_some())
+            .unwrap();
+        t.bidder_keys[i].registered = t.bidder_keys[i].retired.clone().unwrap();
+    });
+    rejects(&t, "its retirement leaf is missing", |t| {
+        let i = t
+            .bidder_keys
+            .iter()
+            .position(|k| k.retired.is_some())
+            .unwrap();
+        t.bidder_keys[i].retired = None;
+    });
+    rejects(&t, "a retirement leaf for a key in force", |t| {
+        let i = t
+            .bidder_keys
+            .iter()
+            .position(|k| k.retired.is_some())
+            .unwrap();
+        t.bidder_keys[i].retired_at_ms = None;
+    });
+    rejects(&t, "is not its key.retired leaf", |t| {
+        let i = t
+            .bidder_keys
+            .iter()
+            .position(|k| k.retired.is_some())
+            .unwrap();
+        *t.bidder_keys[i].retired_at_ms.as_mut().unwrap() += 1;
+    });
+    // A key registered after the bid it signed, or retired before it: the
+    // times are the leaves', so the log tells.
     let bid_at = |t: &Transcript, bidder: &str| {
         t.bids
             .iter()
@@ -207,24 +279,27 @@ async fn every_bidder_key_carries_its_proof_and_signed_only_while_registered() {
             .min()
             .unwrap()
     };
-    rejects(
-        &t,
-        "not the bidder's registered key when the bid arrived",
-        |t| {
-            let i = signing(t);
-            let at = bid_at(t, &t.bidder_keys[i].bidder.clone());
-            t.bidder_keys[i].registered_at_ms = at + 1;
-        },
-    );
-    rejects(
-        &t,
-        "not the bidder's registered key when the bid arrived",
-        |t| {
-            let i = signing(t);
-            let at = bid_at(t, &t.bidder_keys[i].bidder.clone());
-            t.bidder_keys[i].retired_at_ms = Some(at);
-        },
-    );
+    rejects(&t, "is not its key.registered leaf", |t| {
+        let i = signing(t);
+        let at = bid_at(t, &t.bidder_keys[i].bidder.clone());
+        t.bidder_keys[i].registered_at_ms = at + 1;
+    });
+    rejects(&t, "its retirement leaf is missing", |t| {
+        let i = signing(t);
+        let at = bid_at(t, &t.bidder_keys[i].bidder.clone());
+        t.bidder_keys[i].retired_at_ms = Some(at);
+    });
+    // The old key's retirement, moved before the bid it signed: a leaf at
+    // that time is what the log would need.
+    rejects(&t, "is not its key.retired leaf", |t| {
+        let i = t
+            .bidder_keys
+            .iter()
+            .position(|k| k.retired.is_some() && k.purpose == "bidder_signing")
+            .unwrap();
+        let at = bid_at(t, &t.bidder_keys[i].bidder.clone());
+        t.bidder_keys[i].retired_at_ms = Some(at);
+    });
     fx.app.stop().await;
 }
 
@@ -267,22 +342,19 @@ async fn every_staff_signature_is_by_a_key_registered_with_its_proof_when_it_was
             t.staff_keys.remove(i);
         },
     );
-    rejects(
-        &t,
-        "the countersignature is not by a key the supervisor had registered",
-        |t| {
-            let i = supervisor(t);
-            t.staff_keys[i].registered_at_ms = countersigned_at + 1;
-        },
-    );
-    rejects(
-        &t,
-        "the countersignature is not by a key the supervisor had registered",
-        |t| {
-            let i = supervisor(t);
-            t.staff_keys[i].retired_at_ms = Some(countersigned_at);
-        },
-    );
+    // (by the leaves' times, which the log keeps).
+    rejects(&t, "is not its key.registered leaf", |t| {
+        let i = supervisor(t);
+        t.staff_keys[i].registered_at_ms = countersigned_at + 1;
+    });
+    rejects(&t, "its retirement leaf is missing", |t| {
+        let i = supervisor(t);
+        t.staff_keys[i].retired_at_ms = Some(countersigned_at);
+    });
+    rejects(&t, "not in the signed log", |t| {
+        let i = custodian(t);
+        t.staff_keys[i].registered.proof.pop();
+    });
     // A custodian's key without its proof, or left out.
     rejects(&t, "proof of possession does not verify", |t| {
         let i = custodian(t);
