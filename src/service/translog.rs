@@ -86,8 +86,9 @@ pub fn append(
 }
 
 /// Stores `leaf` as the next one, without a checkpoint: chained into its
-/// section's chain when `scope` names one, else (a cover leaf, ADR 9) with
-/// a random tag in no chain. Returns its index and the leaf as stored.
+/// section's chain when `scope` names one, else (a cover leaf, ADR 9, or a
+/// key's registration or retirement, PROTOCOL §2.1) with a random tag in no
+/// chain. Returns its index and the leaf as stored.
 pub(crate) fn put_leaf(
     svc: &Services,
     c: &mut DbConn,
