@@ -74,6 +74,11 @@ pub fn queued(c: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
         .load(c)
 }
 
+/// Whether anything is queued (without reading the items).
+pub fn any_queued(c: &mut DbConn) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(log_queue::table.select(log_queue::id))).get_result(c)
+}
+
 pub fn dequeue(c: &mut DbConn, id: &str) -> QueryResult<usize> {
     diesel::delete(log_queue::table.find(id)).execute(c)
 }

@@ -129,14 +129,6 @@ pub struct EvaluationSummary {
     pub awarded: Option<String>,
 }
 
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
 fn json_hash<T: Serialize>(v: &T) -> Result<String, String> {
     Ok(sha256_hex(&jcs::to_vec(v).map_err(|e| e.to_string())?))
 }

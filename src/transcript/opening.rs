@@ -78,14 +78,6 @@ pub(super) struct Context<'a> {
     pub staff_keys: &'a [super::StaffKey],
 }
 
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
 fn envelope_of(b: &BidEntry) -> Result<Envelope, String> {
     Ok(envelope::parse_signed(&b.signed_envelope)
         .map_err(|e| e.to_string())?

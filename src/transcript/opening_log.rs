@@ -12,14 +12,6 @@ use serde_json::Value;
 use super::opening::Context;
 use crate::crypto::opening::{self as fmt, Closing};
 
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
 /// The leaves of type `ty`, in log order.
 pub(super) fn of_type<'a>(
     leaves: &'a [(u64, &'a Value)],

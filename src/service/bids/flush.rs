@@ -170,7 +170,7 @@ pub async fn flush_due(svc: &Services) -> AppResult<Option<i64>> {
     let performed = svc
         .db
         .write(move |c| {
-            let queued = !log_repo::queued(c)?.is_empty();
+            let queued = log_repo::any_queued(c)?;
             if !queued && !sections_repo::any_taking_bids(c, now)? {
                 return Ok(None);
             }
