@@ -123,8 +123,12 @@ impl Application {
             trust: Arc::new(trust),
             scores: crate::service::evaluation::ScoreWriter::default(),
         };
+        let centres_logged = crate::service::evaluation::log_centres(&services)
+            .await
+            .map_err(|e| anyhow::anyhow!("logging the centres' registrations: {e}"))?;
         tracing::info!(
             %addr,
+            centres_logged,
             backend = services.db.backend().as_str(),
             schema,
             clock = services.clock.describe(),

@@ -19,7 +19,7 @@ pub const PLATFORM_KEY_FILE: &str = "keys/platform.ed25519";
 /// The secret behind confidentiality at rest (`crypto::atrest`).
 pub const AT_REST_KEY_FILE: &str = "keys/at-rest.key";
 
-/// This centre's own key (its public file is `kaibiao-centre/1`).
+/// This centre's own key (its public file is `kaibiao-centre/2`, signed with it).
 pub const CENTRE_KEY_FILE: &str = "keys/centre.ed25519";
 
 /// Loads this centre's pass-issuing key, creating it if it does not exist yet.

@@ -3,7 +3,7 @@
 chains, of the opening, of the draw and its seed and of the evaluation's
 arithmetic, written from docs/PROTOCOL.md alone (Python and the `cryptography`
 package; no kaibiao code). It re-derives every value of the document's worked
-examples (§11, §7.4, §12.8, §14.2, §14.7) and exits non-zero on any
+examples (§11, §7.4, §12.8, §14.1, §14.2, §14.7) and exits non-zero on any
 difference. .ci/run runs it.
 """
 import hashlib, hmac, json, re, struct, sys
@@ -448,4 +448,16 @@ check("pass key", raw(pass_key.public_key()).hex(), ev)
 statement = {"section_id": sid, "expert_id": panel[0], "bid": "a" * 64, "item": "tech", "points": show(3000)}
 check("score statement", jcs_text(statement).decode(), ev)
 check("score signature", pass_key.sign(b"kaibiao/evaluation-score/v1\x00" + jcs_text(statement)).hex(), ev)
+# §14.1: a centre's registration, signed by the centre itself.
+reg_doc = doc[doc.index("### 14.1 Centres and passes"):doc.index("### 14.2 The draw")]
+reg = dict(re.findall(r"^(centre [a-z ]+?) = (.+)$", reg_doc, re.M))
+centre_key = Ed25519PrivateKey.from_private_bytes(seed("example centre GZ-GGZY"))
+centre_pub = raw(centre_key.public_key())
+registration = {"format": "kaibiao-centre/2", "code": "GZ-GGZY",
+                "name": "广州公共资源交易中心", "public_key": centre_pub.hex()}
+check("centre registration statement", jcs_text(registration).decode(), reg)
+check("centre registration hash", hashlib.sha256(jcs_text(registration)).hexdigest(), reg)
+check("centre registration signature",
+      centre_key.sign(b"kaibiao/centre-registration/v1\x00" + jcs_text(registration)).hex(), reg)
+check("centre fingerprint", hashlib.sha256(centre_pub).hexdigest(), reg)
 print("all values of the worked examples recomputed independently")

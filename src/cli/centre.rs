@@ -116,7 +116,7 @@ pub fn run(cmd: CentreCommand) -> anyhow::Result<()> {
             );
             anyhow::ensure!(!name.trim().is_empty(), "--name: the centre's name");
             let k = load(&key, &passphrase)?;
-            let centre = Centre::new(&code, &name, &k.verifying_key());
+            let centre = Centre::signed(&code, &name, &k);
             let text = serde_json::to_string_pretty(&centre)?;
             // The fingerprint partners pin (evaluation.centre_pins) and
             // auditors pass to `kaibiao verify --pin`.

@@ -13,6 +13,8 @@ pub mod domain {
     pub const KEY_PROOF: &str = "kaibiao/key-proof/v1";
     /// A custodian's per-section X25519 key, signed with its identity key.
     pub const SECTION_KEY: &str = "kaibiao/custodian-section-key/v1";
+    /// A trading centre's registration (its public file), signed by itself.
+    pub const CENTRE_REGISTRATION: &str = "kaibiao/centre-registration/v1";
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -4,8 +4,9 @@
 use diesel::prelude::*;
 
 use super::schema::{
-    clarifications, draw_contributions, draw_requests, eval_scores, eval_votes, evaluations,
-    experts, outlier_flags, publicity_objections, recusals, report_signatures, seats,
+    centre_registrations, clarifications, draw_contributions, draw_requests, eval_scores,
+    eval_votes, evaluations, experts, outlier_flags, publicity_objections, recusals,
+    report_signatures, seats,
 };
 use super::DbConn;
 use crate::domain::ids::{
@@ -489,6 +490,56 @@ pub fn answer_clarification(c: &mut DbConn, row: &ClarificationRow) -> QueryResu
     )
     .set(row)
     .execute(c)
+}
+
+// ------------------------------------------------- centres' registrations
+
+/// A trading centre's registration as the platform took and logged it: the
+/// file the centre signed, and its `centre.registered` leaf.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = centre_registrations)]
+pub struct CentreRegistrationRow {
+    /// SHA-256 of the registration's signed statement, hex.
+    pub statement_hash: String,
+    pub code: String,
+    pub name: String,
+    pub public_key: String,
+    pub signature: String,
+    pub idx: i64,
+    pub registered_at: i64,
+}
+
+pub fn centre_registration(
+    c: &mut DbConn,
+    statement_hash: &str,
+) -> QueryResult<Option<CentreRegistrationRow>> {
+    centre_registrations::table
+        .find(statement_hash)
+        .select(CentreRegistrationRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn insert_centre_registration(c: &mut DbConn, row: &CentreRegistrationRow) -> QueryResult<()> {
+    diesel::insert_into(centre_registrations::table)
+        .values(row)
+        .execute(c)
+        .map(|_| ())
+}
+
+/// Centre `code`'s latest registration logged before leaf `before`.
+pub fn centre_registered_before(
+    c: &mut DbConn,
+    code: &str,
+    before: i64,
+) -> QueryResult<Option<CentreRegistrationRow>> {
+    centre_registrations::table
+        .filter(centre_registrations::code.eq(code))
+        .filter(centre_registrations::idx.lt(before))
+        .order(centre_registrations::idx.desc())
+        .select(CentreRegistrationRow::as_select())
+        .first(c)
+        .optional()
 }
 
 // ------------------------------------------------- the seed's contributions

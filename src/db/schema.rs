@@ -429,6 +429,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     clarifications,
     draw_contributions,
     draw_requests,
+    centre_registrations,
 );
 
 diesel::table! {
@@ -720,5 +721,17 @@ diesel::table! {
         contributors -> Text,
         reveals_due_at -> BigInt,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    centre_registrations (statement_hash) {
+        statement_hash -> Text,
+        code -> Text,
+        name -> Text,
+        public_key -> Text,
+        signature -> Text,
+        idx -> BigInt,
+        registered_at -> BigInt,
     }
 }

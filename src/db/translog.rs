@@ -28,6 +28,16 @@ pub struct CheckpointRow {
     pub signature: String,
 }
 
+/// Takes the log's lock for the rest of the transaction (every append takes
+/// it through [`next_index`]): for a check that must see every append
+/// before deciding to make one.
+pub fn lock(c: &mut DbConn) -> QueryResult<()> {
+    diesel::update(log_state::table.find(1))
+        .set(log_state::size.eq(log_state::size))
+        .execute(c)
+        .map(|_| ())
+}
+
 /// Reserves the next index (locks the log until the transaction ends).
 pub fn next_index(c: &mut DbConn) -> QueryResult<i64> {
     diesel::update(log_state::table.find(1))

@@ -4,8 +4,12 @@
 //! centre admits passes signed by centres it trusts — the keys configured as
 //! files under `keys/centres/` — and by itself.
 //!
-//! A centre's public file (`kaibiao centre export`):
-//! `{"format":"kaibiao-centre/1","code":"…","name":"…","public_key":"<hex>"}`.
+//! A centre's public file (`kaibiao centre export`), its registration signed
+//! by the centre itself (PROTOCOL §14.1):
+//! `{"format":"kaibiao-centre/2","code":"…","name":"…","public_key":"<hex>","signature":"<hex>"}`,
+//! the signature made with the label `kaibiao/centre-registration/v1` over
+//! the canonical JSON of the other four fields. The platform cannot make one
+//! for a key it does not hold, nor change a centre's name or code in it.
 //! A pass: `{"pass":{…body…},"signature":"<hex>"}`, the signature made with
 //! the label `kaibiao/expert-pass/v1` over the body's canonical JSON.
 
@@ -17,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{jcs, sign};
 
-pub const CENTRE_FORMAT: &str = "kaibiao-centre/1";
+pub const CENTRE_FORMAT: &str = "kaibiao-centre/2";
 pub const PASS_FORMAT: &str = "expert-pass/1";
 pub const PASS_LABEL: &str = "kaibiao/expert-pass/v1";
 /// The longest a pass may live: one working day.
@@ -32,16 +36,75 @@ pub struct Centre {
     pub code: String,
     pub name: String,
     pub public_key: String,
+    /// The centre's own signature over its registration ([`Centre::statement`]);
+    /// missing in a `kaibiao-centre/1` file, which is then refused by name.
+    #[serde(default)]
+    pub signature: String,
 }
 
 impl Centre {
-    pub fn new(code: &str, name: &str, key: &VerifyingKey) -> Self {
-        Self {
+    /// The registration of centre `code` named `name`, signed with its key.
+    pub fn signed(code: &str, name: &str, key: &SigningKey) -> Self {
+        let mut c = Self {
             format: CENTRE_FORMAT.into(),
             code: code.into(),
             name: name.into(),
-            public_key: hex::encode(key.as_bytes()),
+            public_key: hex::encode(key.verifying_key().as_bytes()),
+            signature: String::new(),
+        };
+        c.signature = hex::encode(sign::sign(
+            key,
+            sign::domain::CENTRE_REGISTRATION,
+            c.statement().as_bytes(),
+        ));
+        c
+    }
+
+    /// What the centre signs: the canonical JSON of its format, code, name
+    /// and key (everything but the signature).
+    pub fn statement(&self) -> String {
+        let body = serde_json::json!({
+            "format": self.format,
+            "code": self.code,
+            "name": self.name,
+            "public_key": self.public_key,
+        });
+        String::from_utf8(jcs::canonicalize(&body).expect("strings only")).expect("JCS is UTF-8")
+    }
+
+    /// Checks the registration: its format, code and key, and the centre's
+    /// signature over it with that key. Returns the key.
+    pub fn check(&self) -> Result<VerifyingKey, String> {
+        if self.format != CENTRE_FORMAT {
+            return Err(format!(
+                "format must be {CENTRE_FORMAT:?} (a centre's registration signed by the centre: re-export it with `kaibiao centre export`)"
+            ));
         }
+        if !Self::valid_code(&self.code) {
+            return Err(format!(
+                "{:?} is not a centre code (A-Z, 0-9, '-')",
+                self.code
+            ));
+        }
+        if self.name.trim().is_empty() {
+            return Err("the centre's name is empty".into());
+        }
+        let key = sign::parse_public(&self.public_key).map_err(|e| e.to_string())?;
+        let sig: [u8; 64] = crate::crypto::hex_array(&self.signature)
+            .ok_or("the centre's signature is not 64 bytes of lower-case hex")?;
+        sign::verify(
+            &key,
+            sign::domain::CENTRE_REGISTRATION,
+            self.statement().as_bytes(),
+            &sig,
+        )
+        .map_err(|_| {
+            format!(
+                "centre {}: the registration is not signed by the centre's key (its file was altered or signed by someone else)",
+                self.code
+            )
+        })?;
+        Ok(key)
     }
 
     /// The key's fingerprint, by which a centre is pinned: SHA-256 of the
@@ -80,14 +143,9 @@ pub enum TrustError {
 }
 
 impl Trust {
+    /// Trusts centre `c` once its registration checks ([`Centre::check`]).
     pub fn add(&mut self, c: Centre) -> Result<(), String> {
-        if c.format != CENTRE_FORMAT {
-            return Err(format!("format must be {CENTRE_FORMAT:?}"));
-        }
-        if !Centre::valid_code(&c.code) {
-            return Err(format!("{:?} is not a centre code (A-Z, 0-9, '-')", c.code));
-        }
-        let key = sign::parse_public(&c.public_key).map_err(|e| e.to_string())?;
+        let key = c.check()?;
         if let Some((old, _)) = self.centres.get(&c.code) {
             if old.public_key != c.public_key {
                 return Err(format!(
@@ -276,12 +334,8 @@ mod tests {
     fn setup() -> (SigningKey, Trust, PassBody) {
         let k = sign::generate();
         let mut t = Trust::default();
-        t.add(Centre::new(
-            "GZ-GGZY",
-            "广州公共资源交易中心",
-            &k.verifying_key(),
-        ))
-        .unwrap();
+        t.add(Centre::signed("GZ-GGZY", "广州公共资源交易中心", &k))
+            .unwrap();
         let expert = sign::generate();
         let key = hex::encode(expert.verifying_key().as_bytes());
         let body = PassBody::new("GZ-GGZY", "E001", &key, "sec_1", 1_000_000, 60);
@@ -349,7 +403,7 @@ mod tests {
     fn trust_files_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let k = sign::generate();
-        let c = Centre::new("SZ-GGZY", "深圳", &k.verifying_key());
+        let c = Centre::signed("SZ-GGZY", "深圳", &k);
         std::fs::write(
             dir.path().join("sz.json"),
             serde_json::to_string(&c).unwrap(),
@@ -367,6 +421,37 @@ mod tests {
         .unwrap();
         let e = Trust::load_dir(dir.path()).unwrap_err().to_string();
         assert!(e.contains("bad.json") && e.contains("centre code"), "{e}");
+        std::fs::remove_file(dir.path().join("bad.json")).unwrap();
+        let refused = |text: String, why: &str| {
+            std::fs::write(dir.path().join("bad.json"), text).unwrap();
+            let e = Trust::load_dir(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("bad.json") && e.contains(why), "{e}");
+        };
+        // The old unsigned file: no countersignature by the centre.
+        refused(
+            serde_json::json!({"format": "kaibiao-centre/1", "code": "GZ-GGZY",
+                "name": "广州", "public_key": c.public_key})
+            .to_string(),
+            "re-export it",
+        );
+        // Renamed after the centre signed it.
+        let mut renamed = Centre::signed("GZ-GGZY", "广州", &sign::generate());
+        renamed.name = "广州公共资源交易中心".into();
+        refused(
+            serde_json::to_string(&renamed).unwrap(),
+            "not signed by the centre's key",
+        );
+        // Re-signed: a key the file names, signed by someone else.
+        let mut resigned = Centre::signed("GZ-GGZY", "广州", &sign::generate());
+        resigned.public_key = c.public_key.clone();
+        refused(
+            serde_json::to_string(&resigned).unwrap(),
+            "not signed by the centre's key",
+        );
+        let mut upper = Centre::signed("GZ-GGZY", "广州", &sign::generate());
+        upper.signature = upper.signature.to_uppercase();
+        refused(serde_json::to_string(&upper).unwrap(), "lower-case hex");
+        std::fs::remove_file(dir.path().join("bad.json")).unwrap();
         assert!(Trust::load_dir(&dir.path().join("missing"))
             .unwrap()
             .is_empty());

@@ -1,4 +1,4 @@
-//! Exports a sealed section's transcript (`kaibiao-transcript/4`, see
+//! Exports a sealed section's transcript (`kaibiao-transcript/5`, see
 //! `crate::transcript`): everything public about it, with the log proofs, the
 //! opening's keys and results once announced, and the evaluation's record
 //! once its result is published.
@@ -17,7 +17,8 @@ use crate::db::{
 use crate::domain::ids::SectionId;
 use crate::domain::states::OpeningStatus;
 use crate::error::{AppError, AppResult};
-use crate::evaluation::pass::Trust;
+use crate::evaluation::pass::Centre;
+use crate::transcript::evaluation::CentreEntry;
 use crate::transcript::opening::{OpenedBid, OpeningExtract};
 use crate::transcript::{
     BidEntry, BidderKey, LateEntry, LogEntry, LogExtract, OpeningEntry, ParamsVersion, StaffKey,
@@ -29,7 +30,7 @@ use crate::transcript::{
 pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcript> {
     let now = svc.now().millis();
     let platform_key = svc.platform_public_hex();
-    let (atrest, blobs, trust) = (svc.atrest.clone(), svc.blobs.clone(), svc.trust.clone());
+    let (atrest, blobs) = (svc.atrest.clone(), svc.blobs.clone());
     let signer = svc.platform_key.clone();
     svc.db
         .run(move |c| {
@@ -164,7 +165,7 @@ pub async fn export(svc: &Services, section_id: SectionId) -> AppResult<Transcri
             );
             let staff_keys = staff_keys(c, &entries, latest_params, cp_size)?;
             let opening = opening_extract(c, &atrest, &blobs, &section_id)?;
-            let evaluation = evaluation_extract(c, &atrest, &trust, &section_id)?;
+            let evaluation = evaluation_extract(c, &atrest, &entries, cp_size, &section_id)?;
             Ok(Transcript {
                 opening,
                 evaluation,
@@ -269,7 +270,8 @@ fn opening_extract(
 fn evaluation_extract(
     c: &mut crate::db::DbConn,
     atrest: &crate::crypto::atrest::AtRest,
-    trust: &Trust,
+    entries: &[LogEntry],
+    cp_size: i64,
     section_id: &SectionId,
 ) -> AppResult<Option<crate::transcript::evaluation::EvaluationExtract>> {
     use crate::transcript::evaluation::{
@@ -322,7 +324,7 @@ fn evaluation_extract(
             })
             .collect(),
         draw: parse(&ev.draw_json)?,
-        centres: trust.centres(),
+        centres: centre_entries(c, entries, &parse(&ev.request_json)?, cp_size)?,
         seats,
         votes: eval_repo::votes_of(c, section_id)?
             .into_iter()
@@ -436,6 +438,58 @@ fn staff_keys(
     Ok(out)
 }
 
+/// The registration of every centre the draw drew from (and the host's):
+/// each centre's latest registration logged before the draw was asked for
+/// (the one whose key it signed with then), with its leaf.
+fn centre_entries(
+    c: &mut crate::db::DbConn,
+    entries: &[LogEntry],
+    request: &crate::evaluation::draw::DrawRequest,
+    cp_size: i64,
+) -> AppResult<Vec<CentreEntry>> {
+    let requested = entries
+        .iter()
+        .find(|e| e.leaf["type"] == "evaluation.draw_requested")
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("drawn without a logged request")))?;
+    let mut codes: BTreeSet<&str> = request.centres.iter().map(String::as_str).collect();
+    if let Some(host) = requested.leaf["host_centre"].as_str() {
+        codes.insert(host);
+    }
+    let mut out = Vec::new();
+    for code in codes {
+        let r = eval_repo::centre_registered_before(c, code, requested.index as i64)?.ok_or_else(
+            || {
+                AppError::internal(anyhow::anyhow!(
+                    "centre {code} was drawn from without a logged registration"
+                ))
+            },
+        )?;
+        out.push(CentreEntry {
+            centre: Centre {
+                format: crate::evaluation::pass::CENTRE_FORMAT.into(),
+                code: r.code,
+                name: r.name,
+                public_key: r.public_key,
+                signature: r.signature,
+            },
+            registered: log_entry(c, r.idx, cp_size)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Leaf `idx` with its inclusion proof under the checkpoint of size
+/// `cp_size`.
+fn log_entry(c: &mut crate::db::DbConn, idx: i64, cp_size: i64) -> AppResult<LogEntry> {
+    let leaf = log_repo::leaf(c, idx)?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("missing leaf {idx}")))?;
+    Ok(LogEntry {
+        index: idx as u64,
+        leaf: serde_json::from_str(&leaf.leaf).map_err(AppError::internal)?,
+        proof: super::translog::inclusion_in(c, idx as u64, cp_size as u64)?,
+    })
+}
+
 /// A key's registration leaf and, if it was retired by then, its
 /// retirement leaf, each with its inclusion proof under the checkpoint of
 /// size `cp_size`; `None` for a key registered after that checkpoint.
@@ -444,15 +498,6 @@ fn key_leaves(
     k: &keys_repo::KeyRow,
     cp_size: i64,
 ) -> AppResult<Option<(LogEntry, Option<LogEntry>)>> {
-    let entry = |c: &mut crate::db::DbConn, idx: i64| -> AppResult<LogEntry> {
-        let leaf = log_repo::leaf(c, idx)?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("missing leaf {idx}")))?;
-        Ok(LogEntry {
-            index: idx as u64,
-            leaf: serde_json::from_str(&leaf.leaf).map_err(AppError::internal)?,
-            proof: super::translog::inclusion_in(c, idx as u64, cp_size as u64)?,
-        })
-    };
     let registered = k.registered_idx.ok_or_else(|| {
         AppError::internal(anyhow::anyhow!(
             "key {} was registered before keys were logged",
@@ -463,8 +508,8 @@ fn key_leaves(
         return Ok(None);
     }
     let retired = match k.retired_idx.filter(|i| *i < cp_size) {
-        Some(idx) => Some(entry(c, idx)?),
+        Some(idx) => Some(log_entry(c, idx, cp_size)?),
         None => None,
     };
-    Ok(Some((entry(c, registered)?, retired)))
+    Ok(Some((log_entry(c, registered, cp_size)?, retired)))
 }

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::keys::CentreEntry;
 use crate::crypto::{jcs, sha256_hex, sign};
 use crate::domain::decimal::Money;
 use crate::evaluation::draw::{self, DrawRequest, DrawResult, Parties, Snapshot};
@@ -44,8 +45,10 @@ pub struct EvaluationExtract {
     /// Every commitment to a value for the seed, signed by its party.
     pub contributions: Vec<ContributionEntry>,
     pub draw: DrawResult,
-    /// The centres this centre trusted (its own included).
-    pub centres: Vec<Centre>,
+    /// The registration of every centre the draw drew from (the host's
+    /// included), each signed by its centre and logged before the draw was
+    /// asked for.
+    pub centres: Vec<CentreEntry>,
     pub seats: Vec<SeatEntry>,
     pub votes: Vec<SignedText>,
     pub scores: Vec<SignedText>,
@@ -163,7 +166,12 @@ pub fn check_pins(
     };
     let mut checked = 0;
     for code in &x.request.centres {
-        let Some(c) = x.centres.iter().find(|c| c.code == *code) else {
+        let Some(c) = x
+            .centres
+            .iter()
+            .map(|e| &e.centre)
+            .find(|c| c.code == *code)
+        else {
             continue;
         };
         let pin = pins.get(code).ok_or_else(|| {
@@ -177,6 +185,43 @@ pub fn check_pins(
         checked += 1;
     }
     Ok(checked)
+}
+
+/// The transcript lists exactly the centres the draw drew from (the host's
+/// included), once each, and each one's registration was logged before the
+/// draw was asked for (`requested`: the request's index and leaf), so that
+/// no key a centre signed with can have been chosen after the draw. Their
+/// signatures and leaves are checked with the other keys
+/// ([`super::keys`]). Returns the centres.
+fn check_centres(
+    entries: &[CentreEntry],
+    request: &DrawRequest,
+    requested: (u64, &Value),
+) -> Result<Vec<Centre>, String> {
+    super::distinct(entries, |e| e.centre.code.clone(), "centres")?;
+    let mut codes: BTreeSet<&str> = request.centres.iter().map(String::as_str).collect();
+    if let Some(host) = requested.1["host_centre"].as_str() {
+        codes.insert(host);
+    }
+    for e in entries {
+        let code = e.centre.code.as_str();
+        ensure!(
+            codes.contains(code),
+            "centre {code} is listed but the draw did not draw from it"
+        );
+        ensure!(
+            e.registered.index < requested.0,
+            "centre {code}: its registration (log entry {}) was logged after the draw was asked for",
+            e.registered.index
+        );
+    }
+    for code in codes {
+        ensure!(
+            entries.iter().any(|e| e.centre.code == code),
+            "centre {code} took part in the draw but its registration is not in the transcript"
+        );
+    }
+    Ok(entries.iter().map(|e| e.centre.clone()).collect())
 }
 
 /// The host centre's key is logged with the draw's request, is its own (not
@@ -581,12 +626,13 @@ pub(super) fn verify(
     let supervisor_key = countersigned
         .first()
         .and_then(|l| l["supervisor_key"].as_str());
+    let centres = check_centres(&x.centres, &x.request, requested)?;
     let claim = SeedClaim {
         request_centres: &x.request.centres,
         platform_seed: &x.platform_seed,
         seed: &x.seed,
         contributions: &x.contributions,
-        centres: &x.centres,
+        centres: &centres,
     };
     let seed_check = check_seed(
         section_id,
@@ -596,7 +642,7 @@ pub(super) fn verify(
         &claim,
         supervisor_key,
     )?;
-    check_host_centre(requested.1, &x.centres, &params.platform_key)?;
+    check_host_centre(requested.1, &centres, &params.platform_key)?;
     let seed = seed_check.seed;
     ensure!(
         published["seed"] == x.seed.as_str()
@@ -627,7 +673,7 @@ pub(super) fn verify(
     // 2. Seats: only drawn experts, reserves called in order; each sitting
     //    member admitted by a pass from a trusted centre for this section.
     let mut trust = Trust::default();
-    for c in &x.centres {
+    for c in &centres {
         trust
             .add(c.clone())
             .map_err(|e| format!("centre {}: {e}", c.code))?;
@@ -639,7 +685,6 @@ pub(super) fn verify(
         .chain(&x.draw.reserves)
         .map(|s| s.expert_id.as_str())
         .collect();
-    super::distinct(&x.centres, |c| c.code.clone(), "centres")?;
     super::distinct(&x.seats, |s| s.expert_id.clone(), "seats")?;
     super::distinct(&x.votes, |v| v.statement.clone(), "reviews")?;
     super::distinct(&x.scores, |v| v.statement.clone(), "scores")?;
@@ -1156,7 +1201,7 @@ mod tests {
             6,
             leaf("evaluation.committee_drawn", 600, json!({"withheld": []})),
         );
-        let centres = vec![Centre::new("GZ", "GZ centre", &centre.verifying_key())];
+        let centres = vec![Centre::signed("GZ", "GZ centre", &centre)];
         Case {
             supervisor,
             platform,
@@ -1424,11 +1469,7 @@ mod tests {
         check(&c, &seed).unwrap_err();
         // The centre's commitment under a key that is not the centre's.
         let mut c = base.clone();
-        c.centres = vec![Centre::new(
-            "GZ",
-            "GZ centre",
-            &c.supervisor.verifying_key(),
-        )];
+        c.centres = vec![Centre::signed("GZ", "GZ centre", &c.supervisor)];
         let err = check(&c, &seed).unwrap_err();
         assert!(err.contains("not signed with the party's key"), "{err}");
     }
@@ -1440,15 +1481,15 @@ mod tests {
         let platform = hex::encode([7u8; 32]);
         let request = json!({"host_centre": "HOST", "host_centre_key": key});
         let listed = vec![
-            Centre::new("HOST", "host", &centre.verifying_key()),
-            Centre::new("GZ", "GZ", &crate::crypto::sign::generate().verifying_key()),
+            Centre::signed("HOST", "host", &centre),
+            Centre::signed("GZ", "GZ", &crate::crypto::sign::generate()),
         ];
         check_host_centre(&request, &listed, &platform).unwrap();
         // Another key listed for the host than the logged one.
-        let other = vec![Centre::new(
+        let other = vec![Centre::signed(
             "HOST",
             "host",
-            &crate::crypto::sign::generate().verifying_key(),
+            &crate::crypto::sign::generate(),
         )];
         let e = check_host_centre(&request, &other, &platform).unwrap_err();
         assert!(e.contains("not the one logged before the draw"), "{e}");
@@ -1458,5 +1499,56 @@ mod tests {
         // A request that does not log it.
         let e = check_host_centre(&json!({"host_centre": "HOST"}), &listed, &platform).unwrap_err();
         assert!(e.contains("does not log the host centre's key"), "{e}");
+    }
+
+    #[test]
+    fn the_centres_listed_are_the_draws_each_registered_before_it() {
+        let entry = |code: &str, index: u64| CentreEntry {
+            centre: Centre::signed(code, code, &crate::crypto::sign::generate()),
+            registered: super::super::LogEntry {
+                index,
+                leaf: json!({"type": "centre.registered"}),
+                proof: vec![],
+            },
+        };
+        let request = DrawRequest {
+            requirements: vec![],
+            centres: vec!["HOST".into(), "GZ".into()],
+            tenderer_representatives: 0,
+        };
+        let logged = json!({"host_centre": "HOST"});
+        let requested = (10, &logged);
+        let both = vec![entry("GZ", 3), entry("HOST", 4)];
+        let listed = check_centres(&both, &request, requested).unwrap();
+        assert_eq!(listed.len(), 2);
+        // Registered at the request's own index or after it.
+        let late = vec![entry("GZ", 3), entry("HOST", 10)];
+        let e = check_centres(&late, &request, requested).unwrap_err();
+        assert!(
+            e.contains("centre HOST: its registration (log entry 10) was logged after"),
+            "{e}"
+        );
+        // One left out, one listed twice, one the draw did not draw from.
+        let e = check_centres(&both[..1], &request, requested).unwrap_err();
+        assert!(
+            e.contains("centre HOST took part in the draw but its registration is not"),
+            "{e}"
+        );
+        let twice = vec![entry("GZ", 3), entry("GZ", 3), entry("HOST", 4)];
+        check_centres(&twice, &request, requested).unwrap_err();
+        let stranger = vec![entry("GZ", 3), entry("HOST", 4), entry("SZ", 5)];
+        let e = check_centres(&stranger, &request, requested).unwrap_err();
+        assert!(
+            e.contains("centre SZ is listed but the draw did not draw from it"),
+            "{e}"
+        );
+        // The host, named by the logged request, need not be in the
+        // request's list of centres to be required.
+        let remote_only = DrawRequest {
+            centres: vec!["GZ".into()],
+            ..request.clone()
+        };
+        let e = check_centres(&both[..1], &remote_only, requested).unwrap_err();
+        assert!(e.contains("centre HOST took part"), "{e}");
     }
 }

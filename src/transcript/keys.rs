@@ -1,7 +1,9 @@
-//! The keys a transcript carries (PROTOCOL §2, §10): each bidder's and
-//! staff member's registered key with its registration statement, its proof
-//! of possession and its registration and retirement leaves, and the rules
-//! `verify` holds every signature to — a key in force where it was used.
+//! The keys a transcript carries (PROTOCOL §2, §10, §14.1): each bidder's
+//! and staff member's registered key with its registration statement, its
+//! proof of possession and its registration and retirement leaves; each
+//! trading centre's registration, signed by the centre, with its leaf; and
+//! the rules `verify` holds every signature to — a key in force where it
+//! was used.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,6 +12,7 @@ use super::{included, LogEntry};
 use crate::crypto::merkle::Hash;
 use crate::crypto::sha256_hex;
 use crate::crypto::translog::SignedCheckpoint;
+use crate::evaluation::pass::Centre;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +52,15 @@ pub struct StaffKey {
     pub registered: LogEntry,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired: Option<LogEntry>,
+}
+
+/// A trading centre's registration (PROTOCOL §14.1): the file the centre
+/// signed, and its `centre.registered` leaf with its inclusion proof.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentreEntry {
+    pub centre: Centre,
+    pub registered: LogEntry,
 }
 
 /// A key registration, whoever holds the key.
@@ -129,18 +141,7 @@ fn check_key(k: Registration<'_>, cp: &SignedCheckpoint, root: &Hash) -> Result<
     let what = &k.what;
     let statement_hash = sha256_hex(k.statement.as_bytes());
     let logged = |e: &LogEntry, ty: &str, at: i64| -> Result<(), String> {
-        included(e, cp, root)?;
-        let fields = e.leaf.as_object().map_or(0, |o| o.len());
-        ensure!(
-            e.leaf["type"] == ty
-                && e.leaf["statement_hash"] == statement_hash.as_str()
-                && e.leaf["at_ms"] == at
-                && e.leaf["chain"].is_string()
-                && fields == 4,
-            "{what}: log entry {} is not its {ty} leaf at {at}",
-            e.index
-        );
-        Ok(())
+        statement_leaf(e, ty, &statement_hash, at, cp, root).map_err(|why| format!("{what}: {why}"))
     };
     let st: Value =
         serde_json::from_str(k.statement).map_err(|e| format!("{what}: statement: {e}"))?;
@@ -188,8 +189,48 @@ fn check_key(k: Registration<'_>, cp: &SignedCheckpoint, root: &Hash) -> Result<
     Ok(())
 }
 
-/// Every bidder and staff key of `t` (step 1a), under its checkpoint `cp`
-/// whose root is `root`.
+/// That `e` is in the signed log and is the leaf
+/// `{"type": ty, "statement_hash", "at_ms": at, "chain"}` (PROTOCOL §2.1).
+fn statement_leaf(
+    e: &LogEntry,
+    ty: &str,
+    statement_hash: &str,
+    at: i64,
+    cp: &SignedCheckpoint,
+    root: &Hash,
+) -> Result<(), String> {
+    included(e, cp, root)?;
+    let fields = e.leaf.as_object().map_or(0, |o| o.len());
+    ensure!(
+        e.leaf["type"] == ty
+            && e.leaf["statement_hash"] == statement_hash
+            && e.leaf["at_ms"] == at
+            && e.leaf["chain"].is_string()
+            && fields == 4,
+        "log entry {} is not its {ty} leaf at {at}",
+        e.index
+    );
+    Ok(())
+}
+
+/// A centre's registration is signed by the centre with the key it names
+/// (so the platform cannot make one for a key it does not hold, nor rename
+/// a centre), and is the statement its `centre.registered` leaf names.
+fn check_centre(e: &CentreEntry, cp: &SignedCheckpoint, root: &Hash) -> Result<(), String> {
+    let code = &e.centre.code;
+    e.centre
+        .check()
+        .map_err(|why| format!("centre {code}: {why}"))?;
+    let at = e.registered.leaf["at_ms"]
+        .as_i64()
+        .ok_or_else(|| format!("centre {code}: its registration leaf has no time"))?;
+    let hash = sha256_hex(e.centre.statement().as_bytes());
+    statement_leaf(&e.registered, "centre.registered", &hash, at, cp, root)
+        .map_err(|why| format!("centre {code}: {why}"))
+}
+
+/// Every bidder and staff key and every centre of `t` (step 1a), under its
+/// checkpoint `cp` whose root is `root`.
 pub(super) fn check_keys(
     t: &super::Transcript,
     cp: &SignedCheckpoint,
@@ -207,6 +248,9 @@ pub(super) fn check_keys(
             k.purpose
         );
         check_key(k.registration(), cp, root)?;
+    }
+    for e in t.evaluation.iter().flat_map(|x| &x.centres) {
+        check_centre(e, cp, root)?;
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The section transcript (`kaibiao-transcript/4`): one self-contained JSON
+//! The section transcript (`kaibiao-transcript/5`): one self-contained JSON
 //! file with everything needed to check a section offline — the published
 //! parameters, the bidders' keys, every envelope with its receipt, the
 //! opened commitments, the late attempts, the manifest, and the log entries
@@ -44,7 +44,7 @@ use crate::crypto::translog::{
 use crate::crypto::{jcs, sha256_hex, sign};
 use crate::service::sections::SectionParams;
 
-pub const FORMAT: &str = "kaibiao-transcript/4";
+pub const FORMAT: &str = "kaibiao-transcript/5";
 
 // The API describes the transcript as the self-contained document it is;
 // docs/PROTOCOL.md specifies its members.

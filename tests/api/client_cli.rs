@@ -453,10 +453,10 @@ async fn the_demo_runs_a_section_through_its_opening_and_verifies_its_transcript
         .unwrap()
         .iter()
         .map(|c| {
-            let raw = hex::decode(c["public_key"].as_str().unwrap()).unwrap();
+            let raw = hex::decode(c["centre"]["public_key"].as_str().unwrap()).unwrap();
             format!(
                 "--pin={}={}",
-                c["code"].as_str().unwrap(),
+                c["centre"]["code"].as_str().unwrap(),
                 kaibiao::crypto::sha256_hex(&raw)
             )
         })
@@ -491,6 +491,14 @@ async fn the_demo_runs_a_section_through_its_opening_and_verifies_its_transcript
         ("/opening/bids/0/bmk", "a bid's key"),
         ("/opening/bids/2/summary_ciphertext", "a summary"),
         ("/opening/closing/closed_at_ms", "the closing"),
+        (
+            "/evaluation/centres/0/centre/signature",
+            "a centre's registration",
+        ),
+        (
+            "/evaluation/centres/1/registered/leaf/at_ms",
+            "a centre's registration leaf",
+        ),
     ] {
         let mut v = original.clone();
         let node = v.pointer_mut(path).unwrap_or_else(|| panic!("{path}"));
@@ -947,6 +955,11 @@ fn a_centre_makes_its_key_exports_it_and_issues_passes() {
         "",
         &[],
     ));
+    // The file is the centre's registration, signed with its key.
+    let file: kaibiao::evaluation::pass::Centre =
+        serde_json::from_slice(&std::fs::read(trust.join("GZ-GGZY.json")).unwrap()).unwrap();
+    assert_eq!(file.format, "kaibiao-centre/2");
+    file.check().expect("signed by the centre's own key");
     let expert = kaibiao::crypto::sign::generate();
     let expert_hex = hex::encode(expert.verifying_key().as_bytes());
     let out = ok(kb(

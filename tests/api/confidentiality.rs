@@ -386,16 +386,7 @@ async fn public_log_with(bids: usize) -> (Vec<serde_json::Value>, kaibiao::trans
     // The next scheduled flush, a minute on.
     app.advance(chrono::Duration::seconds(61));
     settle().await;
-    let size = app.get("/api/log/checkpoint", None).await.expect(200)["checkpoint"]["size"]
-        .as_u64()
-        .unwrap();
-    let entries = app
-        .get(&format!("/api/log/entries?start=0&end={size}"), None)
-        .await
-        .expect(200)
-        .as_array()
-        .unwrap()
-        .clone();
+    let entries = app.log_entries().await;
     // After the deadline: the bids are all there, and the transcript verifies.
     app.advance(chrono::Duration::days(21));
     crate::bids::sealed(&app, &s).await;

@@ -439,6 +439,20 @@ impl TestApp {
         self.clock.now()
     }
 
+    /// Every entry of the public log up to its latest checkpoint
+    /// (`{index, leaf, …}` each), as anyone can read it.
+    pub async fn log_entries(&self) -> Vec<Value> {
+        let size = self.get("/api/log/checkpoint", None).await.expect(200)["checkpoint"]["size"]
+            .as_u64()
+            .unwrap();
+        self.get(&format!("/api/log/entries?start=0&end={size}"), None)
+            .await
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     /// Moves the fixed clock (in-process servers only).
     pub fn advance(&self, d: chrono::Duration) {
         self.fixed.as_ref().expect("a fixed clock").advance(d);

@@ -38,7 +38,7 @@ pub fn partner_keys(trust_dir: &Path) -> anyhow::Result<BTreeMap<&'static str, S
     let mut keys = BTreeMap::new();
     for (code, name) in PARTNERS {
         let k = sign::generate();
-        let c = Centre::new(code, name, &k.verifying_key());
+        let c = Centre::signed(code, name, &k);
         std::fs::write(
             trust_dir.join(format!("{code}.json")),
             serde_json::to_vec_pretty(&c)?,

@@ -13,6 +13,7 @@
 //! |-----------------|------------------------------------------------------------|
 //! | `mod.rs`        | the drawn evaluation, its panel, the announced bids        |
 //! | `pool.rs`       | the expert pool as CSV (import all-or-nothing, export)     |
+//! | `centres.rs`    | the centres trusted, pinned, and their registrations logged |
 //! | `seed.rs`       | the seed's contributions: commitments, reveals, withheld   |
 //! | `seating.rs`    | the draw, answers, no-shows and reserves, the host's view  |
 //! | `passes.rs`     | admitting passes from trusted centres; home-centre passes  |
@@ -23,6 +24,7 @@
 //! | `panel.rs`      | outlier flags, recusals (回避), clarifications (澄清)        |
 //! | `publicity.rs`  | publication of the candidates, objections, the award       |
 
+mod centres;
 mod panel;
 mod passes;
 mod pool;
@@ -40,6 +42,7 @@ pub use crate::evaluation::statements::{
     CLARIFICATION_ANSWER_LABEL, CLARIFICATION_LABEL, OUTLIER_LABEL, RECUSAL_LABEL, REPORT_FORMAT,
     REPORT_LABEL, SCORE_LABEL, VOTE_LABEL,
 };
+pub use centres::{load_trust, log_centres};
 pub use panel::{
     answer_clarification, ask_clarification, confirm_outlier, recuse, ClarificationAnswer,
     ClarificationAnswered, ClarificationAsked, OutlierConfirmed, OutlierFlag, Recused,
@@ -68,9 +71,6 @@ pub use statements::Signed;
 
 use std::collections::BTreeMap;
 
-use ed25519_dalek::SigningKey;
-
-use crate::config::Config;
 use crate::crypto::opening::OpeningRecord;
 use crate::db::audit::Who;
 use crate::db::evaluation::{self as repo, EvaluationRow, SeatRow};
@@ -80,46 +80,7 @@ use crate::domain::ids::SectionId;
 use crate::domain::states::{OpeningStatus, SeatStatus};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::evaluation::draw::DrawRequest;
-use crate::evaluation::pass::{Centre, Trust};
 use crate::evaluation::scoring::BidIn;
-
-/// The centres this centre admits passes from: the partner centres' files in
-/// `evaluation.trust_dir`, and this centre itself (its passes are signed with
-/// its own key, `centre_key`, never the platform's).
-pub fn load_trust(config: &Config, centre_key: &SigningKey) -> anyhow::Result<Trust> {
-    let e = &config.evaluation;
-    let mut t = Trust::load_dir(&e.trust_dir)?;
-    check_pins(&t, &e.centre_pins)?;
-    t.add(Centre::new(
-        &e.centre_code,
-        &e.centre_name,
-        &centre_key.verifying_key(),
-    ))
-    .map_err(|why| anyhow::anyhow!("evaluation.centre_code: {why}"))?;
-    Ok(t)
-}
-
-/// With any pin configured, every partner centre's key must match its pin.
-fn check_pins(t: &Trust, pins: &std::collections::BTreeMap<String, String>) -> anyhow::Result<()> {
-    if pins.is_empty() {
-        return Ok(());
-    }
-    for c in t.centres() {
-        match pins.get(&c.code) {
-            None => anyhow::bail!(
-                "evaluation.centre_pins: centre {} in the trust directory has no pin; pin its key's fingerprint or remove its file",
-                c.code
-            ),
-            Some(pin) if *pin != c.fingerprint() => anyhow::bail!(
-                "evaluation.centre_pins: the key of centre {} (fingerprint {}) is not the pinned one ({pin}); its file in the trust directory was replaced or the pin is wrong",
-                c.code,
-                c.fingerprint()
-            ),
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
 
 /// The section's evaluation; refused while no committee has been drawn.
 fn drawn(c: &mut DbConn, section_id: &SectionId) -> AppResult<EvaluationRow> {
@@ -212,66 +173,4 @@ fn announced_bids(c: &mut DbConn, section_id: &SectionId) -> AppResult<Vec<BidIn
         });
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_partner_centre_must_match_its_pin_once_any_is_set() {
-        let key = crate::crypto::sign::generate();
-        let gz = Centre::new("GZ-GGZY", "广州", &key.verifying_key());
-        let mut t = Trust::default();
-        t.add(gz.clone()).unwrap();
-        let mut pins = std::collections::BTreeMap::new();
-        check_pins(&t, &pins).expect("no pins, nothing pinned");
-        pins.insert("GZ-GGZY".to_string(), gz.fingerprint());
-        check_pins(&t, &pins).expect("the pinned key");
-        pins.insert("GZ-GGZY".to_string(), "00".repeat(32));
-        let e = check_pins(&t, &pins).unwrap_err().to_string();
-        assert!(e.contains("is not the pinned one"), "{e}");
-        pins.clear();
-        pins.insert("ZH-GGZY".to_string(), gz.fingerprint());
-        let e = check_pins(&t, &pins).unwrap_err().to_string();
-        assert!(
-            e.contains("centre GZ-GGZY in the trust directory has no pin"),
-            "{e}"
-        );
-    }
-
-    /// The platform refuses to start on a trust directory whose file does
-    /// not match its pin: `load_trust` applies the pins, not only
-    /// `check_pins` alone.
-    #[test]
-    fn the_trust_directory_is_loaded_only_through_the_pins() {
-        let dir = tempfile::tempdir().unwrap();
-        let partner = crate::crypto::sign::generate();
-        let gz = Centre::new("GZ-GGZY", "广州", &partner.verifying_key());
-        std::fs::write(
-            dir.path().join("GZ-GGZY.json"),
-            serde_json::to_string(&gz).unwrap(),
-        )
-        .unwrap();
-        let mut config = Config::default();
-        config.evaluation.trust_dir = dir.path().to_path_buf();
-        let own = crate::crypto::sign::generate();
-        config
-            .evaluation
-            .centre_pins
-            .insert("GZ-GGZY".into(), "00".repeat(32));
-        let e = load_trust(&config, &own).unwrap_err().to_string();
-        assert!(e.contains("is not the pinned one"), "{e}");
-        config
-            .evaluation
-            .centre_pins
-            .insert("GZ-GGZY".into(), gz.fingerprint());
-        let t = load_trust(&config, &own).unwrap();
-        assert_eq!(t.len(), 2, "the partner and this centre");
-        assert_eq!(
-            t.get(&config.evaluation.centre_code).unwrap().public_key,
-            hex::encode(own.verifying_key().as_bytes()),
-            "this centre's passes are checked with its own key"
-        );
-    }
 }

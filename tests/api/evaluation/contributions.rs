@@ -365,8 +365,9 @@ async fn the_transcript_proves_the_seed_mixes_every_party_and_rejects_one_that_d
             let k = c.key.clone();
             x.centres
                 .iter_mut()
-                .find(|c| c.code == "GZ-GGZY")
+                .find(|c| c.centre.code == "GZ-GGZY")
                 .unwrap()
+                .centre
                 .public_key = k;
         }
     };

@@ -5,6 +5,7 @@
 //! transcript that recomputes it all. A [`Panel`] starts each test at its
 //! [`Stage`], reached the way the parties reach it.
 
+mod centres;
 mod clarifications;
 mod contributions;
 mod draw;
@@ -100,7 +101,7 @@ impl Panel {
         let mut centre_keys = BTreeMap::new();
         for code in CENTRES {
             let k = sign::generate();
-            let c = Centre::new(code, &format!("{code} 交易中心"), &k.verifying_key());
+            let c = Centre::signed(code, &format!("{code} 交易中心"), &k);
             std::fs::write(
                 trust.path().join(format!("{code}.json")),
                 serde_json::to_string(&c).unwrap(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::SigningKey;
 use kaibiao::crypto::sign;
+use kaibiao::evaluation::pass::Centre;
 use kaibiao::evaluation::scoring::EvalOutcome;
 use kaibiao::evaluation::statements::{REPORT_LABEL, SCORE_LABEL, VOTE_LABEL};
 use kaibiao::evaluation::{pass, seed};
@@ -79,10 +80,12 @@ async fn the_transcript_recomputes_the_evaluation_and_names_any_alteration() {
             .pass
             .centre
             .clone();
-        x.centres.retain(|c| c.code != home);
+        x.centres.retain(|c| c.centre.code != home);
     });
-    // (Its commitment to the seed is the first thing that needs it.)
-    assert!(err.contains("not among the trusted centres"), "{err}");
+    assert!(
+        err.contains("took part in the draw but its registration is not in the transcript"),
+        "{err}"
+    );
     // A reserve on standby claimed as declined, a pass put on a reserve:
     // the seats' logged history says otherwise.
     let err = broken(&|x| {
@@ -273,13 +276,14 @@ fn re_signed(
     let mut t = tr.clone();
     let x = t.evaluation.as_mut().unwrap();
     let mut fresh_centres: BTreeMap<String, SigningKey> = BTreeMap::new();
-    for c in &mut x.centres {
+    for e in &mut x.centres {
+        let code = e.centre.code.clone();
         let k = match centre_keys {
-            Some(real) if real.contains_key(c.code.as_str()) => real[c.code.as_str()].clone(),
+            Some(real) if real.contains_key(code.as_str()) => real[code.as_str()].clone(),
             _ => sign::generate(),
         };
-        c.public_key = hex::encode(k.verifying_key().as_bytes());
-        fresh_centres.insert(c.code.clone(), k);
+        e.centre = Centre::signed(&code, &e.centre.name, &k);
+        fresh_centres.insert(code, k);
     }
     let mut experts: BTreeMap<String, SigningKey> = BTreeMap::new();
     for s in &mut x.seats {
@@ -353,20 +357,33 @@ async fn the_centres_keys_are_anchored_in_the_log_and_held_to_pins_from_outside(
         err.contains("centre ZH-GGZY took part in the draw but no pin"),
         "{err}"
     );
-    // Another key listed for the host centre than the one logged with the
-    // draw's request.
-    let mut bad = tr.clone();
-    let c = bad
-        .evaluation
-        .as_mut()
-        .unwrap()
-        .centres
-        .iter_mut()
-        .find(|c| c.code == host_code)
-        .unwrap();
-    c.public_key = hex::encode(sign::generate().verifying_key().as_bytes());
-    let err = kaibiao::transcript::verify(&bad).unwrap_err();
-    assert!(err.contains("not the one logged before the draw"), "{err}");
+    // Another key listed for the host centre than the one registered: the
+    // registration is the centre's own signature, and its leaf names it.
+    let host_listed = |f: &dyn Fn(&mut kaibiao::transcript::evaluation::CentreEntry)| {
+        let mut bad = tr.clone();
+        let e = bad
+            .evaluation
+            .as_mut()
+            .unwrap()
+            .centres
+            .iter_mut()
+            .find(|e| e.centre.code == host_code)
+            .unwrap();
+        f(e);
+        kaibiao::transcript::verify(&bad).unwrap_err()
+    };
+    let err = host_listed(&|e| {
+        e.centre.public_key = hex::encode(sign::generate().verifying_key().as_bytes());
+    });
+    assert!(err.contains("not signed by the centre's key"), "{err}");
+    let err = host_listed(&|e| {
+        e.centre = Centre::signed(&e.centre.code, &e.centre.name, &sign::generate());
+    });
+    assert!(
+        err.contains(&format!("centre {host_code}: log entry"))
+            && err.contains("is not its centre.registered leaf"),
+        "{err}"
+    );
     p.stop().await;
 }
 
@@ -375,22 +392,20 @@ async fn a_transcript_re_signed_with_fresh_centre_and_expert_keys_is_rejected() 
     let p = Panel::at(Stage::Publicity).await;
     let tr = p.transcript().await;
     kaibiao::transcript::verify(&tr).unwrap();
-    // Fresh centre keys: the partner centres' commitments to the seed were
-    // logged under their real keys before the draw.
+    // Fresh centre keys, each registration signed again with its fresh key:
+    // the log took the centres' own registrations before the draw.
     let err = kaibiao::transcript::verify(&re_signed(&tr, None)).unwrap_err();
-    assert!(err.contains("another key than the logged one"), "{err}");
-    // The partners' real keys, a fresh one for the host centre: its key was
-    // logged with the draw's request.
+    assert!(err.contains("is not its centre.registered leaf"), "{err}");
+    // The partners' real keys, a fresh one for the host centre.
+    let host_code = p.app().services().config.evaluation.centre_code.clone();
     let err = kaibiao::transcript::verify(&re_signed(&tr, Some(&p.centre_keys))).unwrap_err();
     assert!(
-        err.contains(
-            "the host centre's key in the transcript is not the one logged before the draw"
-        ),
+        err.contains(&format!("centre {host_code}: log entry"))
+            && err.contains("is not its centre.registered leaf"),
         "{err}"
     );
     // Every centre's real key but fresh expert keys (passes issued again):
     // the log holds the hash of each pass the room admitted.
-    let host_code = p.app().services().config.evaluation.centre_code.clone();
     let mut real = p.centre_keys.clone();
     real.insert(
         host_code.as_str(),

@@ -303,3 +303,23 @@ fn the_worked_example_of_the_draw_seed() {
     ));
     assert_shown(&shown);
 }
+
+/// §14.1's worked example: a centre's registration, signed by the centre,
+/// with the hash its `centre.registered` leaf names and its fingerprint.
+#[test]
+fn the_worked_example_of_a_centre_registration() {
+    use kaibiao::evaluation::pass::Centre;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed("example centre GZ-GGZY"));
+    let c = Centre::signed("GZ-GGZY", "广州公共资源交易中心", &key);
+    c.check().unwrap();
+    let statement = c.statement();
+    assert_shown(&[
+        ("centre registration statement".into(), statement.clone()),
+        (
+            "centre registration hash".into(),
+            sha256_hex(statement.as_bytes()),
+        ),
+        ("centre registration signature".into(), c.signature.clone()),
+        ("centre fingerprint".into(), c.fingerprint()),
+    ]);
+}
