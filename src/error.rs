@@ -41,6 +41,7 @@ codes! {
     InvalidCredentials = ("invalid_credentials", UNAUTHORIZED),
     EmailNotVerified = ("email_not_verified", FORBIDDEN),
     Forbidden = ("forbidden", FORBIDDEN),
+    CsrfRejected = ("csrf_rejected", FORBIDDEN),
     NotFound = ("not_found", NOT_FOUND),
     RouteNotFound = ("route_not_found", NOT_FOUND),
     MethodNotAllowed = ("method_not_allowed", METHOD_NOT_ALLOWED),
@@ -95,7 +96,7 @@ impl AppError {
     pub fn unauthenticated() -> Self {
         Self::new(
             ErrorCode::Unauthenticated,
-            "sign in first: send a valid session token as 'Authorization: Bearer …'",
+            "sign in first: send a valid session token as 'Authorization: Bearer …' (or sign in on the web page)",
         )
     }
     pub fn forbidden(m: impl Into<String>) -> Self {

@@ -17,11 +17,15 @@ use crate::error::{AppError, ErrorCode};
 use crate::service::action::IdempotencyKey;
 use crate::service::{auth, Actor, AuthUser, Services};
 
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let h = req.headers().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = h.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_string())
+/// The request's session token — a bearer token, or the browser's session
+/// cookie (with its CSRF token checked when the request changes anything:
+/// [`super::session::check_csrf`]).
+fn session_token(req: &HttpRequest) -> Result<Option<String>, AppError> {
+    let Some(cred) = super::session::credential(req) else {
+        return Ok(None);
+    };
+    super::session::check_csrf(services(req)?.get_ref(), req, &cred)?;
+    Ok(Some(cred.token().to_string()))
 }
 
 fn services(req: &HttpRequest) -> Result<web::Data<Services>, AppError> {
@@ -39,10 +43,10 @@ impl FromRequest for Authed {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let svc = services(req);
-        let token = bearer(req);
+        let token = session_token(req);
         Box::pin(async move {
             let svc = svc?;
-            let token = token.ok_or_else(AppError::unauthenticated)?;
+            let token = token?.ok_or_else(AppError::unauthenticated)?;
             let user = auth::authenticate(&svc, &token).await?;
             Ok(Authed(Actor {
                 user,
@@ -131,10 +135,10 @@ impl FromRequest for MaybeAuthed {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let svc = services(req);
-        let token = bearer(req);
+        let token = session_token(req);
         Box::pin(async move {
             let svc = svc?;
-            match token {
+            match token? {
                 None => Ok(MaybeAuthed(None)),
                 Some(t) => Ok(MaybeAuthed(Some(auth::authenticate(&svc, &t).await?))),
             }
@@ -353,9 +357,9 @@ impl FromRequest for ClientAddress {
 
 impl DescribeArg for ClientAddress {}
 
-/// The bearer token itself (for sign-out).
+/// The session token itself (for sign-out).
 pub fn token_of(req: &HttpRequest) -> Option<String> {
-    bearer(req)
+    super::session::credential(req).map(|c| c.token().to_string())
 }
 
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {

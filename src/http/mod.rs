@@ -20,6 +20,7 @@ pub mod respond;
 pub mod room;
 pub mod routes;
 pub mod sections;
+pub mod session;
 pub mod system;
 
 pub use routes::{api_description, endpoints, route_table};

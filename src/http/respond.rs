@@ -4,6 +4,7 @@
 //! does.
 
 use actix_web::body::BoxBody;
+use actix_web::cookie::Cookie;
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use serde::Serialize;
 use serde_json::json;
@@ -83,6 +84,54 @@ impl DescribeResponse for NoContent {
     fn describe(op: &mut OpDoc) {
         op.responses
             .insert("204".into(), json!({"description": "done"}));
+    }
+}
+
+/// 200 with a JSON body that also sets cookies (a browser session's), not
+/// to be stored by caches.
+pub struct JsonSettingCookies<T>(pub T, pub Vec<Cookie<'static>>);
+
+impl<T: Serialize> Responder for JsonSettingCookies<T> {
+    type Body = BoxBody;
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
+        let mut r = HttpResponse::Ok();
+        r.insert_header(("Cache-Control", "no-store"));
+        for c in self.1 {
+            r.cookie(c);
+        }
+        r.json(self.0)
+    }
+}
+
+impl<T: ToSchema> DescribeResponse for JsonSettingCookies<T> {
+    fn describe(op: &mut OpDoc) {
+        op.json_response::<T>(
+            200,
+            "done; `Set-Cookie` carries the browser session (HttpOnly) and its CSRF token",
+        );
+    }
+}
+
+/// 204 that also sets (or clears) cookies.
+pub struct NoContentSettingCookies(pub Vec<Cookie<'static>>);
+
+impl Responder for NoContentSettingCookies {
+    type Body = BoxBody;
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
+        let mut r = HttpResponse::NoContent();
+        for c in self.0 {
+            r.cookie(c);
+        }
+        r.finish()
+    }
+}
+
+impl DescribeResponse for NoContentSettingCookies {
+    fn describe(op: &mut OpDoc) {
+        op.responses.insert(
+            "204".into(),
+            json!({"description": "done; `Set-Cookie` clears the browser session's cookies"}),
+        );
     }
 }
 

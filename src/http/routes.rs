@@ -8,7 +8,9 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, Responder, Route};
 
 use super::api_doc::{self, DescribeArgs, DescribeResponse, Document, OpDoc, Operation};
-use super::{accounts, bids, evaluation, keys, log, opening, public, room, sections, system};
+use super::{
+    accounts, bids, evaluation, keys, log, opening, public, room, sections, session, system,
+};
 
 /// One endpoint.
 pub struct Endpoint {
@@ -67,6 +69,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(POST, "/api/auth/register", "accounts", "Register a bidder company and its first user (投标人注册)", accounts::register),
         ep(POST, "/api/auth/login", "accounts", "Sign in", accounts::login),
         ep(POST, "/api/auth/logout", "accounts", "Sign out (revokes this session)", accounts::logout),
+        ep(POST, "/api/auth/session", "accounts", "Sign in from a browser: sets the session cookie (HttpOnly) and the CSRF token to send as X-CSRF-Token", session::open),
+        ep(DELETE, "/api/auth/session", "accounts", "Sign out a browser session and clear its cookies", session::close),
         ep(GET, "/api/auth/me", "accounts", "The signed-in user and organisation", accounts::me),
         ep(POST, "/api/auth/verify-email", "accounts", "Verify an e-mail address with the token from the mail", accounts::verify_email),
         ep(POST, "/api/auth/resend-verification", "accounts", "Send a new verification link (answers the same for any name)", accounts::resend_verification),

@@ -521,3 +521,178 @@ async fn administrators_manage_organisations_and_users() {
         .any(|u| u["id"] == host["id"]));
     app.stop().await;
 }
+
+/// The `Set-Cookie` header of `r` for cookie `name`, whole.
+fn set_cookie(r: &Resp, name: &str) -> String {
+    r.headers
+        .get_all("set-cookie")
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name}"))
+        .to_string()
+}
+
+/// The value part of a `Set-Cookie` header.
+fn cookie_value(header: &str) -> &str {
+    header.split(';').next().unwrap().split_once('=').unwrap().1
+}
+
+/// A browser signs in with a cookie it cannot read from scripts; every
+/// request that changes something must carry the session's CSRF token;
+/// signing out ends the session and clears the cookies.
+#[actix_web::test]
+async fn a_browser_session_lives_in_an_http_only_cookie_guarded_against_csrf() {
+    let store = TestStore::new();
+    let app = spawn(&store)
+        .config(|c| c.rules.session_ttl_hours = 12)
+        .start()
+        .await;
+    let username = registered_and_verified(&app).await;
+    let sign_in = |password: &'static str| {
+        let (app, username) = (&app, username.clone());
+        async move {
+            app.request_with(
+                "POST",
+                "/api/auth/session",
+                &[],
+                Some(json!({"username": username, "password": password})),
+            )
+            .await
+        }
+    };
+    // A wrong password: the usual refusal, and no cookie.
+    let bad = sign_in("wrong password").await;
+    bad.expect_error(401, "invalid_credentials");
+    assert!(bad.headers.get("set-cookie").is_none());
+
+    let r = sign_in(PASSWORD).await;
+    let body = r.expect(200);
+    let session = set_cookie(&r, "__Host-kb_session");
+    let csrf = set_cookie(&r, "__Host-kb_csrf");
+    for attr in ["Secure", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(
+            session.contains(attr) && csrf.contains(attr),
+            "{session} / {csrf}"
+        );
+    }
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(!csrf.contains("HttpOnly"), "the page reads the CSRF token");
+    assert_eq!(
+        r.headers.get("cache-control").unwrap().to_str().unwrap(),
+        "no-store"
+    );
+    // The body names the user and the CSRF token, never the session token.
+    let token = cookie_value(&session).to_string();
+    assert_eq!(body["csrf_token"], cookie_value(&csrf));
+    assert_eq!(body["user"]["username"], username.as_str());
+    assert!(
+        !r.text().contains(&token),
+        "the session token is only in the cookie"
+    );
+    let csrf = body["csrf_token"].as_str().unwrap().to_string();
+
+    let cookie = format!("__Host-kb_session={token}");
+    let me = app
+        .request_with("GET", "/api/auth/me", &[("Cookie", &cookie)], None)
+        .await
+        .expect(200);
+    assert_eq!(me["user"]["username"], username.as_str());
+
+    // Changing something by cookie: refused without the CSRF token, with
+    // another session's or a mangled one; done with the right one.
+    let change = |headers: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.request_with(
+                "POST",
+                "/api/keys/challenges",
+                &h,
+                Some(json!({"purpose": "bidder_signing"})),
+            )
+            .await
+        }
+    };
+    change(vec![("Cookie", cookie.clone())])
+        .await
+        .expect_error(403, "csrf_rejected");
+    let other = sign_in(PASSWORD).await.expect(200)["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(other, csrf, "each session has its own");
+    change(vec![("Cookie", cookie.clone()), ("X-CSRF-Token", other)])
+        .await
+        .expect_error(403, "csrf_rejected");
+    change(vec![
+        ("Cookie", cookie.clone()),
+        ("X-CSRF-Token", csrf.to_uppercase()),
+    ])
+    .await
+    .expect_error(403, "csrf_rejected");
+    change(vec![
+        ("Cookie", cookie.clone()),
+        ("X-CSRF-Token", csrf.clone()),
+    ])
+    .await
+    .expect(201);
+    // A bearer token is the CLI's: it needs no CSRF token and ignores
+    // cookies, a stale one included.
+    let bearer = login(&app, &username).await;
+    app.request_with(
+        "POST",
+        "/api/keys/challenges",
+        &[
+            ("Authorization", &format!("Bearer {bearer}")),
+            ("Cookie", "__Host-kb_session=kbs_stale"),
+        ],
+        Some(json!({"purpose": "bidder_signing"})),
+    )
+    .await
+    .expect(201);
+    app.request_with(
+        "GET",
+        "/api/auth/me",
+        &[("Cookie", "__Host-kb_session=kbs_forged")],
+        None,
+    )
+    .await
+    .expect_error(401, "unauthenticated");
+
+    // Signing out needs the CSRF token too (no page elsewhere can sign a
+    // user out), ends the session and clears both cookies.
+    app.request_with("DELETE", "/api/auth/session", &[("Cookie", &cookie)], None)
+        .await
+        .expect_error(403, "csrf_rejected");
+    let out = app
+        .request_with(
+            "DELETE",
+            "/api/auth/session",
+            &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+            None,
+        )
+        .await;
+    assert_eq!(out.status.as_u16(), 204);
+    for name in ["__Host-kb_session", "__Host-kb_csrf"] {
+        let c = set_cookie(&out, name);
+        assert!(
+            c.contains("Max-Age=0") && cookie_value(&c).is_empty(),
+            "{c}"
+        );
+    }
+    app.request_with("GET", "/api/auth/me", &[("Cookie", &cookie)], None)
+        .await
+        .expect_error(401, "unauthenticated");
+
+    // A session's cookie dies with its session's time.
+    let r = sign_in(PASSWORD).await;
+    let cookie = format!(
+        "__Host-kb_session={}",
+        cookie_value(&set_cookie(&r, "__Host-kb_session"))
+    );
+    app.advance(chrono::Duration::hours(12));
+    app.request_with("GET", "/api/auth/me", &[("Cookie", &cookie)], None)
+        .await
+        .expect_error(401, "unauthenticated");
+    app.stop().await;
+}

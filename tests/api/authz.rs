@@ -124,6 +124,14 @@ fn table(w: &World) -> Vec<Row> {
             Nothing,
             Some(json!({})),
         ),
+        row(
+            "POST",
+            "/api/auth/session",
+            &ALL,
+            Nothing,
+            Some(json!({"username": "nobody", "password": "wrong password"})),
+        ),
+        row("DELETE", "/api/auth/session", &SIGNED_IN, Nothing, None),
         row("GET", "/api/auth/me", &SIGNED_IN, Nothing, None),
         row(
             "POST",
@@ -758,6 +766,9 @@ async fn every_role_on_every_endpoint() {
             let token = match (r.pattern, person(&w, role)) {
                 // Signing out ends the session: use a throwaway one.
                 ("/api/auth/logout", Some(p)) => Some(login(&app, &p.username).await),
+                ("/api/auth/session", Some(p)) if r.method == "DELETE" => {
+                    Some(login(&app, &p.username).await)
+                }
                 (_, p) => p.map(|p| p.token.clone()),
             };
             let res = if r.pattern == "/api/sections/{id}/documents" {

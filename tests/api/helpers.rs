@@ -353,10 +353,28 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("Authorization", b))
+            .into_iter()
+            .collect();
+        self.request_with(method, path, &headers, body).await
+    }
+
+    /// A request with exactly these headers (no bearer token): as a browser
+    /// sends it, with its cookies.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Resp {
         let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.client.request(m, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
         }
         let mut res = match body {
             Some(b) => req.send_json(&b).await,
